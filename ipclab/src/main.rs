@@ -1,0 +1,3 @@
+fn main() {
+    println!("ipclab: the command-line tool is being built (issue 5).");
+}

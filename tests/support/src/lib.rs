@@ -1,0 +1,24 @@
+//! Test machinery shared by every ipclab suite.
+//!
+//! A suite is a specification the student reads, so the pieces here exist to keep suites short
+//! and their failures readable:
+//!
+//! * [`isolated`] runs a test body in a process of its own with a deadline, because code under
+//!   test forks, blocks and changes process-wide state, and a hang must become a failing test
+//!   with a hint, not a stuck `cargo test`.
+//! * [`procfs`] reads what the kernel shows about a process (open descriptors, children,
+//!   zombies, signal masks), so that tests can use the kernel as the witness: a submission that
+//!   fakes a mechanism, leaks a descriptor or leaves a zombie fails.
+//! * [`data`] names the message sizes where pipes change behaviour and compares payloads.
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "ipclab teaches Linux inter-process communication: it reads /proc and uses Linux system calls. \
+     Build it on Linux (a virtual machine or WSL 2 works)."
+);
+
+pub mod data;
+pub mod isolate;
+pub mod procfs;
+
+pub use isolate::{isolated, isolated_for, Deadline};
