@@ -117,6 +117,13 @@ pub fn run(
         .stdout(stdout.try_clone()?)
         .stderr(stderr.try_clone()?)
         .process_group(0);
+    if implementation == Implementation::Solution {
+        // Starter and solution packages share names, binaries included: one target directory
+        // for both would let one's binaries overwrite the other's.
+        if let Some(shared) = std::env::var_os("CARGO_TARGET_DIR") {
+            cmd.env("CARGO_TARGET_DIR", std::path::Path::new(&shared).join("solutions"));
+        }
+    }
     for (k, v) in &options.env {
         cmd.env(k, v);
     }
