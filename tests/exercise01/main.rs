@@ -5,11 +5,15 @@
 //! deadline passes, the message names the usual cause of that hang.
 
 use std::io::Read;
+use std::os::fd::AsFd;
+use std::time::Duration;
 
 use exercise01::*;
 use ipclab_support::data::{assert_same_bytes, payload, MIB, PIPE_BUF, PIPE_CAPACITY};
+use ipclab_support::interrupt::Interrupter;
 use ipclab_support::isolated;
 use ipclab_support::procfs::{self, FdSnapshot};
+use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::signal::{kill, signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, getpid, getppid, ForkResult};
@@ -146,6 +150,26 @@ fn task2_parent_reads_whole_message_then_eof(#[case] len: usize) {
             message.exit,
             ChildExit::Exited(0),
             "the child should exit with 0 after writing"
+        );
+    });
+}
+
+#[test]
+fn task2_reads_survive_interrupting_signals() {
+    isolated(EOF_HINT, || {
+        // A signal every 200 µs interrupts the parent's blocking reads and waitpid (EINTR).
+        let _noise =
+            Interrupter::every(Duration::from_micros(200)).expect("start the interrupting timer");
+        let expected = payload(4 * MIB);
+        let sent = expected.clone();
+        let message = message_from_child(move || sent).expect(
+            "message_from_child returned an error while signals kept arriving: a read or waitpid \
+             interrupted by a signal fails with EINTR and must simply be retried",
+        );
+        assert_same_bytes(
+            &message.bytes,
+            &expected,
+            "the message read while signals kept arriving",
         );
     });
 }
@@ -441,6 +465,36 @@ fn task6_reader_sees_eof_once_every_write_end_is_closed(#[case] len: usize) {
             ChildExit::Exited(0),
             "the child must read all {len} bytes, then EOF"
         );
+    });
+}
+
+#[test]
+fn task6_interrupted_partial_writes_are_continued() {
+    isolated(FEED_HINT, || {
+        let len = 4 * MIB;
+        // Signals interrupt the parent's writes, and the child shrinks the pipe to one page so
+        // that the writer blocks often: an interrupted write returns the count written so far.
+        let _noise =
+            Interrupter::every(Duration::from_micros(200)).expect("start the interrupting timer");
+        let fed = feed_child(&payload(len), move |mut pipe| {
+            let _ = fcntl(pipe.as_fd(), FcntlArg::F_SETPIPE_SZ(4096));
+            let mut received = Vec::new();
+            match pipe.read_to_end(&mut received) {
+                Ok(_) if received == payload(len) => 0,
+                _ => 3,
+            }
+        })
+        .expect(
+            "feed_child returned an error while signals kept arriving: a write interrupted before \
+             writing anything fails with EINTR and must be retried",
+        );
+        assert_eq!(
+            fed.exit,
+            ChildExit::Exited(0),
+            "the child did not receive exactly the bytes sent: a write interrupted by a signal may \
+             write only part of the buffer and return that count; write the rest"
+        );
+        assert_eq!(fed.written, len);
     });
 }
 

@@ -296,16 +296,18 @@ struct PanicRecord {
 impl Report {
     #[track_caller]
     fn judge(&self, test_name: &str, status: ExitStatus) {
-        let ran_and_passed = status.success() && self.stdout.contains("test result: ok. 1 passed");
-        if ran_and_passed {
-            // Goes to libtest's capture: shown with --nocapture, like any test's output.
-            print!("{}", self.student_output());
-            return;
-        }
         let panics = self.panics();
         let (main, others): (Vec<&PanicRecord>, Vec<&PanicRecord>) = panics
             .iter()
             .partition(|p| p.pid == self.pid.as_raw() && p.thread == test_name);
+        // The body panicking is a failure even if libtest in the isolated process counted it as
+        // a pass (a #[should_panic] test): the verdict is given here, on the test's side.
+        let ran_and_passed = status.success() && self.stdout.contains("test result: ok. 1 passed");
+        if ran_and_passed && main.is_empty() {
+            // Goes to libtest's capture: shown with --nocapture, like any test's output.
+            print!("{}", self.student_output());
+            return;
+        }
         let mut message = match main.last() {
             Some(p) => format!("{}\n  at {}", p.message, p.at),
             None => self.describe_exit(status),
@@ -432,4 +434,50 @@ fn read_all(mut file: File) -> String {
     let _ = file.seek(SeekFrom::Start(0));
     let _ = file.read_to_end(&mut bytes);
     String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passing_body_passes() {
+        isolated("unreachable", || assert_eq!(1 + 1, 2));
+    }
+
+    #[test]
+    #[should_panic(expected = "the body's own message")]
+    fn a_panicking_body_fails_with_its_message() {
+        isolated("unreachable", || panic!("the body's own message"));
+    }
+
+    #[test]
+    #[should_panic(expected = "Likely cause: waiting on a pipe nobody writes")]
+    fn a_hanging_body_is_killed_at_the_deadline() {
+        isolated_for(Deadline::secs(1), "waiting on a pipe nobody writes", || {
+            let (read_end, _write_end) = nix::unistd::pipe().unwrap();
+            // A child that would outlive the deadline too: the whole tree must go.
+            // SAFETY: the child only blocks in read and never returns.
+            if let nix::unistd::ForkResult::Child = unsafe { nix::unistd::fork() }.unwrap() {
+                let _ = nix::unistd::read(&read_end, &mut [0u8; 1]);
+                unsafe { libc::_exit(0) };
+            }
+            let _ = nix::unistd::read(&read_end, &mut [0u8; 1]);
+        });
+    }
+
+    #[test]
+    #[should_panic(expected = "killed by SIGPIPE")]
+    fn death_by_signal_is_named() {
+        isolated("unreachable", || {
+            let _ = nix::sys::signal::raise(Signal::SIGPIPE);
+            // SIGPIPE is ignored in Rust programs: restore the default to feel it.
+            // SAFETY: installs the default disposition, no handler.
+            unsafe {
+                nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)
+            }
+            .unwrap();
+            let _ = nix::sys::signal::raise(Signal::SIGPIPE);
+        });
+    }
 }

@@ -9,6 +9,11 @@
 //! * [`procfs`] reads what the kernel shows about a process (open descriptors, children,
 //!   zombies, signal masks), so that tests can use the kernel as the witness: a submission that
 //!   fakes a mechanism, leaks a descriptor or leaves a zombie fails.
+//! * [`interrupt`] interrupts the code under test with signals, so that code which does not
+//!   retry after EINTR or continue after a partial write fails.
+//! * [`sysvipc`] reads the kernel's tables of System V IPC objects (`/proc/sysvipc/{msg,shm,sem}`),
+//!   so that tests see which queues, segments and semaphore sets exist, what they hold, and that
+//!   they are gone after cleanup.
 //! * [`data`] names the message sizes where pipes change behaviour and compares payloads.
 
 #[cfg(not(target_os = "linux"))]
@@ -18,7 +23,9 @@ compile_error!(
 );
 
 pub mod data;
+pub mod interrupt;
 pub mod isolate;
 pub mod procfs;
+pub mod sysvipc;
 
 pub use isolate::{isolated, isolated_for, Deadline};
