@@ -388,6 +388,23 @@ fn task5_parent_reads_while_the_stages_run() {
     });
 }
 
+#[test]
+fn task5_stages_start_with_the_default_sigpipe_action() {
+    isolated(PIPELINE_HINT, || {
+        // `head` exits after one line; `yes` then writes into a pipe without readers. Under a
+        // shell it dies of SIGPIPE at once. This test process ignores SIGPIPE (Rust does at
+        // start-up) and an ignored signal stays ignored across exec.
+        let out = pipeline(&["yes"], &["head", "-n", "1"]).expect("pipeline returned an error");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "y\n");
+        assert_eq!(
+            out.first,
+            ChildExit::Signaled(Signal::SIGPIPE),
+            "`yes` should be killed by SIGPIPE once `head` has gone, as under a shell. It inherited \
+             SIGPIPE ignored from this Rust process: reset it to SIG_DFL in the child before exec."
+        );
+    });
+}
+
 #[rstest]
 #[case::first_stage_missing(true)]
 #[case::second_stage_missing(false)]

@@ -17,7 +17,7 @@ use std::thread;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{signal, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{dup2_stdin, dup2_stdout, execvp, fork, pipe2, ForkResult, Pid};
 
@@ -325,6 +325,11 @@ impl Program {
         match unsafe { fork() }.map_err(sys("fork"))? {
             ForkResult::Child => {
                 drop(status_read);
+                // An ignored signal stays ignored across exec. Rust ignores SIGPIPE at start-up,
+                // so without this `yes | head -n 1` would make `yes` fail with EPIPE and complain
+                // instead of dying quietly of SIGPIPE, as it does under a shell.
+                // SAFETY: restoring the default disposition installs no handler.
+                let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
                 let connected = stdin
                     .map_or(Ok(()), dup2_stdin)
                     .and(stdout.map_or(Ok(()), dup2_stdout));
