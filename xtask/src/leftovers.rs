@@ -53,6 +53,8 @@ impl Baseline {
                 strays.join(", ")
             ));
         }
+        // Twice: a killed stray's own zombie children are reparented to us as it dies.
+        reap_children();
         reap_children();
 
         for (kind, id) in sysv_objects().difference(&self.sysv) {
@@ -145,7 +147,10 @@ fn fifos_in_tmp() -> BTreeSet<PathBuf> {
     fifos
 }
 
+/// Zombies that a run could have left: ours (we are the subreaper of everything the runs start)
+/// or init's (on machines where init does not reap). Other programs' zombies are not counted.
 fn zombies() -> BTreeSet<i32> {
+    let me = getpid().as_raw();
     let mut found = BTreeSet::new();
     let Ok(entries) = fs::read_dir("/proc") else {
         return found;
@@ -161,11 +166,15 @@ fn zombies() -> BTreeSet<i32> {
         let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
-        if stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            == Some("Z")
-        {
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let (state, ppid) = (
+            fields.next(),
+            fields.next().and_then(|p| p.parse::<i32>().ok()),
+        );
+        if state == Some("Z") && (ppid == Some(me) || ppid == Some(1)) {
             found.insert(pid);
         }
     }
