@@ -41,6 +41,9 @@ pub const DEADLINE_SCALE_ENV: &str = "IPCLAB_DEADLINE_SCALE";
 
 const PANIC_BEGIN: &str = "\u{1e}ipclab-panic";
 const PANIC_END: &str = "\u{1e}end";
+/// Written by the isolated process when a panic escaped the body (as opposed to one the body
+/// caught itself, which is no failure).
+const BODY_FAILED: &str = "\u{1e}ipclab-body-failed";
 
 /// How long an isolated test may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +132,7 @@ fn run_here(body: impl FnOnce()) {
     }
     kill_and_reap_descendants();
     if let Err(payload) = outcome {
+        eprintln!("{BODY_FAILED}");
         panic::resume_unwind(payload);
     }
 }
@@ -300,15 +304,17 @@ impl Report {
         let (main, others): (Vec<&PanicRecord>, Vec<&PanicRecord>) = panics
             .iter()
             .partition(|p| p.pid == self.pid.as_raw() && p.thread == test_name);
-        // The body panicking is a failure even if libtest in the isolated process counted it as
-        // a pass (a #[should_panic] test): the verdict is given here, on the test's side.
+        // A panic that escaped the body is a failure even if libtest in the isolated process
+        // counted it as a pass (a #[should_panic] test): the verdict is given here. Panics the
+        // body caught itself (testing a guard's cleanup, say) are no failure.
+        let body_failed = self.stderr.lines().any(|l| l == BODY_FAILED);
         let ran_and_passed = status.success() && self.stdout.contains("test result: ok. 1 passed");
-        if ran_and_passed && main.is_empty() {
+        if ran_and_passed && !body_failed {
             // Goes to libtest's capture: shown with --nocapture, like any test's output.
             print!("{}", self.student_output());
             return;
         }
-        let mut message = match main.last() {
+        let mut message = match main.last().filter(|_| body_failed) {
             Some(p) => format!("{}\n  at {}", p.message, p.at),
             None => self.describe_exit(status),
         };
@@ -404,7 +410,10 @@ impl Report {
                 in_marker = true;
             } else if line == PANIC_END {
                 in_marker = false;
-            } else if !in_marker && !line.starts_with("note: run with `RUST_BACKTRACE") {
+            } else if !in_marker
+                && line != BODY_FAILED
+                && !line.starts_with("note: run with `RUST_BACKTRACE")
+            {
                 err.push_str(line);
                 err.push('\n');
             }
@@ -449,6 +458,14 @@ mod tests {
     #[should_panic(expected = "the body's own message")]
     fn a_panicking_body_fails_with_its_message() {
         isolated("unreachable", || panic!("the body's own message"));
+    }
+
+    #[test]
+    fn a_panic_the_body_catches_is_no_failure() {
+        isolated("unreachable", || {
+            let caught = std::panic::catch_unwind(|| panic!("caught on purpose"));
+            assert!(caught.is_err());
+        });
     }
 
     #[test]
