@@ -1,0 +1,513 @@
+//! Exercise 02: named pipes (`mkfifo`) — reference solution.
+//!
+//! A FIFO is a pipe with a name. The name is an entry in the file system, so processes that
+//! share no ancestry can find it; the data never touches the disk: it goes through a buffer in
+//! the kernel exactly as with an anonymous pipe, and the file's size stays 0.
+//!
+//! Messages travel framed: a 2-byte big-endian length ([`HEADER_LEN`]), then that many bytes,
+//! header and body written together in **one** `write`. A write of at most `PIPE_BUF` bytes to a
+//! pipe is atomic, so messages from several writers never interleave.
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, open, FcntlArg, OFlag, AT_FDCWD};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::stat::{fchmodat, fstat, FchmodatFlags, Mode, SFlag};
+use nix::unistd::mkfifo;
+
+/// Bytes of the length header in front of every message.
+pub const HEADER_LEN: usize = 2;
+
+/// The longest message: header and body together fill exactly `PIPE_BUF` bytes (4096 on Linux),
+/// the most one `write` to a pipe is guaranteed to deliver atomically.
+pub const MAX_MESSAGE: usize = libc::PIPE_BUF - HEADER_LEN;
+
+/// What kind of file a path names, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    RegularFile,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    /// The path vanished (or could not be examined) while the error was being reported.
+    Unknown,
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileKind::RegularFile => "a regular file",
+            FileKind::Directory => "a directory",
+            FileKind::Symlink => "a symbolic link",
+            FileKind::Fifo => "a FIFO",
+            FileKind::Socket => "a socket",
+            FileKind::CharDevice => "a character device",
+            FileKind::BlockDevice => "a block device",
+            FileKind::Unknown => "something that could not be examined",
+        })
+    }
+}
+
+/// Errors of this exercise. Each names its cause; none is a bare errno.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `create_fifo` found the path taken. Nothing was created, nothing was removed.
+    #[error("{} already exists as {kind}: remove it or choose another path", path.display())]
+    PathExists { path: PathBuf, kind: FileKind },
+    /// The mode has bits outside the permission bits `0o777`.
+    #[error("invalid mode {mode:#o}: a FIFO's permissions are the bits 0o777")]
+    InvalidMode { mode: u32 },
+    /// The path names something other than a FIFO.
+    #[error("{} is {kind}, not a FIFO", path.display())]
+    NotAFifo { path: PathBuf, kind: FileKind },
+    /// A non-blocking open for writing failed with ENXIO: no process has the FIFO open for
+    /// reading.
+    #[error("no reader: nobody has {} open for reading (is the server running?)", path.display())]
+    NoReader { path: PathBuf },
+    /// Every reader closed the FIFO, so the kernel refused the write with EPIPE.
+    #[error("broken pipe: every reader closed the FIFO")]
+    BrokenPipe,
+    /// A message does not fit in one atomic write.
+    #[error("message of {len} bytes is too long: at most {max} bytes fit in one atomic write")]
+    MessageTooLong { len: usize, max: usize },
+    /// The stream ended inside a message: its writer sent it in pieces or died halfway.
+    #[error("end of file inside a message: got {got} of {expected} bytes")]
+    TruncatedMessage { expected: usize, got: usize },
+    /// A write delivered only part of a message (the descriptor is not a pipe, or is
+    /// non-blocking).
+    #[error("short write: only {written} of {len} bytes were written in one call")]
+    ShortWrite { written: usize, len: usize },
+    /// A system call on a path failed.
+    #[error("{call} {} failed: {errno}", path.display())]
+    Path {
+        call: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
+    /// A system call failed.
+    #[error("{call} failed: {errno}")]
+    Sys { call: &'static str, errno: Errno },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A FIFO this process created. Dropping it removes the name from the file system (processes
+/// that have it open keep their descriptors).
+#[derive(Debug)]
+pub struct Fifo {
+    path: PathBuf,
+    /// Device and inode of the FIFO we created: drop removes the path only if it still names it.
+    id: (u64, u64),
+}
+
+impl Fifo {
+    /// Where the FIFO is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Fifo {
+    fn drop(&mut self) {
+        // Somebody may have removed our FIFO and put something else there: leave that alone.
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
+            if (meta.dev(), meta.ino()) == self.id {
+                let _ = nix::unistd::unlink(&self.path);
+            }
+        }
+    }
+}
+
+/// How a server ended and what it received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// Messages received.
+    pub messages: usize,
+    /// Bytes of message bodies received (headers not counted).
+    pub bytes: usize,
+    /// `None` when the server read to end of file; the signal when SIGTERM or SIGINT ended it.
+    pub stopped_by: Option<Signal>,
+}
+
+/// Task 1: create a FIFO at `path` whose permissions are exactly `mode` (whatever the umask),
+/// and return a guard that removes it when dropped.
+///
+/// Errors: [`Error::InvalidMode`] if `mode` has bits outside `0o777`; [`Error::PathExists`] if
+/// `path` exists (as anything, a FIFO included), leaving it untouched; [`Error::Path`] for other
+/// failures.
+pub fn create_fifo(path: impl AsRef<Path>, mode: u32) -> Result<Fifo> {
+    let path = path.as_ref();
+    if mode & !0o777 != 0 {
+        return Err(Error::InvalidMode { mode });
+    }
+    let permissions = Mode::from_bits_truncate(mode as libc::mode_t);
+    match mkfifo(path, permissions) {
+        Ok(()) => {}
+        // mkfifo itself tells us the path is taken: no check-then-create race.
+        Err(Errno::EEXIST) => {
+            return Err(Error::PathExists {
+                path: path.to_owned(),
+                kind: kind_of(path),
+            })
+        }
+        Err(errno) => return Err(path_error("mkfifo", path)(errno)),
+    }
+    let meta = std::fs::symlink_metadata(path).map_err(|e| path_error("stat", path)(errno_of(&e)));
+    let fifo = match meta {
+        Ok(meta) => Fifo {
+            path: path.to_owned(),
+            id: (meta.dev(), meta.ino()),
+        },
+        Err(e) => {
+            let _ = nix::unistd::unlink(path);
+            return Err(e);
+        }
+    };
+    // mkfifo's mode is masked by the umask (0o022 typically turns 0o666 into 0o644); chmod is
+    // not. If this fails, dropping the guard removes the FIFO again.
+    fchmodat(AT_FDCWD, path, permissions, FchmodatFlags::FollowSymlink)
+        .map_err(path_error("chmod", path))?;
+    Ok(fifo)
+}
+
+/// Task 2: open the FIFO for reading, waiting until some process opens it for writing.
+pub fn open_reader(path: impl AsRef<Path>) -> Result<File> {
+    open_fifo(path.as_ref(), OFlag::O_RDONLY)
+}
+
+/// Task 2: open the FIFO for writing, waiting until some process opens it for reading.
+pub fn open_writer(path: impl AsRef<Path>) -> Result<File> {
+    open_fifo(path.as_ref(), OFlag::O_WRONLY)
+}
+
+/// Task 2: open the FIFO for reading without waiting for a writer (this always succeeds at once).
+///
+/// The returned file is in blocking mode again: a later read waits for data while a writer has
+/// the FIFO open, and returns 0 (end of file) while none has.
+pub fn try_open_reader(path: impl AsRef<Path>) -> Result<File> {
+    let file = open_fifo(path.as_ref(), OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
+    set_blocking(file)
+}
+
+/// Task 2: open the FIFO for writing without waiting for a reader.
+///
+/// If no process has it open for reading, the kernel refuses with ENXIO: that is
+/// [`Error::NoReader`]. The returned file is in blocking mode again: a write into a full FIFO
+/// waits for the reader instead of failing with EAGAIN.
+pub fn try_open_writer(path: impl AsRef<Path>) -> Result<File> {
+    let file = open_fifo(path.as_ref(), OFlag::O_WRONLY | OFlag::O_NONBLOCK)?;
+    set_blocking(file)
+}
+
+/// Task 3: read one message (see [`HEADER_LEN`]) from `fifo`.
+///
+/// Returns `Ok(None)` at end of file between messages; [`Error::TruncatedMessage`] at end of
+/// file inside one; [`Error::MessageTooLong`] for a header announcing more than
+/// [`MAX_MESSAGE`] bytes. Reads that return fewer bytes than asked for, or fail with EINTR, are
+/// continued.
+pub fn receive_message(fifo: &mut impl Read) -> Result<Option<Vec<u8>>> {
+    let mut header = [0u8; HEADER_LEN];
+    match read_full(fifo, &mut header)? {
+        0 => return Ok(None),
+        HEADER_LEN => {}
+        got => {
+            return Err(Error::TruncatedMessage {
+                expected: HEADER_LEN,
+                got,
+            })
+        }
+    }
+    let len = usize::from(u16::from_be_bytes(header));
+    if len > MAX_MESSAGE {
+        return Err(Error::MessageTooLong {
+            len,
+            max: MAX_MESSAGE,
+        });
+    }
+    let mut body = vec![0u8; len];
+    let got = read_full(fifo, &mut body)?;
+    if got < len {
+        return Err(Error::TruncatedMessage {
+            expected: HEADER_LEN + len,
+            got: HEADER_LEN + got,
+        });
+    }
+    Ok(Some(body))
+}
+
+/// Task 4: send one message: its header and body in a single `write` of at most `PIPE_BUF`
+/// bytes, so that it never interleaves with the messages of other writers.
+///
+/// Errors: [`Error::MessageTooLong`] (nothing is written) for more than [`MAX_MESSAGE`] bytes;
+/// [`Error::BrokenPipe`] when no reader is left.
+pub fn send_message(fifo: &File, message: &[u8]) -> Result<()> {
+    let len = message.len();
+    if len > MAX_MESSAGE {
+        return Err(Error::MessageTooLong {
+            len,
+            max: MAX_MESSAGE,
+        });
+    }
+    let mut record = [0u8; libc::PIPE_BUF];
+    let header = u16::try_from(len).expect("MAX_MESSAGE fits in the u16 header");
+    record[..HEADER_LEN].copy_from_slice(&header.to_be_bytes());
+    record[HEADER_LEN..HEADER_LEN + len].copy_from_slice(message);
+    let record = &record[..HEADER_LEN + len];
+    // Not write_all: it would split a record if a write came back short, and a second write could
+    // land after another writer's. A blocking pipe takes at most PIPE_BUF bytes in one go.
+    let mut fifo = fifo;
+    loop {
+        match fifo.write(record) {
+            Ok(n) if n == record.len() => return Ok(()),
+            Ok(written) => {
+                return Err(Error::ShortWrite {
+                    written,
+                    len: record.len(),
+                })
+            }
+            // EINTR means nothing was written: trying again cannot duplicate anything.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => return Err(Error::BrokenPipe),
+            Err(e) => return Err(sys("write")(errno_of(&e))),
+        }
+    }
+}
+
+/// Task 5: the server. Create the FIFO at `path` with `mode`, open it for reading, call `ready`
+/// (from then on SIGTERM and SIGINT end the server cleanly), then write one line per message
+/// into `transcript` until every client has closed its end (end of file) or SIGTERM or SIGINT
+/// arrives. Either way, remove the FIFO before returning.
+///
+/// A transcript line is `message <n>: <text>`, with `n` counting from 1 and `text` the message
+/// as `String::from_utf8_lossy(..).escape_debug()` shows it.
+///
+/// Signals are blocked only in the calling thread: call this from the main thread of a program
+/// that has no other threads (as `ex02-fifo-server` does), or a SIGTERM could go to another one.
+pub fn run_server(
+    path: impl AsRef<Path>,
+    mode: u32,
+    ready: impl FnOnce(&Path),
+    transcript: &mut impl Write,
+) -> Result<Summary> {
+    let path = path.as_ref();
+    // Declared first, so dropped last: the FIFO is gone before a signal can be delivered.
+    let stop = StopSignals::block()?;
+    let fifo = create_fifo(path, mode)?;
+    // A blocking open would wait for the first client, deaf to SIGTERM: open without waiting,
+    // then let poll wait for data, the last client leaving, or a signal.
+    let mut reader = try_open_reader(path)?;
+    ready(fifo.path());
+
+    let mut summary = Summary::default();
+    loop {
+        let (data, signal) = {
+            let mut fds = [
+                PollFd::new(reader.as_fd(), PollFlags::POLLIN),
+                PollFd::new(stop.fd.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(errno) => return Err(sys("poll")(errno)),
+            }
+            let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+            (ready(&fds[0]), ready(&fds[1]))
+        };
+        if signal {
+            if let Some(signal) = stop.received()? {
+                summary.stopped_by = Some(signal);
+                break;
+            }
+        }
+        if data {
+            // Readable, or hung up (POLLHUP: every writer has gone, the read returns 0). Writers
+            // send whole messages in one write, so a message that has begun is all there.
+            match receive_message(&mut reader)? {
+                None => break,
+                Some(message) => {
+                    summary.messages += 1;
+                    summary.bytes += message.len();
+                    writeln!(
+                        transcript,
+                        "message {}: {}",
+                        summary.messages,
+                        String::from_utf8_lossy(&message).escape_debug()
+                    )
+                    .map_err(|e| sys("write")(errno_of(&e)))?;
+                }
+            }
+        }
+    }
+    transcript.flush().map_err(|e| sys("write")(errno_of(&e)))?;
+    drop(reader);
+    drop(fifo);
+    Ok(summary)
+}
+
+/// Task 5: the client. Open the FIFO for writing without waiting (no server: [`Error::NoReader`])
+/// and send each message; returns how many were sent.
+pub fn run_client<M: AsRef<[u8]>>(
+    path: impl AsRef<Path>,
+    messages: impl IntoIterator<Item = M>,
+) -> Result<usize> {
+    let fifo = try_open_writer(path)?;
+    let mut sent = 0;
+    for message in messages {
+        send_message(&fifo, message.as_ref())?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// SIGTERM and SIGINT blocked in this thread and readable from a signalfd; the old mask comes
+/// back on drop.
+struct StopSignals {
+    fd: SignalFd,
+    old_mask: SigSet,
+}
+
+impl StopSignals {
+    fn block() -> Result<StopSignals> {
+        let mut stop = SigSet::empty();
+        stop.add(Signal::SIGTERM);
+        stop.add(Signal::SIGINT);
+        let old_mask = stop
+            .thread_swap_mask(SigmaskHow::SIG_BLOCK)
+            .map_err(sys("pthread_sigmask"))?;
+        match SignalFd::with_flags(&stop, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
+            Ok(fd) => Ok(StopSignals { fd, old_mask }),
+            Err(errno) => {
+                let _ = old_mask.thread_set_mask();
+                Err(sys("signalfd")(errno))
+            }
+        }
+    }
+
+    fn received(&self) -> Result<Option<Signal>> {
+        let info = self.fd.read_signal().map_err(sys("read signalfd"))?;
+        Ok(info.and_then(|i| Signal::try_from(i.ssi_signo as i32).ok()))
+    }
+}
+
+impl Drop for StopSignals {
+    fn drop(&mut self) {
+        let _ = self.old_mask.thread_set_mask();
+    }
+}
+
+/// Opens `path` with `flags` and checks that it is a FIFO.
+fn open_fifo(path: &Path, flags: OFlag) -> Result<File> {
+    let fd: OwnedFd =
+        open(path, flags | OFlag::O_CLOEXEC, Mode::empty()).map_err(|errno| match errno {
+            Errno::ENXIO => Error::NoReader {
+                path: path.to_owned(),
+            },
+            Errno::EISDIR => Error::NotAFifo {
+                path: path.to_owned(),
+                kind: FileKind::Directory,
+            },
+            errno => path_error("open", path)(errno),
+        })?;
+    let stat = fstat(&fd).map_err(path_error("fstat", path))?;
+    let kind = kind_from_mode(stat.st_mode);
+    if kind != FileKind::Fifo {
+        return Err(Error::NotAFifo {
+            path: path.to_owned(),
+            kind,
+        });
+    }
+    Ok(File::from(fd))
+}
+
+/// Clears O_NONBLOCK on the open file description.
+fn set_blocking(file: File) -> Result<File> {
+    let flags = fcntl(&file, FcntlArg::F_GETFL).map_err(sys("fcntl"))?;
+    let flags = OFlag::from_bits_truncate(flags) - OFlag::O_NONBLOCK;
+    fcntl(&file, FcntlArg::F_SETFL(flags)).map_err(sys("fcntl"))?;
+    Ok(file)
+}
+
+/// Reads until `buf` is full or end of file; returns the bytes read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(sys("read")(errno_of(&e))),
+        }
+    }
+    Ok(got)
+}
+
+fn kind_of(path: &Path) -> FileKind {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => {
+            let t = meta.file_type();
+            if t.is_file() {
+                FileKind::RegularFile
+            } else if t.is_dir() {
+                FileKind::Directory
+            } else if t.is_symlink() {
+                FileKind::Symlink
+            } else if t.is_fifo() {
+                FileKind::Fifo
+            } else if t.is_socket() {
+                FileKind::Socket
+            } else if t.is_char_device() {
+                FileKind::CharDevice
+            } else if t.is_block_device() {
+                FileKind::BlockDevice
+            } else {
+                FileKind::Unknown
+            }
+        }
+        Err(_) => FileKind::Unknown,
+    }
+}
+
+fn kind_from_mode(mode: libc::mode_t) -> FileKind {
+    match SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFIFO => FileKind::Fifo,
+        SFlag::S_IFREG => FileKind::RegularFile,
+        SFlag::S_IFDIR => FileKind::Directory,
+        SFlag::S_IFLNK => FileKind::Symlink,
+        SFlag::S_IFSOCK => FileKind::Socket,
+        SFlag::S_IFCHR => FileKind::CharDevice,
+        SFlag::S_IFBLK => FileKind::BlockDevice,
+        _ => FileKind::Unknown,
+    }
+}
+
+/// Attaches the name of the failed call to an errno.
+fn sys(call: &'static str) -> impl Fn(Errno) -> Error {
+    move |errno| Error::Sys { call, errno }
+}
+
+/// Attaches the call and the path to an errno.
+fn path_error<'a>(call: &'static str, path: &'a Path) -> impl Fn(Errno) -> Error + 'a {
+    move |errno| Error::Path {
+        call,
+        path: path.to_owned(),
+        errno,
+    }
+}
+
+fn errno_of(e: &io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
