@@ -15,6 +15,10 @@
 //!   so that tests see which queues, segments and semaphore sets exist, what they hold, and that
 //!   they are gone after cleanup.
 //! * [`data`] names the message sizes where pipes change behaviour and compares payloads.
+//! * [`pty`] drives a program through a pseudo-terminal (keys in, screen out, every read with a
+//!   deadline), for what only exists on a terminal: job control, Ctrl+C, Ctrl+Z.
+//! * [`netprocfs`] reads the kernel's socket tables (`/proc/net/{unix,tcp,udp}`): what a socket
+//!   inode is bound to, whether it listens, its type.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
@@ -25,7 +29,9 @@ compile_error!(
 pub mod data;
 pub mod interrupt;
 pub mod isolate;
+pub mod netprocfs;
 pub mod procfs;
+pub mod pty;
 pub mod sysvipc;
 
 pub use isolate::{isolated, isolated_for, Deadline};

@@ -1,0 +1,827 @@
+//! Exercise 09: a small shell — reference solution.
+//!
+//! The shell is split into parts that can be graded one by one: a parser (task 1), a pipeline
+//! runner (task 2), the built-in commands (task 3) and job control (task 4). The binary
+//! `ex09-shell` (`src/bin/ex09-shell.rs`) is the read–parse–run loop that ties them together.
+//!
+//! Every child this shell forks follows the same discipline: rearrange its descriptors with
+//! `dup2`, reset the signal dispositions the shell changed for itself, then `exec`; if `exec`
+//! fails it reports why and ends with `_exit`, never returning into the shell's code.
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
+
+use std::ffi::CString;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::signal::{kill, killpg, signal, SigHandler, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{
+    chdir, dup2_stdin, dup2_stdout, execvp, fork, getpgrp, getpid, pipe2, setpgid, tcsetpgrp,
+    ForkResult, Pid,
+};
+
+/// What the shell prints before reading a line, when its standard input is a terminal.
+pub const PROMPT: &str = "ipclab$ ";
+
+/// The commands the shell runs itself instead of forking a program: a child could not change
+/// the shell's working directory, end the shell, or resume one of the shell's jobs.
+pub const BUILTINS: &[&str] = &["cd", "exit", "kill", "fg"];
+
+/// One command of a pipeline: the program and its arguments, and its own redirections.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Command {
+    /// The program (`argv[0]`, looked up in `PATH`) and its arguments, quotes removed.
+    pub argv: Vec<String>,
+    /// `< file`: standard input comes from this file instead of the pipe or the terminal.
+    pub stdin: Option<PathBuf>,
+    /// `> file`: standard output goes to this file (created, or truncated if it exists).
+    pub stdout: Option<PathBuf>,
+}
+
+/// A line of input: commands joined by `|`. A blank line is a pipeline of no commands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pipeline {
+    pub commands: Vec<Command>,
+}
+
+/// Why a line is not a valid pipeline. Each message names what is missing or wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// `| wc`: the line starts with a pipe.
+    #[error("missing command before |")]
+    MissingCommandBeforePipe,
+    /// `ls |` or `ls | | wc`: a pipe with nothing after it.
+    #[error("missing command after |")]
+    MissingCommandAfterPipe,
+    /// `< in.txt`: redirections but no program to apply them to.
+    #[error("missing command: a redirection needs a program to apply to")]
+    MissingCommand,
+    /// `cat <` or `ls > | wc`: the operator (`<` or `>`) is not followed by a file name.
+    #[error("missing file name after {0}")]
+    MissingFileName(char),
+    /// `cat < a < b`: one command, two redirections of the same stream.
+    #[error("{0} given twice in one command")]
+    DuplicateRedirection(char),
+    /// `echo 'hello`: the quote (`'` or `"`) is never closed.
+    #[error("unterminated {0} quote")]
+    UnterminatedQuote(char),
+    /// `echo \`: a backslash must escape the character after it.
+    #[error("nothing after the backslash at the end of the line")]
+    TrailingBackslash,
+}
+
+/// How one process of a pipeline ended, as `waitpid` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// It called `exit(code)`. 127 is the shell's convention for "command not found", 126 for
+    /// "found but could not be executed".
+    Exited(i32),
+    /// A signal ended it.
+    Signaled(Signal),
+}
+
+/// What happened to a job the shell ran in the foreground.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Every process of the job ended; one status per command, in pipeline order.
+    Finished(Vec<Status>),
+    /// The job was stopped (Ctrl+Z) and is kept as job number `id`, for `fg`.
+    Stopped { id: usize, line: String },
+}
+
+/// What the shell does after a built-in command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltinOutcome {
+    /// Read the next line.
+    Continue,
+    /// End the shell with this exit code (`None`: the status of the last command, as `exit`
+    /// without an argument does).
+    Exit(Option<i32>),
+}
+
+/// Errors of the shell. Each names its cause; none is a bare errno.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    /// A system call failed.
+    #[error("{call} failed: {errno}")]
+    Sys { call: &'static str, errno: Errno },
+    /// A `<` or `>` file could not be opened; nothing was started.
+    #[error("{}: {}", path.display(), errno.desc())]
+    Redirect { path: PathBuf, errno: Errno },
+    /// A command of the pipeline names no program (`parse` never makes one).
+    #[error("a command of the pipeline names no program")]
+    EmptyCommand,
+    /// A word contains a NUL byte, which cannot be passed to a program.
+    #[error("{0:?}: a NUL byte cannot be passed to a program")]
+    NulByte(String),
+    /// `cd` could not change to the directory.
+    #[error("cd: {}: {}", dir.display(), errno.desc())]
+    Cd { dir: PathBuf, errno: Errno },
+    /// A built-in was used the wrong way; `problem` says how.
+    #[error("{builtin}: {problem}")]
+    Usage {
+        builtin: &'static str,
+        problem: String,
+    },
+    /// `kill -NAME` with a name (or number) that is no signal.
+    #[error("kill: {0}: unknown signal (kill -l lists them)")]
+    UnknownSignal(String),
+    /// `kill` could not signal this process (or, for a negative number, process group).
+    #[error("kill: ({pid}) - {}", errno.desc())]
+    Kill { pid: i32, errno: Errno },
+    /// [`run_builtin`] was asked to run a program that is no built-in.
+    #[error("{0}: not a built-in command")]
+    NotBuiltin(String),
+    /// `fg` in a shell without job control (its standard input is not a terminal).
+    #[error("fg: no job control (standard input is not a terminal)")]
+    NoJobControl,
+    /// `fg` with no stopped job.
+    #[error("fg: no stopped job")]
+    NoJob,
+}
+
+pub type Result<T, E = ShellError> = std::result::Result<T, E>;
+
+fn sys(call: &'static str) -> impl Fn(Errno) -> ShellError {
+    move |errno| ShellError::Sys { call, errno }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 1: parsing.
+
+/// Task 1: split `line` into a pipeline of commands.
+///
+/// Words are separated by spaces or tabs. `'…'` quotes everything literally; `"…"` too, except
+/// that `\"` and `\\` stand for `"` and `\`; outside quotes, `\` makes the next character
+/// ordinary. Unquoted `|`, `<` and `>` are operators even without spaces around them
+/// (`ls|wc -l>out`). `<` and `>` take the next word as a file name and may appear anywhere in a
+/// command. A blank line is an empty pipeline.
+pub fn parse(line: &str) -> Result<Pipeline, ParseError> {
+    let mut commands = Vec::new();
+    let mut current = Command::default();
+    let mut tokens = tokenize(line)?.into_iter();
+    let mut saw_pipe = false;
+    while let Some(token) = tokens.next() {
+        match token {
+            Token::Word(word) => current.argv.push(word),
+            Token::Pipe => {
+                check_stage(&current, commands.is_empty())?;
+                commands.push(std::mem::take(&mut current));
+                saw_pipe = true;
+            }
+            Token::Redirect(op) => {
+                let Some(Token::Word(path)) = tokens.next() else {
+                    return Err(ParseError::MissingFileName(op));
+                };
+                let slot = if op == '<' {
+                    &mut current.stdin
+                } else {
+                    &mut current.stdout
+                };
+                if slot.replace(PathBuf::from(path)).is_some() {
+                    return Err(ParseError::DuplicateRedirection(op));
+                }
+            }
+        }
+    }
+    if current == Command::default() {
+        if saw_pipe {
+            return Err(ParseError::MissingCommandAfterPipe);
+        }
+        // Nothing at all on the line.
+        return Ok(Pipeline { commands });
+    }
+    check_stage(&current, commands.is_empty())?;
+    commands.push(current);
+    Ok(Pipeline { commands })
+}
+
+/// A finished stage must name a program.
+fn check_stage(stage: &Command, first: bool) -> Result<(), ParseError> {
+    if !stage.argv.is_empty() {
+        Ok(())
+    } else if stage.stdin.is_some() || stage.stdout.is_some() {
+        Err(ParseError::MissingCommand)
+    } else if first {
+        Err(ParseError::MissingCommandBeforePipe)
+    } else {
+        Err(ParseError::MissingCommandAfterPipe)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Pipe,
+    /// `<` or `>`.
+    Redirect(char),
+}
+
+fn tokenize(line: &str) -> Result<Vec<Token>, ParseError> {
+    let mut tokens = Vec::new();
+    // `Some` as soon as a word has started, even if it is still empty (`''` is a word).
+    let mut word: Option<String> = None;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' | '\r' => tokens.extend(word.take().map(Token::Word)),
+            '|' | '<' | '>' => {
+                tokens.extend(word.take().map(Token::Word));
+                tokens.push(if c == '|' {
+                    Token::Pipe
+                } else {
+                    Token::Redirect(c)
+                });
+            }
+            '\'' => {
+                let word = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(ParseError::UnterminatedQuote('\'')),
+                    }
+                }
+            }
+            '"' => {
+                let word = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.peek() {
+                            Some(&escaped @ ('"' | '\\')) => {
+                                chars.next();
+                                word.push(escaped);
+                            }
+                            _ => word.push('\\'),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err(ParseError::UnterminatedQuote('"')),
+                    }
+                }
+            }
+            '\\' => match chars.next() {
+                Some(escaped) => word.get_or_insert_with(String::new).push(escaped),
+                None => return Err(ParseError::TrailingBackslash),
+            },
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    tokens.extend(word.map(Token::Word));
+    Ok(tokens)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 2: running a pipeline.
+
+/// Task 2: run every command of `pipeline` at the same time, each stage's standard output
+/// connected to the next stage's standard input by a pipe, `<` and `>` applied, and wait for all
+/// of them. Returns one status per command, in pipeline order (an empty pipeline: none).
+///
+/// The commands inherit the caller's standard streams where no pipe or redirection replaces
+/// them. The caller keeps no descriptor it did not have before, and no child is left unreaped.
+/// If a redirection's file cannot be opened, nothing is started and the error says which file.
+/// A program that cannot be found is not an error of the shell: that stage prints
+/// `ipclab: NAME: command not found` on its standard error and exits with 127.
+pub fn run_pipeline(pipeline: &Pipeline) -> Result<Vec<Status>> {
+    if pipeline.commands.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pids = spawn(pipeline, None)?;
+    // Wait for every stage even if one wait fails, so that none is left a zombie.
+    let statuses: Vec<Result<Status>> = pids.into_iter().map(wait_until_done).collect();
+    statuses.into_iter().collect()
+}
+
+/// Everything a stage needs in the child, made before `fork`: the child of a multi-threaded
+/// process should only make async-signal-safe calls, and allocation is not one of them.
+struct Stage {
+    argv: Vec<CString>,
+    /// `ipclab: NAME: `, the start of the message the child prints if exec fails.
+    failure_prefix: Vec<u8>,
+    stdin: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+}
+
+/// Job-control duties of a child: join process group `pgid` (0: a group of its own), and take
+/// the terminal if it is the foreground job's.
+#[derive(Clone, Copy)]
+struct Group<'a> {
+    pgid: Pid,
+    terminal: BorrowedFd<'a>,
+}
+
+/// Forks one child per command and returns their pids, in pipeline order. With `terminal`, the
+/// children form one new process group that becomes the terminal's foreground group.
+fn spawn(pipeline: &Pipeline, terminal: Option<BorrowedFd<'_>>) -> Result<Vec<Pid>> {
+    let mut stages = prepare(pipeline)?;
+    // One pipe between each two neighbours. Close-on-exec: a stage keeps only the ends it dup2-ed
+    // onto 0 and 1, so each reader sees EOF once its writer exits.
+    for i in 1..stages.len() {
+        let (read, write) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
+        // A redirection wins over the pipe, as in other shells (`ls | cat < file`).
+        stages[i - 1].stdout.get_or_insert(write);
+        stages[i].stdin.get_or_insert(read);
+    }
+    let mut pids: Vec<Pid> = Vec::with_capacity(stages.len());
+    for stage in &stages {
+        let group = terminal.map(|terminal| Group {
+            pgid: pids.first().copied().unwrap_or(Pid::from_raw(0)),
+            terminal,
+        });
+        // SAFETY: the child only makes async-signal-safe calls (setpgid, tcsetpgrp, sigaction,
+        // dup2, execvp, write) on data prepared before the fork, then execs or `_exit`s.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => exec_stage(stage, group),
+            Ok(ForkResult::Parent { child }) => {
+                if let Some(group) = group {
+                    // The child does the same: whichever runs first, the group exists before the
+                    // next stage joins it and before anyone waits for it.
+                    let pgid = pids.first().copied().unwrap_or(child);
+                    let _ = setpgid(child, pgid);
+                    if pids.is_empty() {
+                        let _ = tcsetpgrp(group.terminal, child);
+                    }
+                }
+                pids.push(child);
+            }
+            Err(errno) => {
+                // Do not leave the stages already started running or unreaped.
+                for &pid in &pids {
+                    let _ = kill(pid, Signal::SIGKILL);
+                    let _ = wait_until_done(pid);
+                }
+                return Err(ShellError::Sys {
+                    call: "fork",
+                    errno,
+                });
+            }
+        }
+    }
+    // `stages` (and with it every pipe end and redirection file) is dropped here: the children
+    // have their own copies.
+    Ok(pids)
+}
+
+/// Converts the commands for `execvp` and opens their redirections, before any fork.
+fn prepare(pipeline: &Pipeline) -> Result<Vec<Stage>> {
+    pipeline
+        .commands
+        .iter()
+        .map(|command| {
+            let argv = command
+                .argv
+                .iter()
+                .map(|word| {
+                    CString::new(word.as_str()).map_err(|_| ShellError::NulByte(word.clone()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if argv.is_empty() {
+                return Err(ShellError::EmptyCommand);
+            }
+            let stdin = command
+                .stdin
+                .as_ref()
+                .map(|path| open_redirect(path, OpenOptions::new().read(true)))
+                .transpose()?;
+            let stdout = command
+                .stdout
+                .as_ref()
+                .map(|path| {
+                    open_redirect(
+                        path,
+                        OpenOptions::new().write(true).create(true).truncate(true),
+                    )
+                })
+                .transpose()?;
+            Ok(Stage {
+                failure_prefix: format!("ipclab: {}: ", command.argv[0]).into_bytes(),
+                argv,
+                stdin,
+                stdout,
+            })
+        })
+        .collect()
+}
+
+/// Opens a redirection's file. std opens with O_CLOEXEC, so only the stage that dup2-s it onto
+/// 0 or 1 keeps it across exec.
+fn open_redirect(path: &PathBuf, options: &OpenOptions) -> Result<OwnedFd> {
+    options
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| ShellError::Redirect {
+            path: path.clone(),
+            errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })
+}
+
+/// The child's side of a stage. Never returns.
+fn exec_stage(stage: &Stage, group: Option<Group<'_>>) -> ! {
+    if let Some(group) = group {
+        let _ = setpgid(Pid::from_raw(0), group.pgid);
+        if group.pgid == Pid::from_raw(0) {
+            // The first stage takes the terminal itself too: otherwise it could read from it
+            // before the shell's tcsetpgrp and be stopped by SIGTTIN. SIGTTOU is still ignored
+            // here (inherited from the shell), so this call from a background group is allowed.
+            let _ = tcsetpgrp(group.terminal, getpgrp());
+        }
+    }
+    // Dispositions set to "ignore" survive exec: give the program the defaults of what the shell
+    // changed for itself. Rust ignores SIGPIPE at start-up; a job-control shell also ignores the
+    // terminal's signals. (Without job control, what the shell inherited ignored stays ignored.)
+    let terminal_signals: &[Signal] = if group.is_some() {
+        &JOB_CONTROL_SIGNALS
+    } else {
+        &[]
+    };
+    for &sig in [Signal::SIGPIPE].iter().chain(terminal_signals) {
+        // SAFETY: installing SIG_DFL sets no handler.
+        let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+    }
+    let _ = SigSet::empty().thread_set_mask();
+
+    let connected = stage
+        .stdin
+        .as_ref()
+        .map_or(Ok(()), dup2_stdin)
+        .and(stage.stdout.as_ref().map_or(Ok(()), dup2_stdout));
+    let (errno, code) = match connected {
+        Ok(()) => match execvp(&stage.argv[0], &stage.argv).unwrap_err() {
+            Errno::ENOENT => (None, 127),
+            errno => (Some(errno), 126),
+        },
+        Err(errno) => (Some(errno), 126),
+    };
+    let stderr = io::stderr();
+    let _ = nix::unistd::write(stderr.as_fd(), &stage.failure_prefix);
+    let reason = errno.map_or("command not found", Errno::desc);
+    let _ = nix::unistd::write(stderr.as_fd(), reason.as_bytes());
+    let _ = nix::unistd::write(stderr.as_fd(), b"\n");
+    // SAFETY: ends the child at once, without running the shell's exit handlers or buffers.
+    unsafe { libc::_exit(code) }
+}
+
+/// Waits until `pid` has ended (not merely stopped), retrying after EINTR.
+fn wait_until_done(pid: Pid) -> Result<Status> {
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(Status::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Status::Signaled(sig)),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(errno) => {
+                return Err(ShellError::Sys {
+                    call: "waitpid",
+                    errno,
+                })
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 3: built-in commands.
+
+/// Task 3: run the built-in command `argv` (`argv[0]` is one of [`BUILTINS`]) in the shell's own
+/// process, writing any output to `out`.
+///
+/// * `cd DIR` changes the shell's working directory (`cd` alone: to `$HOME`).
+/// * `exit [N]` ends the shell, with code N (0 to 255) or the last command's status.
+/// * `kill -l` writes every signal as `NUMBER) NAME` (for example ` 9) SIGKILL`), in increasing
+///   order, real-time ones included (`SIGRTMIN`, `SIGRTMIN+1`, …, `SIGRTMAX-1`, `SIGRTMAX`);
+///   how many go on a line is up to you.
+/// * `kill [-SIGNAL] PID…` sends SIGNAL (default SIGTERM) to each PID; a negative PID names a
+///   process group. SIGNAL is a number (`-9`) or a name, with or without `SIG`, in any case
+///   (`-KILL`, `-SIGKILL`, `-term`).
+/// * `fg` is job control's ([`JobControl::fg`]): here it is [`ShellError::NoJobControl`].
+pub fn run_builtin(argv: &[String], out: &mut dyn Write) -> Result<BuiltinOutcome> {
+    let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
+    match argv.first().map(String::as_str) {
+        Some("cd") => cd(&args),
+        Some("exit") => exit(&args),
+        Some("kill") => kill_builtin(&args, out),
+        Some("fg") => Err(ShellError::NoJobControl),
+        other => Err(ShellError::NotBuiltin(other.unwrap_or_default().to_owned())),
+    }
+}
+
+fn usage(builtin: &'static str, problem: impl Into<String>) -> ShellError {
+    ShellError::Usage {
+        builtin,
+        problem: problem.into(),
+    }
+}
+
+fn cd(args: &[&str]) -> Result<BuiltinOutcome> {
+    let dir = match args {
+        [] => PathBuf::from(std::env::var_os("HOME").ok_or_else(|| usage("cd", "HOME not set"))?),
+        [dir] => PathBuf::from(dir),
+        _ => return Err(usage("cd", "too many arguments")),
+    };
+    chdir(&dir).map_err(|errno| ShellError::Cd { dir, errno })?;
+    Ok(BuiltinOutcome::Continue)
+}
+
+fn exit(args: &[&str]) -> Result<BuiltinOutcome> {
+    match args {
+        [] => Ok(BuiltinOutcome::Exit(None)),
+        [code] => code
+            .parse::<i64>()
+            // The kernel keeps only the low 8 bits of an exit code.
+            .map(|n| BuiltinOutcome::Exit(Some(n.rem_euclid(256) as i32)))
+            .map_err(|_| usage("exit", format!("{code}: numeric argument required"))),
+        _ => Err(usage("exit", "too many arguments")),
+    }
+}
+
+const KILL_USAGE: &str = "usage: kill -l | kill [-SIGNAL] PID...";
+
+fn kill_builtin(args: &[&str], out: &mut dyn Write) -> Result<BuiltinOutcome> {
+    let (signo, pids) = match args {
+        ["-l"] => {
+            write_signal_list(out).map_err(|e| ShellError::Sys {
+                call: "write",
+                errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })?;
+            return Ok(BuiltinOutcome::Continue);
+        }
+        [spec, pids @ ..] if spec.starts_with('-') => {
+            let name = &spec[1..];
+            let signo =
+                signal_number(name).ok_or_else(|| ShellError::UnknownSignal(name.to_owned()))?;
+            (signo, pids)
+        }
+        pids => (libc::SIGTERM, pids),
+    };
+    if pids.is_empty() {
+        return Err(usage("kill", KILL_USAGE));
+    }
+    let pids = pids
+        .iter()
+        .map(|p| {
+            p.parse::<i32>()
+                .ok()
+                .filter(|&n| n != 0)
+                .ok_or_else(|| usage("kill", format!("{p}: not a process id ({KILL_USAGE})")))
+        })
+        .collect::<Result<Vec<i32>>>()?;
+    // Signal every process, then report the first failure, as kill(1) does.
+    let mut first_error = None;
+    for pid in pids {
+        if let Err(errno) = send_signal(pid, signo) {
+            first_error.get_or_insert(ShellError::Kill { pid, errno });
+        }
+    }
+    first_error.map_or(Ok(BuiltinOutcome::Continue), Err)
+}
+
+fn send_signal(pid: i32, signo: i32) -> nix::Result<()> {
+    match Signal::try_from(signo) {
+        Ok(sig) => kill(Pid::from_raw(pid), sig),
+        // Real-time signals have no nix `Signal`: libc is the layer for them.
+        Err(_) => {
+            // SAFETY: kill takes two integers and touches no memory.
+            let result = unsafe { libc::kill(pid, signo) };
+            Errno::result(result).map(drop)
+        }
+    }
+}
+
+/// Every signal number with its name, in increasing order.
+fn signal_table() -> Vec<(i32, String)> {
+    let mut table: Vec<(i32, String)> = Signal::iterator()
+        .map(|sig| (sig as i32, sig.as_str().to_owned()))
+        .collect();
+    table.sort();
+    table.dedup_by_key(|(n, _)| *n);
+    // glibc keeps the first two real-time signals for itself, so SIGRTMIN is 34 here.
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    for n in min..=max {
+        let name = if n == min {
+            "SIGRTMIN".to_owned()
+        } else if n == max {
+            "SIGRTMAX".to_owned()
+        } else if n - min <= (max - min) / 2 {
+            format!("SIGRTMIN+{}", n - min)
+        } else {
+            format!("SIGRTMAX-{}", max - n)
+        };
+        table.push((n, name));
+    }
+    table
+}
+
+fn write_signal_list(out: &mut dyn Write) -> io::Result<()> {
+    for row in signal_table().chunks(5) {
+        let line: Vec<String> = row
+            .iter()
+            .map(|(n, name)| format!("{n:2}) {name:<12}"))
+            .collect();
+        writeln!(out, "{}", line.join("").trim_end())?;
+    }
+    out.flush()
+}
+
+/// `9`, `KILL`, `SIGKILL`, `kill`, `RTMIN+1` → the signal's number.
+fn signal_number(spec: &str) -> Option<i32> {
+    if let Ok(n) = spec.parse::<i32>() {
+        return (1..=libc::SIGRTMAX()).contains(&n).then_some(n);
+    }
+    let upper = spec.to_ascii_uppercase();
+    let wanted = upper.strip_prefix("SIG").unwrap_or(&upper);
+    signal_table()
+        .into_iter()
+        .find(|(_, name)| &name[3..] == wanted)
+        .map(|(n, _)| n)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 4: job control.
+
+/// The shell's side of job control on its terminal: which job is in the foreground, and the
+/// stopped jobs `fg` can resume.
+#[derive(Debug)]
+pub struct JobControl {
+    terminal: OwnedFd,
+    shell_pgid: Pid,
+    /// Stopped jobs, the most recently stopped last.
+    stopped: Vec<Job>,
+}
+
+/// The signals a job-control shell ignores: the keyboard's (SIGINT, SIGQUIT, SIGTSTP) and the
+/// ones a background group gets for using the terminal (SIGTTIN, SIGTTOU).
+const JOB_CONTROL_SIGNALS: [Signal; 5] = [
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTSTP,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+];
+
+#[derive(Debug)]
+struct Job {
+    id: usize,
+    line: String,
+    pgid: Pid,
+    /// The job's processes in pipeline order, and how each ended (`None`: not yet).
+    pids: Vec<Pid>,
+    ended: Vec<Option<Status>>,
+}
+
+impl JobControl {
+    /// Task 4: take charge of `terminal` (the shell's standard input, a terminal).
+    ///
+    /// The shell becomes the leader of a process group of its own (if it is not already), that
+    /// group becomes the terminal's foreground group, and the shell ignores the signals the
+    /// terminal sends (SIGINT, SIGQUIT, SIGTSTP) and the ones for background groups that use the
+    /// terminal (SIGTTIN, SIGTTOU), so that Ctrl+C and Ctrl+Z never end or stop the shell.
+    pub fn new(terminal: OwnedFd) -> Result<JobControl> {
+        for sig in JOB_CONTROL_SIGNALS {
+            // SAFETY: SIG_IGN installs no handler.
+            unsafe { signal(sig, SigHandler::SigIgn) }.map_err(sys("sigaction"))?;
+        }
+        let shell = getpid();
+        if getpgrp() != shell {
+            // A session leader already leads its group (and may not call setpgid): only others.
+            setpgid(shell, shell).map_err(sys("setpgid"))?;
+        }
+        tcsetpgrp(&terminal, shell).map_err(sys("tcsetpgrp"))?;
+        Ok(JobControl {
+            terminal,
+            shell_pgid: shell,
+            stopped: Vec::new(),
+        })
+    }
+
+    /// Task 4: run `pipeline` (typed as `line`) as a foreground job.
+    ///
+    /// All its processes form one new process group, which becomes the terminal's foreground
+    /// group (so Ctrl+C and Ctrl+Z reach the job, not the shell), with the default actions for
+    /// the terminal's signals. The shell waits with `WUNTRACED` until every process has ended
+    /// ([`JobOutcome::Finished`]) or every process still alive is stopped
+    /// ([`JobOutcome::Stopped`], the job is kept for `fg`), then takes the terminal back.
+    pub fn run(&mut self, pipeline: &Pipeline, line: &str) -> Result<JobOutcome> {
+        if pipeline.commands.is_empty() {
+            return Ok(JobOutcome::Finished(Vec::new()));
+        }
+        let pids = spawn(pipeline, Some(self.terminal.as_fd()));
+        // Even when a fork failed, the shell must own the terminal again.
+        let pids = match pids {
+            Ok(pids) => pids,
+            Err(e) => {
+                let _ = tcsetpgrp(&self.terminal, self.shell_pgid);
+                return Err(e);
+            }
+        };
+        let job = Job {
+            id: 0,
+            line: line.to_owned(),
+            pgid: pids[0],
+            ended: vec![None; pids.len()],
+            pids,
+        };
+        self.wait_in_foreground(job)
+    }
+
+    /// Task 4: `fg`: resume the most recently stopped job in the foreground.
+    ///
+    /// Writes the job's command line to `out` (as shells do), gives the terminal to the job's
+    /// process group, continues it with SIGCONT and waits for it as [`JobControl::run`] does.
+    /// [`ShellError::NoJob`] if no job is stopped.
+    pub fn fg(&mut self, out: &mut dyn Write) -> Result<JobOutcome> {
+        let job = self.stopped.pop().ok_or(ShellError::NoJob)?;
+        let _ = writeln!(out, "{}", job.line).and_then(|()| out.flush());
+        if let Err(errno) = tcsetpgrp(&self.terminal, job.pgid) {
+            self.stopped.push(job);
+            return Err(ShellError::Sys {
+                call: "tcsetpgrp",
+                errno,
+            });
+        }
+        if let Err(errno) = killpg(job.pgid, Signal::SIGCONT) {
+            let _ = tcsetpgrp(&self.terminal, self.shell_pgid);
+            self.stopped.push(job);
+            return Err(ShellError::Sys {
+                call: "killpg",
+                errno,
+            });
+        }
+        self.wait_in_foreground(job)
+    }
+
+    /// Task 4: before the shell exits: end every stopped job (SIGHUP, then SIGCONT so that a
+    /// stopped process can act on it, as the kernel does for an orphaned process group) and reap
+    /// its processes, so that no job outlives the shell as a stray process or a zombie.
+    pub fn end_jobs(&mut self) {
+        for job in self.stopped.drain(..) {
+            let _ = killpg(job.pgid, Signal::SIGHUP);
+            let _ = killpg(job.pgid, Signal::SIGCONT);
+            for (pid, ended) in job.pids.iter().zip(&job.ended) {
+                if ended.is_none() {
+                    let _ = wait_until_done(*pid);
+                }
+            }
+        }
+    }
+
+    /// Waits for the foreground job to end or stop, then takes the terminal back.
+    fn wait_in_foreground(&mut self, mut job: Job) -> Result<JobOutcome> {
+        let waited = wait_for_job(&mut job);
+        let took_back = tcsetpgrp(&self.terminal, self.shell_pgid).map_err(sys("tcsetpgrp"));
+        // A failed wait (ECHILD: someone else reaped the job) leaves nothing to keep.
+        waited?;
+        let all_ended = job.ended.iter().all(Option::is_some);
+        let outcome = if all_ended {
+            JobOutcome::Finished(job.ended.iter().flatten().copied().collect())
+        } else {
+            job.id = self.stopped.iter().map(|j| j.id).max().unwrap_or(0) + 1;
+            let outcome = JobOutcome::Stopped {
+                id: job.id,
+                line: job.line.clone(),
+            };
+            self.stopped.push(job);
+            outcome
+        };
+        took_back?;
+        Ok(outcome)
+    }
+}
+
+/// Waits for the processes of `job` (as a group, with WUNTRACED) until each has ended or every
+/// one still alive is stopped.
+fn wait_for_job(job: &mut Job) -> Result<()> {
+    let mut stopped = vec![false; job.pids.len()];
+    loop {
+        let alive: Vec<usize> = (0..job.pids.len())
+            .filter(|&i| job.ended[i].is_none())
+            .collect();
+        if alive.iter().all(|&i| stopped[i]) {
+            return Ok(());
+        }
+        let (pid, status) = match waitpid(
+            Pid::from_raw(-job.pgid.as_raw()),
+            Some(WaitPidFlag::WUNTRACED),
+        ) {
+            Ok(WaitStatus::Exited(pid, code)) => (pid, Some(Status::Exited(code))),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, Some(Status::Signaled(sig))),
+            Ok(WaitStatus::Stopped(pid, _)) => (pid, None),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(errno) => {
+                return Err(ShellError::Sys {
+                    call: "waitpid",
+                    errno,
+                })
+            }
+        };
+        if let Some(i) = job.pids.iter().position(|&p| p == pid) {
+            stopped[i] = status.is_none();
+            job.ended[i] = status;
+        }
+    }
+}
