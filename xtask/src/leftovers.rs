@@ -8,6 +8,7 @@ use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
+use ipclab_support::procfs;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{getpid, Pid};
@@ -17,6 +18,14 @@ use nix::unistd::{getpid, Pid};
 pub fn become_subreaper() {
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes plain integers and touches no memory.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+/// Moves this process into a new, empty System V IPC namespace, so that the next run's queues,
+/// segments and semaphore sets are the only ones it sees: other programs' objects are neither
+/// blamed on the run nor removed. Needs root (CAP_SYS_ADMIN); returns false where not allowed,
+/// and the comparison then covers the whole machine.
+pub fn private_ipc_namespace() -> bool {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWIPC).is_ok()
 }
 
 /// The state of the machine before a run.
@@ -150,73 +159,21 @@ fn fifos_in_tmp() -> BTreeSet<PathBuf> {
 /// Zombies that a run could have left: ours (we are the subreaper of everything the runs start)
 /// or init's (on machines where init does not reap). Other programs' zombies are not counted.
 fn zombies() -> BTreeSet<i32> {
-    let me = getpid().as_raw();
-    let mut found = BTreeSet::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let (state, ppid) = (
-            fields.next(),
-            fields.next().and_then(|p| p.parse::<i32>().ok()),
-        );
-        if state == Some("Z") && (ppid == Some(me) || ppid == Some(1)) {
-            found.insert(pid);
-        }
-    }
-    found
+    let me = getpid();
+    procfs::all_processes()
+        .into_iter()
+        .filter(|p| p.is_zombie() && (p.ppid == me || p.ppid.as_raw() == 1))
+        .map(|p| p.pid.as_raw())
+        .collect()
 }
 
 /// Our children that are still running, with their command names.
 fn children() -> Vec<(Pid, String)> {
-    let me = getpid().as_raw();
-    let mut found = Vec::new();
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let (state, ppid) = (
-            fields.next(),
-            fields.next().and_then(|p| p.parse::<i32>().ok()),
-        );
-        if ppid == Some(me) && state != Some("Z") {
-            let comm = head
-                .split_once('(')
-                .map(|(_, c)| c)
-                .unwrap_or("?")
-                .to_owned();
-            found.push((Pid::from_raw(pid), comm));
-        }
-    }
-    found
+    procfs::children(getpid())
+        .into_iter()
+        .filter(|p| !p.is_zombie())
+        .map(|p| (p.pid, p.comm))
+        .collect()
 }
 
 /// Reaps every child that has ended (between runs, all our children are orphans of the runs).
