@@ -1,0 +1,720 @@
+//! The graded suite of exercise 06: socketpair.
+//!
+//! Each test grades one behaviour of one task (`taskN_…`). Every test runs in a process of its
+//! own with a deadline (`isolated`), because the code under test forks, blocks and opens
+//! descriptors; when the deadline passes, the message names the usual cause of that hang. The
+//! kernel is the witness: `/proc/<pid>/fd` says which sockets a process holds, `/proc/net/unix`
+//! what kind they are, `/proc/self/fdinfo` whether a descriptor is close-on-exec.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use exercise06::*;
+use ipclab_support::data::{assert_same_bytes, payload, MIB};
+use ipclab_support::isolated;
+use ipclab_support::netprocfs::{self, UNIX_CONNECTED, UNIX_STREAM};
+use ipclab_support::procfs::{self, FdSnapshot, FdTarget};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, getpid, getppid, ForkResult};
+use rstest::rstest;
+
+const CONVERSATION_HINT: &str = "the conversation hung. Each request is one line: the child must \
+     answer each line as soon as it has read it, and the parent must read one reply line before \
+     it sends the next request. At the end the parent closes (or shuts down) its end so that the \
+     child's read sees end of file and it exits; only then can waitpid return.";
+
+const BOUNDARY_HINT: &str = "receiving hung. A stream socket reports end of file (a receive \
+     returning 0) once the child has exited and the parent holds no copy of the child's end. A \
+     datagram socket never reports end of file: receive with MSG_DONTWAIT and stop at EAGAIN.";
+
+const HALF_CLOSE_HINT: &str = "the round trip hung. The child reads the request until end of \
+     file, so after sending it the parent must shutdown(SHUT_WR) its socket (closing it would \
+     also end the reply's direction), and the child must not hold a copy of the parent's end.";
+
+const PASSING_HINT: &str = "passing the descriptor hung. recv_fd blocks until a message arrives: \
+     send_fd must send the label as ordinary data with the descriptor as an SCM_RIGHTS control \
+     message in the same sendmsg call (on a stream socket, a message with no data carries nothing).";
+
+const COPROCESS_HINT: &str = "the program never saw end of file, or never answered. Its standard \
+     input and output must be its end of the socket pair (dup2 onto 0 and 1), and our end must be \
+     close-on-exec (SOCK_CLOEXEC): a copy of our end held by the program keeps the connection open \
+     after finish() closes ours.";
+
+/// Descriptors opened since `before` that are sockets, as (fd, inode).
+fn sockets_opened_since(before: &FdSnapshot) -> Vec<(i32, u64)> {
+    before
+        .opened_since()
+        .into_iter()
+        .filter_map(|(fd, target)| match target {
+            FdTarget::Socket(inode) => Some((fd, inode)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What the kernel says about the socket with `inode`, for a message.
+fn unix_socket(inode: u64) -> Option<netprocfs::UnixSocket> {
+    netprocfs::unix_sockets()
+        .expect("read /proc/net/unix")
+        .into_iter()
+        .find(|s| s.inode == inode)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 1: requests and replies both ways over one socket pair.
+
+#[test]
+fn task1_child_answers_each_request_in_order() {
+    isolated(CONVERSATION_HINT, || {
+        let mut seen = 0;
+        let replies = ask_child(&["ping", "two words", "", "last"], |request| {
+            seen += 1;
+            format!("{seen}:{}", request.to_uppercase())
+        })
+        .expect("ask_child returned an error");
+        assert_eq!(
+            replies,
+            ["1:PING", "2:TWO WORDS", "3:", "4:LAST"],
+            "each request gets one reply line, in order, from one child that serves them all"
+        );
+    });
+}
+
+#[test]
+fn task1_answer_runs_in_a_child_holding_one_connected_stream_socket() {
+    isolated(CONVERSATION_HINT, || {
+        let parent = getpid();
+        let before = FdSnapshot::take();
+        let replies = ask_child(&["who"], move |_| {
+            // Runs in the child: which descriptors does it hold beyond what the parent had?
+            if getpid() == parent || getppid() != parent {
+                return "answer must run in a child of the caller".into();
+            }
+            let opened = before.opened_since();
+            let sockets = sockets_opened_since(&before);
+            match sockets.as_slice() {
+                [(_, inode)] if opened.len() == 1 => match unix_socket(*inode) {
+                    Some(s) if s.kind == UNIX_STREAM && s.state == UNIX_CONNECTED => "ok".into(),
+                    other => format!(
+                        "the child's socket should be a connected AF_UNIX stream socket; \
+                         /proc/net/unix says {other:?}"
+                    ),
+                },
+                _ => format!(
+                    "the child should hold exactly one new descriptor, its end of the socket \
+                     pair (requests and replies share it); it holds {opened:?}"
+                ),
+            }
+        })
+        .expect("ask_child returned an error");
+        assert_eq!(replies, ["ok"]);
+    });
+}
+
+#[test]
+fn task1_parent_leaks_no_descriptor_and_reaps_the_child() {
+    isolated(CONVERSATION_HINT, || {
+        let before = FdSnapshot::take();
+        ask_child(&["a", "b"], str::to_owned).expect("ask_child returned an error");
+        before.assert_no_leaks("Close the parent's end of the socket pair before returning.");
+        procfs::assert_no_zombies("Reap the child with waitpid() once the conversation ends.");
+    });
+}
+
+#[test]
+fn task1_request_with_a_newline_is_rejected_before_forking() {
+    isolated(CONVERSATION_HINT, || {
+        let result = ask_child(&["fine", "two\nlines"], str::to_owned);
+        assert!(
+            matches!(result, Err(Error::NewlineInRequest { index: 1 })),
+            "expected Err(Error::NewlineInRequest {{ index: 1 }}), got {result:?}"
+        );
+        assert!(
+            procfs::children(getpid()).is_empty(),
+            "check the requests before forking: no child should have been started"
+        );
+    });
+}
+
+#[test]
+fn task1_a_child_that_stops_answering_is_reported() {
+    isolated(CONVERSATION_HINT, || {
+        // A newline in an answer makes the child give up (it would read as two replies).
+        let result = ask_child(&["a", "b", "c"], |r| {
+            if r == "b" {
+                "bro\nken".into()
+            } else {
+                r.into()
+            }
+        });
+        assert!(
+            matches!(result, Err(Error::ChildHungUp { answered: 1 })),
+            "the child answered one request, then closed its end: expected \
+             Err(Error::ChildHungUp {{ answered: 1 }}), got {result:?}"
+        );
+        procfs::assert_no_zombies("Reap the child even when the conversation fails.");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 2: a stream has no message boundaries; datagrams keep them.
+
+const THREE: [&[u8]; 3] = [b"one", b"two", b"three"];
+
+#[test]
+fn task2_one_stream_read_returns_bytes_of_several_writes() {
+    isolated(BOUNDARY_HINT, || {
+        let chunks = receive_after_sends(Kind::Stream, &THREE, 64)
+            .expect("receive_after_sends returned an error");
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.bytes.clone()).collect();
+        assert_eq!(String::from_utf8_lossy(&joined), "onetwothree");
+        assert_eq!(
+            chunks.len(),
+            1,
+            "all three writes were queued before the first read, and the 64-byte buffer holds \
+             them all: one read of a stream returns all 11 bytes, because a stream keeps no \
+             boundaries between writes. Got {chunks:?}"
+        );
+    });
+}
+
+#[rstest]
+#[case::roomy_buffer(64)]
+#[case::exact_buffer(5)]
+fn task2_each_datagram_arrives_whole_one_per_receive(#[case] buf_len: usize) {
+    isolated(BOUNDARY_HINT, || {
+        let chunks = receive_after_sends(Kind::Datagram, &THREE, buf_len)
+            .expect("receive_after_sends returned an error");
+        let got: Vec<(String, bool)> = chunks
+            .iter()
+            .map(|c| (String::from_utf8_lossy(&c.bytes).into_owned(), c.truncated))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("one".into(), false),
+                ("two".into(), false),
+                ("three".into(), false)
+            ],
+            "a SOCK_DGRAM socket pair delivers each send as one datagram, one per receive"
+        );
+    });
+}
+
+#[test]
+fn task2_an_empty_datagram_is_still_a_datagram() {
+    isolated(BOUNDARY_HINT, || {
+        let chunks = receive_after_sends(Kind::Datagram, &[b"a", b"", b"b"], 16)
+            .expect("receive_after_sends returned an error");
+        let got: Vec<&[u8]> = chunks.iter().map(|c| c.bytes.as_slice()).collect();
+        assert_eq!(
+            got,
+            [&b"a"[..], b"", b"b"],
+            "a zero-length send on a datagram socket is a datagram of its own (a receive \
+             returning 0 is not end of file there)"
+        );
+    });
+}
+
+#[test]
+fn task2_a_too_small_buffer_truncates_a_datagram() {
+    isolated(BOUNDARY_HINT, || {
+        let chunks = receive_after_sends(Kind::Datagram, &[b"datagram", b"ok"], 4)
+            .expect("receive_after_sends returned an error");
+        let got: Vec<(String, bool)> = chunks
+            .iter()
+            .map(|c| (String::from_utf8_lossy(&c.bytes).into_owned(), c.truncated))
+            .collect();
+        assert_eq!(
+            got,
+            [("data".into(), true), ("ok".into(), false)],
+            "with a 4-byte buffer the first datagram is cut to 4 bytes, the kernel sets MSG_TRUNC \
+             in the returned flags (report it as `truncated`), and the rest of it is discarded: \
+             the next receive returns the next datagram"
+        );
+    });
+}
+
+#[test]
+fn task2_a_stream_never_truncates() {
+    isolated(BOUNDARY_HINT, || {
+        let chunks = receive_after_sends(Kind::Stream, &[b"datagram", b"ok"], 4)
+            .expect("receive_after_sends returned an error");
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.bytes.clone()).collect();
+        assert_eq!(
+            String::from_utf8_lossy(&joined),
+            "datagramok",
+            "a stream read with a small buffer leaves the rest for the next read: nothing is lost"
+        );
+        assert!(
+            chunks.iter().all(|c| !c.truncated && c.bytes.len() <= 4),
+            "stream reads fill at most the buffer and are never truncated: {chunks:?}"
+        );
+    });
+}
+
+/// What each receive returned, one line per call, for a person to read.
+fn transcript(title: &str, chunks: &[Chunk]) -> String {
+    let mut text = format!("{title}:\n");
+    for (i, c) in chunks.iter().enumerate() {
+        text.push_str(&format!(
+            "  receive {}: {:?}{}\n",
+            i + 1,
+            String::from_utf8_lossy(&c.bytes),
+            if c.truncated { " (MSG_TRUNC)" } else { "" }
+        ));
+    }
+    text
+}
+
+#[test]
+fn task2_the_same_three_sends_received_by_type() {
+    isolated(BOUNDARY_HINT, || {
+        let mut text = String::new();
+        for (title, kind, buf_len) in [
+            ("SOCK_STREAM, 64-byte buffer", Kind::Stream, 64),
+            ("SOCK_STREAM, 4-byte buffer", Kind::Stream, 4),
+            ("SOCK_DGRAM, 64-byte buffer", Kind::Datagram, 64),
+            ("SOCK_DGRAM, 4-byte buffer", Kind::Datagram, 4),
+        ] {
+            let chunks = receive_after_sends(kind, &THREE, buf_len)
+                .expect("receive_after_sends returned an error");
+            text.push_str(&transcript(title, &chunks));
+        }
+        // A stream cuts the bytes wherever the buffer ends; datagrams keep their edges and lose
+        // what does not fit.
+        insta::assert_snapshot!("task2_the_same_three_sends_received_by_type", text);
+    });
+}
+
+#[test]
+fn task2_sends_that_do_not_fit_are_an_error_not_a_hang() {
+    isolated(BOUNDARY_HINT, || {
+        // 4 MiB cannot be queued in a socket's buffer before anyone receives.
+        let big = payload(4 * MIB);
+        let result = receive_after_sends(Kind::Stream, &[&big], 64);
+        assert!(
+            matches!(result, Err(Error::ChildFailed { .. })),
+            "the child cannot queue 4 MiB before the parent receives: its send must fail \
+             (MSG_DONTWAIT) and the call return Err(Error::ChildFailed {{ .. }}) rather than \
+             hang; got {result:?}"
+        );
+        procfs::assert_no_zombies("Reap the child even when it failed.");
+    });
+}
+
+#[test]
+fn task2_parent_leaks_no_descriptor_and_reaps_the_child() {
+    isolated(BOUNDARY_HINT, || {
+        let before = FdSnapshot::take();
+        for kind in [Kind::Stream, Kind::Datagram] {
+            receive_after_sends(kind, &THREE, 8).expect("receive_after_sends returned an error");
+        }
+        before.assert_no_leaks("Close the parent's end of the socket pair before returning.");
+        procfs::assert_no_zombies("Reap the child before receiving.");
+        let zero = receive_after_sends(Kind::Stream, &THREE, 0);
+        assert!(
+            matches!(zero, Err(Error::ZeroBuffer)),
+            "a 0-byte buffer must be Err(Error::ZeroBuffer), got {zero:?}"
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 3: half-close.
+
+#[rstest]
+#[case::empty(0)]
+#[case::small(5)]
+#[case::one_mib(MIB)]
+fn task3_shutdown_ends_the_request_while_the_reply_flows_back(#[case] len: usize) {
+    isolated(HALF_CLOSE_HINT, || {
+        let request = payload(len);
+        let reply = half_close_round_trip(&request, |received| {
+            let mut answer: Vec<u8> = received.into_iter().rev().collect();
+            answer.extend_from_slice(b"|done");
+            answer
+        })
+        .expect("half_close_round_trip returned an error");
+        let mut expected: Vec<u8> = request.iter().rev().copied().collect();
+        expected.extend_from_slice(b"|done");
+        assert_same_bytes(
+            &reply,
+            &expected,
+            "the reply (the request reversed, then |done)",
+        );
+    });
+}
+
+#[test]
+fn task3_request_and_reply_share_one_socket() {
+    isolated(HALF_CLOSE_HINT, || {
+        let parent = getpid();
+        let before = FdSnapshot::take();
+        let reply = half_close_round_trip(b"?", move |_| {
+            // Runs in the child, after it has seen end of file on the request.
+            let opened = before.opened_since();
+            let mine = sockets_opened_since(&before);
+            let parents: Vec<u64> = procfs::fd_table(parent)
+                .map(|t| t.into_values().collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|t| match t {
+                    FdTarget::Socket(inode) => Some(inode),
+                    _ => None,
+                })
+                .collect();
+            let answer = if mine.len() != 1 || opened.len() != 1 {
+                format!(
+                    "the child should hold exactly one new descriptor, its end of one stream \
+                     socket pair; it holds {opened:?}"
+                )
+            } else if parents.is_empty() {
+                "the child saw end of file because the parent closed its socket: then no reply \
+                 could come back. shutdown(SHUT_WR) ends only the parent's sending direction"
+                    .into()
+            } else {
+                "ok".into()
+            };
+            answer.into_bytes()
+        })
+        .expect("half_close_round_trip returned an error");
+        assert_eq!(String::from_utf8_lossy(&reply), "ok");
+    });
+}
+
+#[test]
+fn task3_parent_leaks_no_descriptor_and_reaps_the_child() {
+    isolated(HALF_CLOSE_HINT, || {
+        let before = FdSnapshot::take();
+        half_close_round_trip(b"ping", |_| b"pong".to_vec())
+            .expect("half_close_round_trip returned an error");
+        before.assert_no_leaks("Close the parent's socket once the reply has ended.");
+        procfs::assert_no_zombies("Reap the child with waitpid() after reading the reply.");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 4: passing an open descriptor with SCM_RIGHTS.
+
+fn stream_pair() -> (OwnedFd, OwnedFd) {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .expect("socketpair")
+}
+
+/// Forks a child that runs `child` on its end of a fresh stream pair and writes the text it
+/// returns back on that end; the parent runs `parent` on its end, then returns the child's text.
+fn with_child(child: impl FnOnce(&OwnedFd) -> String, parent: impl FnOnce(&OwnedFd)) -> String {
+    let (ours, theirs) = stream_pair();
+    // SAFETY: the child runs the test's closure, reports and ends with _exit.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            drop(ours);
+            let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child(&theirs)))
+                .unwrap_or_else(|_| "the child panicked (see above)".into());
+            let mut socket = UnixStream::from(theirs);
+            let _ = socket.write_all(report.as_bytes());
+            drop(socket);
+            // SAFETY: ends the forked test process without returning into the harness.
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => {
+            drop(theirs);
+            parent(&ours);
+            let mut socket = UnixStream::from(ours);
+            let mut report = String::new();
+            socket
+                .read_to_string(&mut report)
+                .expect("read the child's report");
+            assert!(matches!(waitpid(child, None), Ok(WaitStatus::Exited(_, 0))));
+            report
+        }
+    }
+}
+
+#[test]
+fn task4_receiver_reads_a_file_it_never_opened() {
+    isolated(PASSING_HINT, || {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("notes.txt");
+        let expected_path = path.clone();
+        let report = with_child(
+            move |socket| {
+                let before = FdSnapshot::take();
+                let passed = match recv_fd(socket.as_fd()) {
+                    Ok(passed) => passed,
+                    Err(e) => return format!("recv_fd returned an error: {e}"),
+                };
+                let new: BTreeMap<i32, FdTarget> = before.opened_since();
+                let fd = passed.fd.as_raw_fd();
+                if new.get(&fd) != Some(&FdTarget::Path(expected_path.clone())) {
+                    return format!(
+                        "the receiver's descriptor table should have gained fd {fd} -> {}; it \
+                         gained {new:?}",
+                        expected_path.display()
+                    );
+                }
+                let mut text = String::new();
+                if File::from(passed.fd).read_to_string(&mut text).is_err() {
+                    return "the received descriptor could not be read".into();
+                }
+                format!("{}|{text}", String::from_utf8_lossy(&passed.label))
+            },
+            |socket| {
+                // Created after fork: the child cannot have inherited it or opened it.
+                fs::write(&path, "a file the child never opened").expect("write the file");
+                let file = File::open(&path).expect("open the file");
+                send_fd(socket.as_fd(), file.as_fd(), b"notes").expect("send_fd returned an error");
+                // Closing ours does not close the child's: each descriptor counts.
+                drop(file);
+            },
+        );
+        assert_eq!(report, "notes|a file the child never opened");
+    });
+}
+
+#[test]
+fn task4_sender_and_receiver_share_one_open_file() {
+    isolated(PASSING_HINT, || {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("digits");
+        fs::write(&path, "0123456789").expect("write the file");
+        let mut file = File::open(&path).expect("open the file");
+        let mut first = [0u8; 4];
+        file.read_exact(&mut first).expect("read 4 bytes");
+        let report = with_child(
+            |socket| match recv_fd(socket.as_fd()) {
+                Ok(passed) => {
+                    let mut next = [0u8; 3];
+                    match File::from(passed.fd).read_exact(&mut next) {
+                        Ok(()) => String::from_utf8_lossy(&next).into_owned(),
+                        Err(e) => format!("reading the received descriptor failed: {e}"),
+                    }
+                }
+                Err(e) => format!("recv_fd returned an error: {e}"),
+            },
+            |socket| {
+                send_fd(socket.as_fd(), file.as_fd(), b"digits").expect("send_fd returned an error")
+            },
+        );
+        assert_eq!(
+            report, "456",
+            "the parent had read 4 bytes before sending: the received descriptor refers to the \
+             same open file (the same offset), not to the file opened afresh by name"
+        );
+        assert_eq!(
+            file.stream_position().expect("lseek"),
+            7,
+            "the child's read moved the parent's offset too: one open file, two descriptors"
+        );
+        assert_eq!(file.seek(SeekFrom::Start(0)).expect("lseek"), 0);
+    });
+}
+
+#[test]
+fn task4_received_descriptor_is_close_on_exec() {
+    isolated(PASSING_HINT, || {
+        let (a, b) = stream_pair();
+        let file = File::open("/proc/self/stat").expect("open a file");
+        send_fd(a.as_fd(), file.as_fd(), b"stat").expect("send_fd returned an error");
+        let passed = recv_fd(b.as_fd()).expect("recv_fd returned an error");
+        assert_eq!(passed.label, b"stat");
+        let fdinfo = fs::read_to_string(format!("/proc/self/fdinfo/{}", passed.fd.as_raw_fd()))
+            .expect("read fdinfo");
+        let flags = fdinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|o| i32::from_str_radix(o.trim(), 8).ok())
+            .expect("a flags line");
+        assert!(
+            flags & libc::O_CLOEXEC != 0,
+            "the received descriptor is not close-on-exec (fdinfo flags {flags:o}): every program \
+             this process execs would inherit it. Receive with MSG_CMSG_CLOEXEC."
+        );
+    });
+}
+
+#[test]
+fn task4_a_message_without_a_descriptor_is_a_clear_error() {
+    isolated(PASSING_HINT, || {
+        let (a, b) = stream_pair();
+        let before = FdSnapshot::take();
+        UnixStream::from(a.try_clone().expect("dup"))
+            .write_all(b"just bytes")
+            .expect("write");
+        let result = recv_fd(b.as_fd());
+        assert!(
+            matches!(result, Err(Error::NoDescriptor)),
+            "plain bytes with no SCM_RIGHTS control message: expected Err(Error::NoDescriptor), \
+             got {result:?}"
+        );
+        drop(a);
+        let result = recv_fd(b.as_fd());
+        assert!(
+            matches!(result, Err(Error::PeerClosed)),
+            "the peer closed its end (end of file): expected Err(Error::PeerClosed), got {result:?}"
+        );
+        before.assert_no_leaks("recv_fd must not leave descriptors open when it fails.");
+    });
+}
+
+#[rstest]
+#[case::empty(0)]
+#[case::too_long(MAX_LABEL + 1)]
+fn task4_a_label_of_the_wrong_size_is_rejected(#[case] len: usize) {
+    isolated(PASSING_HINT, || {
+        let (a, _b) = stream_pair();
+        let result = send_fd(a.as_fd(), a.as_fd(), &vec![b'x'; len]);
+        assert!(
+            matches!(result, Err(Error::BadLabel { len: l }) if l == len),
+            "a {len}-byte label must be Err(Error::BadLabel {{ len: {len} }}), got {result:?}"
+        );
+    });
+}
+
+#[test]
+fn task4_passing_leaks_no_descriptor() {
+    isolated(PASSING_HINT, || {
+        let (a, b) = stream_pair();
+        let before = FdSnapshot::take();
+        for _ in 0..3 {
+            let file = File::open("/proc/self/stat").expect("open a file");
+            send_fd(a.as_fd(), file.as_fd(), b"x").expect("send_fd returned an error");
+            drop(file);
+            drop(recv_fd(b.as_fd()).expect("recv_fd returned an error"));
+        }
+        before.assert_no_leaks(
+            "send_fd keeps no copy of what it sends, and the received descriptor is owned by \
+             Passed (dropping it closes it).",
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 5: a program at the other end, and descriptor hygiene across exec.
+
+const INSPECT: &str = env!("CARGO_BIN_EXE_ex06-inspect");
+
+/// Reads the program's descriptor table (lines up to `end`).
+fn read_table(reader: &mut impl BufRead) -> BTreeMap<i32, String> {
+    let mut table = BTreeMap::new();
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).expect("read from the program");
+        assert!(n > 0, "the program ended before reporting its descriptors");
+        let line = line.trim_end();
+        if line == "end" {
+            return table;
+        }
+        let (fd, target) = line.split_once(' ').expect("a `fd target` line");
+        table.insert(fd.parse().expect("a descriptor number"), target.to_owned());
+    }
+}
+
+#[test]
+fn task5_program_talks_through_the_socket() {
+    isolated(COPROCESS_HINT, || {
+        let co = spawn_coprocess(&[INSPECT]).expect("spawn_coprocess returned an error");
+        let mut reader = BufReader::new(co.socket.try_clone().expect("dup"));
+        read_table(&mut reader);
+        (&co.socket)
+            .write_all(b"hello\nsocket pair\n")
+            .expect("write");
+        let mut replies = String::new();
+        for _ in 0..2 {
+            reader.read_line(&mut replies).expect("read");
+        }
+        assert_eq!(replies, "HELLO\nSOCKET PAIR\n");
+        drop(reader);
+        assert_eq!(
+            co.finish().expect("finish returned an error"),
+            ChildExit::Exited(0)
+        );
+    });
+}
+
+#[test]
+fn task5_program_holds_only_its_end_as_stdin_and_stdout() {
+    isolated(COPROCESS_HINT, || {
+        // Descriptors this test process already had (say, from the shell that started cargo) may
+        // be inherited legitimately; only what spawn_coprocess opened is judged.
+        let inherited = procfs::own_fd_table();
+        let before = FdSnapshot::take();
+        let co = spawn_coprocess(&[INSPECT]).expect("spawn_coprocess returned an error");
+        let ours = sockets_opened_since(&before);
+        let mut reader = BufReader::new(co.socket.try_clone().expect("dup"));
+        let table = read_table(&mut reader);
+        drop(reader);
+        let (stdin, stdout) = (table.get(&0), table.get(&1));
+        assert!(
+            stdin.is_some_and(|t| t.starts_with("socket:[")) && stdin == stdout,
+            "the program's stdin and stdout should be one and the same socket (its end of the \
+             pair); the kernel says 0 -> {stdin:?}, 1 -> {stdout:?}"
+        );
+        let extra: Vec<String> = table
+            .iter()
+            .filter(|(fd, target)| {
+                **fd > 2 && inherited.get(fd).map(ToString::to_string).as_ref() != Some(*target)
+            })
+            .map(|(fd, t)| format!("{fd} -> {t}"))
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "the program inherited descriptors beyond 0, 1 and 2: {extra:?}. Create the pair \
+             (and any other descriptor) close-on-exec; only the dup2 copies on 0 and 1 survive exec."
+        );
+        let [(_, our_inode)] = ours[..] else {
+            panic!("the caller should hold exactly one new socket, its end of the pair: {ours:?}");
+        };
+        assert_ne!(
+            stdin.cloned(),
+            Some(format!("socket:[{our_inode}]")),
+            "the program holds our end of the pair, not its own"
+        );
+        co.finish().expect("finish returned an error");
+    });
+}
+
+#[test]
+fn task5_closing_our_end_is_the_programs_end_of_file() {
+    isolated(COPROCESS_HINT, || {
+        let before = FdSnapshot::take();
+        let co = spawn_coprocess(&[INSPECT]).expect("spawn_coprocess returned an error");
+        let exit = co.finish().expect("finish returned an error");
+        assert_eq!(
+            exit,
+            ChildExit::Exited(0),
+            "the program reads until end of file and then exits with 0"
+        );
+        before.assert_no_leaks("Our end of the pair and every helper descriptor must be closed.");
+        procfs::assert_no_zombies("finish() must reap the program.");
+    });
+}
+
+#[test]
+fn task5_missing_program_is_a_clear_error() {
+    isolated(COPROCESS_HINT, || {
+        let before = FdSnapshot::take();
+        let result = spawn_coprocess(&["ipclab-no-such-program"]);
+        assert!(
+            matches!(&result, Err(Error::CommandNotFound { command }) if command == "ipclab-no-such-program"),
+            "expected Err(Error::CommandNotFound {{ command: \"ipclab-no-such-program\" }}), got {result:?}"
+        );
+        before.assert_no_leaks("Close both ends of the pair when the program cannot start.");
+        procfs::assert_no_zombies("Reap the child whose exec failed.");
+        let empty = spawn_coprocess(&[]);
+        assert!(
+            matches!(empty, Err(Error::EmptyCommand)),
+            "an empty command must be Err(Error::EmptyCommand), got {empty:?}"
+        );
+    });
+}
