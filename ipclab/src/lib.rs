@@ -1,6 +1,13 @@
 //! The library behind the `ipclab` command: where the course's pieces are, and how to run an
 //! exercise's graded suite and read its verdict. `cargo xtask verify` uses the same code, so
 //! there is one definition of what "passing" means.
+//!
+//! * [`course`] and [`info`]: the exercises, their titles, tasks, chapters and hints.
+//! * [`suite`]: runs `cargo test -p exerciseNN` and reads libtest's verdict.
+//! * [`status`]: where an exercise stands, cached by a fingerprint of its sources.
+//! * [`cli`], [`watch`], [`render`]: the command, its watch mode and its screens.
+//! * [`hints`]: which hints were shown (the tool's only state); [`git`]: the starter, for `reset`.
+//! * [`reaper`] and [`signals`]: nothing a run starts outlives it, even on Ctrl-C.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
@@ -8,5 +15,14 @@ compile_error!(
      (a virtual machine or WSL 2 works)."
 );
 
+pub mod cli;
 pub mod course;
+pub mod git;
+pub mod hints;
+pub mod info;
+pub mod reaper;
+pub mod render;
+pub mod signals;
+pub mod status;
 pub mod suite;
+pub mod watch;

@@ -1,3 +1,5 @@
-fn main() {
-    println!("ipclab: the command-line tool is being built (issue 5).");
+//! `cargo ipclab`: the student's home base. Everything happens in [`ipclab::cli`].
+
+fn main() -> std::process::ExitCode {
+    ipclab::cli::main()
 }

@@ -7,14 +7,16 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
 
 use crate::course::{Course, Implementation};
 
 /// A graded test's verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestResult {
     /// libtest's name, e.g. `task2_parent_reads_whole_message_then_eof::case_3_pipe_buf`.
     pub name: String,
@@ -32,7 +34,7 @@ impl TestResult {
 }
 
 /// What happened when the suite was run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
     /// The exercise (or the suite) did not compile: cargo's error output.
     BuildFailed { errors: String },
@@ -88,6 +90,11 @@ impl Default for RunOptions {
     }
 }
 
+/// Held while a suite's `cargo` is being started. A process that must stop every run when it is
+/// interrupted takes it first and keeps it: once it holds the lock, every run already started is
+/// visible in `/proc` and no new one can start.
+pub static SPAWN: Mutex<()> = Mutex::new(());
+
 /// Runs the graded suite of `exercise` against `implementation`.
 pub fn run(
     course: &Course,
@@ -121,18 +128,25 @@ pub fn run(
         // Starter and solution packages share names, binaries included: one target directory
         // for both would let one's binaries overwrite the other's.
         if let Some(shared) = std::env::var_os("CARGO_TARGET_DIR") {
-            cmd.env("CARGO_TARGET_DIR", std::path::Path::new(&shared).join("solutions"));
+            cmd.env(
+                "CARGO_TARGET_DIR",
+                std::path::Path::new(&shared).join("solutions"),
+            );
         }
     }
     for (k, v) in &options.env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("could not start cargo ({e}): is Rust installed?"),
-        )
-    })?;
+    let mut child = {
+        // Poisoned only by a panic in another spawn: the lock protects no data.
+        let _spawning = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
+        cmd.spawn().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("could not start cargo ({e}): is Rust installed?"),
+            )
+        })?
+    };
     let pgid = child.id() as i32;
     let (tx, rx) = mpsc::channel();
     let waiter = thread::spawn(move || {
@@ -287,12 +301,23 @@ fn failure_sections(stdout: &str) -> Vec<(String, String)> {
 fn panic_message(section: &str) -> String {
     let mut lines: Vec<&str> = Vec::new();
     let mut location = None;
+    let mut in_backtrace = false;
     for line in section.lines() {
-        if let Some(rest) = line.strip_prefix("thread '") {
-            if let Some((_, at)) = rest.split_once("' panicked at ") {
-                location = Some(at.trim_end_matches(':').to_owned());
-                continue;
-            }
+        // With RUST_BACKTRACE set, the harness's frames follow the message: noise for the student.
+        if line == "stack backtrace:" {
+            in_backtrace = true;
+            continue;
+        }
+        if in_backtrace && line.starts_with(' ') {
+            continue;
+        }
+        in_backtrace = false;
+        if line.starts_with("note: Some details are omitted") {
+            continue;
+        }
+        if let Some(at) = panic_header(line) {
+            location = Some(at.trim_end_matches(':').to_owned());
+            continue;
         }
         if line.starts_with("note: run with `RUST_BACKTRACE") {
             continue;
@@ -306,6 +331,24 @@ fn panic_message(section: &str) -> String {
         }
     }
     message
+}
+
+/// The location in libtest's panic header, `thread 'NAME' panicked at LOCATION:`; since Rust
+/// 1.92 the thread's id follows its name: `thread 'NAME' (1234) panicked at LOCATION:`.
+fn panic_header(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("thread '")?;
+    let (_, after) = rest.split_once("' ")?;
+    let after = match after.strip_prefix('(') {
+        Some(id) => {
+            let (digits, tail) = id.split_once(") ")?;
+            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            tail
+        }
+        None => after,
+    };
+    after.strip_prefix("panicked at ")
 }
 
 fn build_errors(stderr: &str) -> String {
@@ -368,6 +411,26 @@ test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; 
         assert!(msg.starts_with("not yet implemented: Task 2"), "{msg}");
         assert!(!msg.contains("RUST_BACKTRACE"), "{msg}");
         assert_eq!(parse_test_time(SAMPLE), Some(Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn panic_headers_with_and_without_a_thread_id_are_recognised() {
+        assert_eq!(
+            panic_header("thread 'task1_x' panicked at tests/a.rs:1:2:"),
+            Some("tests/a.rs:1:2:")
+        );
+        assert_eq!(
+            panic_header("thread 'task1_x' (21628) panicked at tests/a.rs:1:2:"),
+            Some("tests/a.rs:1:2:")
+        );
+        assert_eq!(panic_header("thread 'x' said hello"), None);
+        let section = "\nthread 'task1_x' (7) panicked at tests/a.rs:1:2:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(panic_message(section), "boom\n  (test at tests/a.rs:1:2)");
+        let with_backtrace = "thread 'task1_x' (7) panicked at tests/a.rs:1:2:\nboom\nstack backtrace:\n   0: __rustc::rust_begin_unwind\n             at /rustc/x.rs:1\n   1: core::panicking::panic_fmt\nnote: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.\n";
+        assert_eq!(
+            panic_message(with_backtrace),
+            "boom\n  (test at tests/a.rs:1:2)"
+        );
     }
 
     #[test]
