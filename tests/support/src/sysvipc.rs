@@ -155,9 +155,31 @@ pub fn semaphore_sets() -> Vec<SemRow> {
 }
 
 fn read_table(path: &str) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| {
+    read_consistently(path).unwrap_or_else(|e| {
         panic!("cannot read {path} ({e}): the kernel lists System V IPC objects there on Linux")
     })
+}
+
+/// Reads a `/proc` table in large `read` calls.
+///
+/// Tables like `/proc/locks` are produced a few rows per `read` call: as many as the caller's
+/// buffer asks for, up to a page. Each call starts again at a row *number*, so when another row
+/// is removed between two calls (all the time while tests run in parallel), a row is skipped.
+/// `fs::read_to_string` starts with a 32-byte read, which yields one row per call; asking for
+/// 64 KiB at a time makes every table of up to a page (4 KiB) one consistent listing.
+pub fn read_consistently(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    let mut text = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => return Ok(String::from_utf8_lossy(&text).into_owned()),
+            Ok(n) => text.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Waits until thread (or process) `tid` is asleep inside one of `syscalls` (for instance
@@ -441,10 +463,11 @@ mod tests {
         assert!(parse_msg("").unwrap_err().to_string().contains("no header"));
         let missing = parse_sem("key semid perms\n1 2 644\n").unwrap_err();
         assert!(missing.to_string().contains("\"nsems\""), "{missing}");
-        let short = parse_sem("key semid perms nsems uid gid cuid cgid otime\n1 2 644\n").unwrap_err();
+        let short =
+            parse_sem("key semid perms nsems uid gid cuid cgid otime\n1 2 644\n").unwrap_err();
         assert!(short.to_string().contains("3 fields"), "{short}");
-        let bad =
-            parse_sem("key semid perms nsems uid gid cuid cgid otime\n1 2 9x 1 0 0 0 0 0\n").unwrap_err();
+        let bad = parse_sem("key semid perms nsems uid gid cuid cgid otime\n1 2 9x 1 0 0 0 0 0\n")
+            .unwrap_err();
         assert!(bad.to_string().contains("\"perms\""), "{bad}");
     }
 
@@ -480,7 +503,11 @@ mod tests {
         let seen = wait_until_blocked_in(tid, &[libc::SYS_msgrcv], Duration::from_secs(10));
         // SAFETY: as above.
         unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
-        assert_eq!(receiver.join().unwrap(), -1, "msgrcv fails once the queue is gone");
+        assert_eq!(
+            receiver.join().unwrap(),
+            -1,
+            "msgrcv fails once the queue is gone"
+        );
         seen.unwrap();
         let gone = wait_until_blocked_in(tid, &[libc::SYS_msgrcv], Duration::from_secs(1));
         assert!(gone.unwrap_err().contains("ended"));

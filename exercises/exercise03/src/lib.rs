@@ -1,0 +1,267 @@
+//! Exercise 03: System V message queues.
+//!
+//! Your task: implement the functions below (tasks 1 to 7). The task statement is in `README.md`
+//! beside this file; `cargo ipclab hint 3` gives hints; `cargo test -p exercise03` grades your
+//! work.
+//!
+//! A message queue is a list of messages kept by the kernel. It belongs to no process: it exists
+//! from `msgget(IPC_CREAT)` until someone removes it with `msgctl(IPC_RMID)`, whoever made it and
+//! whether or not that process still runs. So the one who creates a queue owns its removal
+//! ([`OwnedQueue`] does it on drop), and everyone else only opens it ([`MessageQueue`]).
+//!
+//! The `nix` crate does not wrap System V IPC, so this file calls `libc` directly. Every `unsafe`
+//! block is small and says why it is sound; everything outside them is safe Rust.
+
+// The starter leaves parameters and imports unused until you use them: remove this line when done.
+#![allow(unused_variables, unused_imports, dead_code)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
+
+use std::ffi::CString;
+use std::fs;
+use std::mem;
+use std::ops::Deref;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::unistd::{getpid, Pid};
+
+/// Where the kernel publishes the largest message text it accepts, in bytes.
+pub const MSGMAX_PATH: &str = "/proc/sys/kernel/msgmax";
+/// Where the kernel publishes the default capacity of a new queue, in bytes of message text.
+pub const MSGMNB_PATH: &str = "/proc/sys/kernel/msgmnb";
+
+/// The message type of every request in the client/server protocol of task 6. Replies carry the
+/// client's pid as their type, and no client has pid 1, so requests and replies never mix.
+pub const REQUEST_TYPE: i64 = 1;
+
+/// Errors of this exercise. Each names its cause; none is a bare errno.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A system call failed for a reason none of the other variants names.
+    #[error("{call} failed: {errno}")]
+    Sys { call: &'static str, errno: Errno },
+    /// `ftok` derives a key from an existing file: this one does not exist.
+    #[error("no such file: {} (ftok derives the key from an existing file)", path.display())]
+    NoSuchPath { path: PathBuf },
+    /// `ftok` uses the low 8 bits of the project id, and 0 is not allowed.
+    #[error("invalid project id 0: ftok needs a non-zero project id")]
+    InvalidProjectId,
+    /// Only the nine permission bits may be given as a queue's mode.
+    #[error("invalid mode {mode:#o}: a queue's mode holds permission bits only (at most 0o777)")]
+    InvalidMode { mode: u32 },
+    /// `open` was given the private key, which never names an existing queue.
+    #[error("a private key (IPC_PRIVATE) never names an existing queue: share the queue itself, or use a key from ftok")]
+    PrivateKey,
+    /// No queue exists for the key (ENOENT).
+    #[error("no message queue exists for key {key:#x}")]
+    NotFound { key: i32 },
+    /// `create` found a queue with this key already (EEXIST).
+    #[error("a message queue already exists for key {key:#x}")]
+    AlreadyExists { key: i32 },
+    /// The queue's mode does not grant this user read and write (EACCES).
+    #[error("permission denied: the message queue for key {key:#x} does not grant this user read and write")]
+    PermissionDenied { key: i32 },
+    /// Message types are positive; 0 and negative values only select messages when receiving.
+    #[error("invalid message type {mtype}: a message's type must be positive")]
+    InvalidType { mtype: i64 },
+    /// The message text is longer than the kernel's limit `msgmax`.
+    #[error("message too large: {len} bytes, but the kernel accepts at most msgmax = {max} bytes")]
+    TooLarge { len: usize, max: usize },
+    /// A non-blocking send found no room in the queue (EAGAIN with IPC_NOWAIT).
+    #[error("the message queue is full: no room for another {len} bytes")]
+    QueueFull { len: usize },
+    /// The queue was removed (IPC_RMID), possibly while this process was blocked on it (EIDRM).
+    #[error("message queue {id} was removed")]
+    Removed { id: i32 },
+    /// A kernel limit could not be read from /proc.
+    #[error("cannot read the kernel limit {path}: {reason}")]
+    Limit { path: &'static str, reason: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The name of a System V object: either private (a new queue nobody else can find by key) or
+/// derived from a file with `ftok`, so that unrelated processes agree on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key(libc::key_t);
+
+impl Key {
+    /// `IPC_PRIVATE`: `create` makes a new queue that no other process can open by key.
+    pub fn private() -> Key {
+        Key(libc::IPC_PRIVATE)
+    }
+
+    /// Task 1: the key `ftok(path, project)` derives from an existing file's device and inode
+    /// number, and the low 8 bits of `project` (which must not be 0).
+    ///
+    /// A missing file is [`Error::NoSuchPath`]; project 0 is [`Error::InvalidProjectId`].
+    pub fn from_path(path: &Path, project: u8) -> Result<Key> {
+        todo!("Task 1: libc::ftok on the path as a CString; ENOENT becomes Error::NoSuchPath")
+    }
+
+    /// The raw `key_t`, as `ipcs` and `/proc/sysvipc/msg` show it.
+    pub fn raw(self) -> i32 {
+        self.0
+    }
+
+    pub fn is_private(self) -> bool {
+        self.0 == libc::IPC_PRIVATE
+    }
+}
+
+/// A message: its type (positive) and its text, whose length is chosen per message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub mtype: i64,
+    pub data: Vec<u8>,
+}
+
+/// Which message `receive` takes (the `msgtyp` argument of `msgrcv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selector {
+    /// The oldest message, whatever its type (`msgtyp` = 0).
+    First,
+    /// The oldest message of exactly this type (`msgtyp` > 0).
+    OfType(i64),
+    /// The oldest message of the lowest type that is at most this bound (`msgtyp` = -bound):
+    /// with types as priorities, a priority queue.
+    LowestUpTo(i64),
+}
+
+/// What `IPC_STAT` reports about a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStatus {
+    /// Messages in the queue (`msg_qnum`).
+    pub messages: u64,
+    /// Bytes of message text in the queue (`msg_cbytes`).
+    pub bytes: u64,
+    /// The most text the queue may hold, in bytes (`msg_qbytes`).
+    pub capacity: u64,
+    /// The process that sent last (`msg_lspid`), if any has.
+    pub last_sender: Option<Pid>,
+    /// The process that received last (`msg_lrpid`), if any has.
+    pub last_receiver: Option<Pid>,
+    /// The permission bits.
+    pub mode: u32,
+}
+
+/// A handle on an existing queue. Dropping it does not remove the queue (see [`OwnedQueue`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageQueue {
+    id: i32,
+}
+
+/// The queue its creator owns: removed (`IPC_RMID`) when this value is dropped, also when the
+/// code that holds it panics. Dereferences to [`MessageQueue`] for sending and receiving.
+#[derive(Debug)]
+pub struct OwnedQueue {
+    queue: MessageQueue,
+}
+
+/// Task 4: the kernel's limit on one message's text (`/proc/sys/kernel/msgmax`), in bytes.
+pub fn msgmax() -> Result<usize> {
+    todo!("Task 4: read and parse /proc/sys/kernel/msgmax")
+}
+
+/// Task 4: the default capacity of a new queue (`/proc/sys/kernel/msgmnb`), in bytes.
+pub fn msgmnb() -> Result<usize> {
+    todo!("Task 4: read and parse /proc/sys/kernel/msgmnb")
+}
+
+impl MessageQueue {
+    /// Task 1: create a new queue for `key` with permission bits `mode` (at most `0o777`). A
+    /// queue that already exists for a (non-private) key is [`Error::AlreadyExists`]; a mode
+    /// with other bits is [`Error::InvalidMode`].
+    pub fn create(key: Key, mode: u32) -> Result<OwnedQueue> {
+        todo!("Task 1: msgget(key, IPC_CREAT | IPC_EXCL | mode); map EEXIST and EACCES to their Error variants")
+    }
+
+    /// Task 1: open the existing queue for `key`, for reading and writing. No queue is
+    /// [`Error::NotFound`]; a queue this user may not read and write is
+    /// [`Error::PermissionDenied`]; the private key is [`Error::PrivateKey`].
+    pub fn open(key: Key) -> Result<MessageQueue> {
+        todo!("Task 1: msgget(key, 0o600) asks for read and write; map ENOENT and EACCES to their Error variants")
+    }
+
+    /// The queue identifier (`msqid`), as `ipcs -q` and `/proc/sysvipc/msg` show it.
+    pub fn id(&self) -> i32 {
+        self.id
+    }
+
+    /// Task 2: append a message of type `mtype` (positive, else [`Error::InvalidType`]) to the
+    /// queue; blocks while the queue is full. Text longer than [`msgmax`] is
+    /// [`Error::TooLarge`] (task 4), refused before any system call.
+    pub fn send(&self, mtype: i64, data: &[u8]) -> Result<()> {
+        todo!("Task 2: lay out a c_long type followed by the text, then msgsnd")
+    }
+
+    /// Task 4: like `send`, but a full queue is [`Error::QueueFull`] instead of a wait.
+    pub fn try_send(&self, mtype: i64, data: &[u8]) -> Result<()> {
+        todo!("Task 4: msgsnd with IPC_NOWAIT; EAGAIN means the queue is full")
+    }
+
+    /// Task 2: take the message `which` selects out of the queue; blocks until there is one.
+    ///
+    /// Task 7: if the queue is removed (while waiting, or before), this is [`Error::Removed`].
+    pub fn receive(&self, which: Selector) -> Result<Message> {
+        todo!(
+            "Task 2: msgrcv into a buffer of a c_long and msgmax bytes, with msgtyp 0, t or -bound"
+        )
+    }
+
+    /// Task 3: like `receive`, but returns `Ok(None)` at once if no message matches.
+    pub fn try_receive(&self, which: Selector) -> Result<Option<Message>> {
+        todo!("Task 3: msgrcv with IPC_NOWAIT; ENOMSG means Ok(None)")
+    }
+
+    /// Task 5: the queue's status, from `msgctl(IPC_STAT)`.
+    pub fn status(&self) -> Result<QueueStatus> {
+        todo!("Task 5: msgctl(IPC_STAT) into a zeroed libc::msqid_ds")
+    }
+}
+
+impl OwnedQueue {
+    /// A handle on the same queue that does not remove it (to move into a thread, say).
+    pub fn handle(&self) -> MessageQueue {
+        self.queue.clone()
+    }
+
+    /// Task 7: remove the queue now (`IPC_RMID`), reporting failure. Processes blocked on it wake
+    /// up with EIDRM; messages still in it are discarded.
+    pub fn remove(self) -> Result<()> {
+        todo!("Task 7: msgctl(IPC_RMID), and make sure Drop does not remove it a second time")
+    }
+}
+
+impl Deref for OwnedQueue {
+    type Target = MessageQueue;
+
+    fn deref(&self) -> &MessageQueue {
+        &self.queue
+    }
+}
+
+impl Drop for OwnedQueue {
+    /// Task 7: the guard. Runs on a normal return and while unwinding from a panic alike.
+    fn drop(&mut self) {
+        // Until task 7 is done, queues are not removed: `ipcs -q` shows them, `ipcrm -q ID`
+        // removes them by hand.
+    }
+}
+
+/// Task 6, client side: send `body` as a request (type [`REQUEST_TYPE`], the text being this
+/// process's pid as 4 native-endian bytes followed by `body`) and return the text of the reply,
+/// the message whose type is this process's pid.
+pub fn call(queue: &MessageQueue, body: &[u8]) -> Result<Vec<u8>> {
+    todo!("Task 6: send pid ++ body with type REQUEST_TYPE, then receive the message of type getpid()")
+}
+
+/// Task 6, server side: take requests (type [`REQUEST_TYPE`]) one at a time and answer each
+/// with `handle(body)`, as a message whose type is the requesting client's pid. Runs until the
+/// queue is removed, then returns how many requests it answered.
+pub fn serve(queue: &MessageQueue, handle: impl FnMut(&[u8]) -> Vec<u8>) -> Result<u64> {
+    todo!("Task 6: loop: receive type REQUEST_TYPE, split off the pid, send the answer with type = pid; stop at Error::Removed")
+}

@@ -1,0 +1,490 @@
+//! Exercise 03: System V message queues — reference solution.
+//!
+//! A message queue is a list of messages kept by the kernel. It belongs to no process: it exists
+//! from `msgget(IPC_CREAT)` until someone removes it with `msgctl(IPC_RMID)`, whoever made it and
+//! whether or not that process still runs. So the one who creates a queue owns its removal
+//! ([`OwnedQueue`] does it on drop), and everyone else only opens it ([`MessageQueue`]).
+//!
+//! The `nix` crate does not wrap System V IPC, so this file calls `libc` directly. Every `unsafe`
+//! block is small and says why it is sound; everything outside them is safe Rust.
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
+
+use std::ffi::CString;
+use std::fs;
+use std::mem;
+use std::ops::Deref;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::unistd::{getpid, Pid};
+
+/// Where the kernel publishes the largest message text it accepts, in bytes.
+pub const MSGMAX_PATH: &str = "/proc/sys/kernel/msgmax";
+/// Where the kernel publishes the default capacity of a new queue, in bytes of message text.
+pub const MSGMNB_PATH: &str = "/proc/sys/kernel/msgmnb";
+
+/// The message type of every request in the client/server protocol of task 6. Replies carry the
+/// client's pid as their type, and no client has pid 1, so requests and replies never mix.
+pub const REQUEST_TYPE: i64 = 1;
+
+/// Errors of this exercise. Each names its cause; none is a bare errno.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A system call failed for a reason none of the other variants names.
+    #[error("{call} failed: {errno}")]
+    Sys { call: &'static str, errno: Errno },
+    /// `ftok` derives a key from an existing file: this one does not exist.
+    #[error("no such file: {} (ftok derives the key from an existing file)", path.display())]
+    NoSuchPath { path: PathBuf },
+    /// `ftok` uses the low 8 bits of the project id, and 0 is not allowed.
+    #[error("invalid project id 0: ftok needs a non-zero project id")]
+    InvalidProjectId,
+    /// Only the nine permission bits may be given as a queue's mode.
+    #[error("invalid mode {mode:#o}: a queue's mode holds permission bits only (at most 0o777)")]
+    InvalidMode { mode: u32 },
+    /// `open` was given the private key, which never names an existing queue.
+    #[error("a private key (IPC_PRIVATE) never names an existing queue: share the queue itself, or use a key from ftok")]
+    PrivateKey,
+    /// No queue exists for the key (ENOENT).
+    #[error("no message queue exists for key {key:#x}")]
+    NotFound { key: i32 },
+    /// `create` found a queue with this key already (EEXIST).
+    #[error("a message queue already exists for key {key:#x}")]
+    AlreadyExists { key: i32 },
+    /// The queue's mode does not grant this user read and write (EACCES).
+    #[error("permission denied: the message queue for key {key:#x} does not grant this user read and write")]
+    PermissionDenied { key: i32 },
+    /// Message types are positive; 0 and negative values only select messages when receiving.
+    #[error("invalid message type {mtype}: a message's type must be positive")]
+    InvalidType { mtype: i64 },
+    /// The message text is longer than the kernel's limit `msgmax`.
+    #[error("message too large: {len} bytes, but the kernel accepts at most msgmax = {max} bytes")]
+    TooLarge { len: usize, max: usize },
+    /// A non-blocking send found no room in the queue (EAGAIN with IPC_NOWAIT).
+    #[error("the message queue is full: no room for another {len} bytes")]
+    QueueFull { len: usize },
+    /// The queue was removed (IPC_RMID), possibly while this process was blocked on it (EIDRM).
+    #[error("message queue {id} was removed")]
+    Removed { id: i32 },
+    /// A kernel limit could not be read from /proc.
+    #[error("cannot read the kernel limit {path}: {reason}")]
+    Limit { path: &'static str, reason: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The name of a System V object: either private (a new queue nobody else can find by key) or
+/// derived from a file with `ftok`, so that unrelated processes agree on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key(libc::key_t);
+
+impl Key {
+    /// `IPC_PRIVATE`: `create` makes a new queue that no other process can open by key.
+    pub fn private() -> Key {
+        Key(libc::IPC_PRIVATE)
+    }
+
+    /// Task 1: the key `ftok(path, project)` derives from an existing file's device and inode
+    /// number, and the low 8 bits of `project` (which must not be 0).
+    pub fn from_path(path: &Path, project: u8) -> Result<Key> {
+        if project == 0 {
+            return Err(Error::InvalidProjectId);
+        }
+        let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Sys {
+            call: "ftok",
+            errno: Errno::EINVAL,
+        })?;
+        // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
+        let key = unsafe { libc::ftok(c_path.as_ptr(), libc::c_int::from(project)) };
+        if key == -1 {
+            return Err(match Errno::last() {
+                Errno::ENOENT | Errno::ENOTDIR => Error::NoSuchPath {
+                    path: path.to_path_buf(),
+                },
+                errno => Error::Sys {
+                    call: "ftok",
+                    errno,
+                },
+            });
+        }
+        Ok(Key(key))
+    }
+
+    /// The raw `key_t`, as `ipcs` and `/proc/sysvipc/msg` show it.
+    pub fn raw(self) -> i32 {
+        self.0
+    }
+
+    pub fn is_private(self) -> bool {
+        self.0 == libc::IPC_PRIVATE
+    }
+}
+
+/// A message: its type (positive) and its text, whose length is chosen per message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub mtype: i64,
+    pub data: Vec<u8>,
+}
+
+/// Which message `receive` takes (the `msgtyp` argument of `msgrcv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selector {
+    /// The oldest message, whatever its type (`msgtyp` = 0).
+    First,
+    /// The oldest message of exactly this type (`msgtyp` > 0).
+    OfType(i64),
+    /// The oldest message of the lowest type that is at most this bound (`msgtyp` = -bound):
+    /// with types as priorities, a priority queue.
+    LowestUpTo(i64),
+}
+
+/// What `IPC_STAT` reports about a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStatus {
+    /// Messages in the queue (`msg_qnum`).
+    pub messages: u64,
+    /// Bytes of message text in the queue (`msg_cbytes`).
+    pub bytes: u64,
+    /// The most text the queue may hold, in bytes (`msg_qbytes`).
+    pub capacity: u64,
+    /// The process that sent last (`msg_lspid`), if any has.
+    pub last_sender: Option<Pid>,
+    /// The process that received last (`msg_lrpid`), if any has.
+    pub last_receiver: Option<Pid>,
+    /// The permission bits.
+    pub mode: u32,
+}
+
+/// A handle on an existing queue. Dropping it does not remove the queue (see [`OwnedQueue`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageQueue {
+    id: i32,
+}
+
+/// The queue its creator owns: removed (`IPC_RMID`) when this value is dropped, also when the
+/// code that holds it panics. Dereferences to [`MessageQueue`] for sending and receiving.
+#[derive(Debug)]
+pub struct OwnedQueue {
+    queue: MessageQueue,
+}
+
+/// Task 4: the kernel's limit on one message's text (`/proc/sys/kernel/msgmax`), in bytes.
+pub fn msgmax() -> Result<usize> {
+    read_limit(MSGMAX_PATH)
+}
+
+/// Task 4: the default capacity of a new queue (`/proc/sys/kernel/msgmnb`), in bytes.
+pub fn msgmnb() -> Result<usize> {
+    read_limit(MSGMNB_PATH)
+}
+
+fn read_limit(path: &'static str) -> Result<usize> {
+    let text = fs::read_to_string(path).map_err(|e| Error::Limit {
+        path,
+        reason: e.to_string(),
+    })?;
+    text.trim().parse().map_err(|_| Error::Limit {
+        path,
+        reason: format!("{:?} is not a number", text.trim()),
+    })
+}
+
+impl MessageQueue {
+    /// Task 1: create a new queue for `key` with permission bits `mode` (at most `0o777`). A
+    /// queue that already exists for a (non-private) key is [`Error::AlreadyExists`].
+    pub fn create(key: Key, mode: u32) -> Result<OwnedQueue> {
+        if mode & !0o777 != 0 {
+            return Err(Error::InvalidMode { mode });
+        }
+        // The mode fits in the nine low bits, checked above.
+        let flags = libc::IPC_CREAT | libc::IPC_EXCL | mode as libc::c_int;
+        let id = msgget(key, flags)?;
+        Ok(OwnedQueue {
+            queue: MessageQueue { id },
+        })
+    }
+
+    /// Task 1: open the existing queue for `key`, for reading and writing.
+    pub fn open(key: Key) -> Result<MessageQueue> {
+        if key.is_private() {
+            return Err(Error::PrivateKey);
+        }
+        // Asking for read and write (0o600) makes the kernel check the queue's mode now, rather
+        // than at the first send or receive.
+        let id = msgget(key, 0o600)?;
+        Ok(MessageQueue { id })
+    }
+
+    /// The queue identifier (`msqid`), as `ipcs -q` and `/proc/sysvipc/msg` show it.
+    pub fn id(&self) -> i32 {
+        self.id
+    }
+
+    /// Task 2: append a message of type `mtype` (positive) to the queue; blocks while the queue
+    /// is full.
+    pub fn send(&self, mtype: i64, data: &[u8]) -> Result<()> {
+        self.send_with(mtype, data, 0)
+    }
+
+    /// Task 4: like `send`, but a full queue is [`Error::QueueFull`] instead of a wait.
+    pub fn try_send(&self, mtype: i64, data: &[u8]) -> Result<()> {
+        self.send_with(mtype, data, libc::IPC_NOWAIT)
+    }
+
+    /// Task 2: take the message `which` selects out of the queue; blocks until there is one.
+    pub fn receive(&self, which: Selector) -> Result<Message> {
+        self.receive_with(which, 0)?.ok_or(Error::Sys {
+            call: "msgrcv",
+            errno: Errno::ENOMSG,
+        })
+    }
+
+    /// Task 3: like `receive`, but returns `Ok(None)` at once if no message matches.
+    pub fn try_receive(&self, which: Selector) -> Result<Option<Message>> {
+        self.receive_with(which, libc::IPC_NOWAIT)
+    }
+
+    /// Task 5: the queue's status, from `msgctl(IPC_STAT)`.
+    pub fn status(&self) -> Result<QueueStatus> {
+        // SAFETY: msqid_ds is plain data; all zeroes is a valid value.
+        let mut ds: libc::msqid_ds = unsafe { mem::zeroed() };
+        // SAFETY: `ds` is a valid, writable msqid_ds for the kernel to fill.
+        if unsafe { libc::msgctl(self.id, libc::IPC_STAT, &mut ds) } == -1 {
+            return Err(self.error("msgctl(IPC_STAT)", Errno::last()));
+        }
+        let pid = |raw: libc::pid_t| (raw != 0).then(|| Pid::from_raw(raw));
+        Ok(QueueStatus {
+            messages: ds.msg_qnum,
+            bytes: ds.__msg_cbytes,
+            capacity: ds.msg_qbytes,
+            last_sender: pid(ds.msg_lspid),
+            last_receiver: pid(ds.msg_lrpid),
+            mode: u32::from(ds.msg_perm.mode) & 0o777,
+        })
+    }
+
+    fn send_with(&self, mtype: i64, data: &[u8], flags: libc::c_int) -> Result<()> {
+        let mtype_c = libc::c_long::try_from(mtype)
+            .ok()
+            .filter(|t| *t > 0)
+            .ok_or(Error::InvalidType { mtype })?;
+        // Checked before the call: the kernel would say only EINVAL, which also means "no queue".
+        let max = msgmax()?;
+        if data.len() > max {
+            return Err(Error::TooLarge {
+                len: data.len(),
+                max,
+            });
+        }
+        let mut buffer = MessageBuffer::new(data.len());
+        buffer.set_type(mtype_c);
+        buffer.text_mut().copy_from_slice(data);
+        loop {
+            // SAFETY: the buffer holds a c_long type followed by `data.len()` bytes of text, as
+            // msgsnd reads it; it outlives the call.
+            let sent = unsafe { libc::msgsnd(self.id, buffer.as_ptr(), data.len(), flags) };
+            if sent == 0 {
+                return Ok(());
+            }
+            match Errno::last() {
+                Errno::EINTR => continue,
+                Errno::EAGAIN => return Err(Error::QueueFull { len: data.len() }),
+                errno => return Err(self.error("msgsnd", errno)),
+            }
+        }
+    }
+
+    fn receive_with(&self, which: Selector, flags: libc::c_int) -> Result<Option<Message>> {
+        let msgtyp = match which {
+            Selector::First => 0,
+            Selector::OfType(t) if t > 0 => t,
+            Selector::LowestUpTo(bound) if bound > 0 => -bound,
+            Selector::OfType(t) | Selector::LowestUpTo(t) => {
+                return Err(Error::InvalidType { mtype: t })
+            }
+        };
+        let msgtyp =
+            libc::c_long::try_from(msgtyp).map_err(|_| Error::InvalidType { mtype: msgtyp })?;
+        // No message in the queue is longer than msgmax was when it was sent.
+        let capacity = msgmax()?;
+        let mut buffer = MessageBuffer::new(capacity);
+        loop {
+            // SAFETY: the buffer has room for a c_long and `capacity` bytes of text, which is
+            // what msgrcv may write; it outlives the call.
+            let got =
+                unsafe { libc::msgrcv(self.id, buffer.as_mut_ptr(), capacity, msgtyp, flags) };
+            if got >= 0 {
+                let len = got as usize; // non-negative, checked above
+                                        // c_long is i64 here, but only 32 bits wide on 32-bit targets.
+                #[allow(clippy::useless_conversion)]
+                let mtype = i64::from(buffer.mtype());
+                return Ok(Some(Message {
+                    mtype,
+                    data: buffer.text_mut()[..len].to_vec(),
+                }));
+            }
+            match Errno::last() {
+                Errno::EINTR => continue,
+                Errno::ENOMSG => return Ok(None),
+                errno => return Err(self.error("msgrcv", errno)),
+            }
+        }
+    }
+
+    /// Names the cause of a failed call on this queue.
+    fn error(&self, call: &'static str, errno: Errno) -> Error {
+        match errno {
+            // With the arguments checked beforehand, EINVAL means the id names no queue any more.
+            Errno::EIDRM | Errno::EINVAL => Error::Removed { id: self.id },
+            errno => Error::Sys { call, errno },
+        }
+    }
+}
+
+impl OwnedQueue {
+    /// A handle on the same queue that does not remove it (to move into a thread, say).
+    pub fn handle(&self) -> MessageQueue {
+        self.queue.clone()
+    }
+
+    /// Task 7: remove the queue now (`IPC_RMID`), reporting failure. Processes blocked on it wake
+    /// up with EIDRM; messages still in it are discarded.
+    pub fn remove(self) -> Result<()> {
+        let id = self.queue.id;
+        // The queue is removed here, not again in Drop.
+        mem::forget(self);
+        rmid(id)
+    }
+}
+
+impl Deref for OwnedQueue {
+    type Target = MessageQueue;
+
+    fn deref(&self) -> &MessageQueue {
+        &self.queue
+    }
+}
+
+impl Drop for OwnedQueue {
+    /// Task 7: the guard. Runs on a normal return and while unwinding from a panic alike.
+    fn drop(&mut self) {
+        // Nothing useful can be done with a failure here; `remove` reports it.
+        let _ = rmid(self.queue.id);
+    }
+}
+
+fn rmid(id: i32) -> Result<()> {
+    // SAFETY: IPC_RMID ignores the buffer argument, so a null pointer is fine.
+    if unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) } == -1 {
+        return Err(match Errno::last() {
+            Errno::EINVAL | Errno::EIDRM => Error::Removed { id },
+            errno => Error::Sys {
+                call: "msgctl(IPC_RMID)",
+                errno,
+            },
+        });
+    }
+    Ok(())
+}
+
+fn msgget(key: Key, flags: libc::c_int) -> Result<i32> {
+    // SAFETY: msgget takes plain integers.
+    let id = unsafe { libc::msgget(key.0, flags) };
+    if id >= 0 {
+        return Ok(id);
+    }
+    let key = key.0;
+    Err(match Errno::last() {
+        Errno::ENOENT => Error::NotFound { key },
+        Errno::EEXIST => Error::AlreadyExists { key },
+        Errno::EACCES => Error::PermissionDenied { key },
+        errno => Error::Sys {
+            call: "msgget",
+            errno,
+        },
+    })
+}
+
+/// The memory layout `msgsnd` and `msgrcv` exchange: a `long` type, then the text. Kept in a
+/// vector of `c_long` so that the type field is aligned.
+struct MessageBuffer {
+    words: Vec<libc::c_long>,
+    text_len: usize,
+}
+
+impl MessageBuffer {
+    fn new(text_len: usize) -> MessageBuffer {
+        let word = mem::size_of::<libc::c_long>();
+        MessageBuffer {
+            words: vec![0; 1 + text_len.div_ceil(word)],
+            text_len,
+        }
+    }
+
+    fn set_type(&mut self, mtype: libc::c_long) {
+        self.words[0] = mtype;
+    }
+
+    fn mtype(&self) -> libc::c_long {
+        self.words[0]
+    }
+
+    fn text_mut(&mut self) -> &mut [u8] {
+        let len = self.text_len;
+        // SAFETY: the words after the first hold at least `text_len` bytes, all initialised (to
+        // zero at first); u8 has no alignment or validity requirements.
+        unsafe { std::slice::from_raw_parts_mut(self.words[1..].as_mut_ptr().cast::<u8>(), len) }
+    }
+
+    fn as_ptr(&self) -> *const libc::c_void {
+        self.words.as_ptr().cast()
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut libc::c_void {
+        self.words.as_mut_ptr().cast()
+    }
+}
+
+/// Task 6, client side: send `body` as a request (type [`REQUEST_TYPE`], the text being this
+/// process's pid as 4 native-endian bytes followed by `body`) and return the text of the reply,
+/// the message whose type is this process's pid.
+pub fn call(queue: &MessageQueue, body: &[u8]) -> Result<Vec<u8>> {
+    let me = getpid().as_raw();
+    let mut request = Vec::with_capacity(4 + body.len());
+    request.extend_from_slice(&me.to_ne_bytes());
+    request.extend_from_slice(body);
+    queue.send(REQUEST_TYPE, &request)?;
+    Ok(queue.receive(Selector::OfType(i64::from(me)))?.data)
+}
+
+/// Task 6, server side: take requests (type [`REQUEST_TYPE`]) one at a time and answer each
+/// with `handle(body)`, as a message whose type is the requesting client's pid. Runs until the
+/// queue is removed, then returns how many requests it answered.
+pub fn serve(queue: &MessageQueue, mut handle: impl FnMut(&[u8]) -> Vec<u8>) -> Result<u64> {
+    let mut served = 0;
+    loop {
+        let request = match queue.receive(Selector::OfType(REQUEST_TYPE)) {
+            Ok(request) => request,
+            Err(Error::Removed { .. }) => return Ok(served),
+            Err(e) => return Err(e),
+        };
+        // A malformed request (no pid, or not a client's pid) cannot be answered: skip it
+        // rather than let one bad client stop the server.
+        let Some((pid, body)) = request.data.split_first_chunk::<4>() else {
+            continue;
+        };
+        let client = i32::from_ne_bytes(*pid);
+        if client <= 1 {
+            continue;
+        }
+        match queue.send(i64::from(client), &handle(body)) {
+            Ok(()) => served += 1,
+            Err(Error::Removed { .. }) => return Ok(served),
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,897 @@
+//! The graded suite of exercise 03: System V message queues.
+//!
+//! Each test grades one behaviour of one task (`taskN_…`). The kernel is the witness: a queue
+//! that really exists shows up in `/proc/sysvipc/msg` with its mode, message count and bytes, and
+//! disappears once removed. Tests that fork, block or start programs run in a process of their
+//! own with a deadline (`isolated`). Every test also removes its queue itself at the end (a
+//! test-side guard), so that a broken submission cannot leave queues behind on the machine.
+
+use std::io::{BufRead, BufReader};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use assert_cmd::Command as BinCommand;
+use exercise03::*;
+use ipclab_support::data::payload;
+use ipclab_support::isolated;
+use ipclab_support::sysvipc::{self, MsgQueueRow};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, getpid, ForkResult, Pid};
+use rstest::rstest;
+
+const RECEIVE_HINT: &str = "receive waited forever. A blocking msgrcv returns only when a message \
+     of the selected type arrives: was the message sent to the same queue id, with a positive \
+     type, and does the selector map to the right msgtyp (0, the type, or minus the bound)?";
+
+const NOWAIT_HINT: &str =
+    "a call that must not block did block. Pass IPC_NOWAIT in msgflg: msgrcv \
+     then fails with ENOMSG on an empty queue, msgsnd with EAGAIN on a full one.";
+
+const SERVER_HINT: &str = "the client/server exchange hung. The server must receive requests of \
+     type REQUEST_TYPE only and answer each with type = the client's pid; the client must \
+     receive only messages of its own pid's type. The server ends when the queue is removed \
+     (msgrcv fails with EIDRM).";
+
+const EIDRM_HINT: &str = "the blocked receiver never woke up. When the queue is removed \
+     (IPC_RMID), a process blocked in msgrcv on it fails with EIDRM: report it as \
+     Error::Removed, do not retry.";
+
+/// The test's own safety net: removes the queue with this id when the test ends, however it
+/// ends. (The code under test must remove its queues itself; task 7 checks that it does.)
+struct RemoveAtEnd(i32);
+
+impl Drop for RemoveAtEnd {
+    fn drop(&mut self) {
+        // SAFETY: IPC_RMID ignores the buffer; an id that no longer exists just fails.
+        unsafe { libc::msgctl(self.0, libc::IPC_RMID, std::ptr::null_mut()) };
+    }
+}
+
+/// A private queue for one test, with its safety net.
+fn private_queue(mode: u32) -> (OwnedQueue, RemoveAtEnd) {
+    let queue = MessageQueue::create(Key::private(), mode).expect("create a private queue");
+    let net = RemoveAtEnd(queue.id());
+    (queue, net)
+}
+
+/// A file to derive keys from, in a directory of its own that is deleted at the end.
+fn key_file() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let path = dir.path().join("queue.key");
+    std::fs::write(&path, b"").expect("create the key file");
+    (dir, path)
+}
+
+/// What the kernel lists for queue `id`; fails the test if it lists nothing.
+#[track_caller]
+fn row(id: i32) -> MsgQueueRow {
+    sysvipc::message_queue(id).unwrap_or_else(|| {
+        panic!(
+            "queue {id} is not in /proc/sysvipc/msg: the kernel does not know it (was it created \
+             with msgget(IPC_CREAT), and not removed too early?)"
+        )
+    })
+}
+
+fn kernel_limit(path: &str) -> usize {
+    std::fs::read_to_string(path)
+        .expect("read a kernel limit")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 1: create or open a queue from a key.
+
+#[rstest]
+#[case::owner_only(0o600)]
+#[case::group_may_read(0o640)]
+#[case::everyone(0o666)]
+fn task1_private_queue_appears_in_the_kernel_with_the_requested_mode(#[case] mode: u32) {
+    let (queue, _net) = private_queue(mode);
+    let listed = row(queue.id());
+    assert_eq!(
+        listed.mode & 0o777,
+        mode,
+        "the kernel lists mode {:o}, but the queue was created with {mode:o}: pass the \
+         permission bits in msgget's flags, together with IPC_CREAT",
+        listed.mode & 0o777
+    );
+    assert_eq!(listed.key, 0, "a private queue has key IPC_PRIVATE (0)");
+    assert_eq!(listed.qnum, 0, "a new queue holds no message");
+}
+
+#[test]
+fn task1_key_from_a_file_names_the_same_queue_for_every_opener() {
+    let (_dir, path) = key_file();
+    let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string that outlives the call.
+    let expected = unsafe { libc::ftok(c_path.as_ptr(), libc::c_int::from(b'q')) };
+    assert_eq!(
+        key.raw(),
+        expected,
+        "Key::from_path must be ftok(path, project)"
+    );
+
+    let created = MessageQueue::create(key, 0o600).expect("create a queue for the key");
+    let _net = RemoveAtEnd(created.id());
+    let again = Key::from_path(&path, b'q').expect("the same key again");
+    let opened = MessageQueue::open(again).expect("open the queue by its key");
+    assert_eq!(
+        opened.id(),
+        created.id(),
+        "opening by the same key must give the same queue"
+    );
+    assert_eq!(
+        row(created.id()).key,
+        key.raw(),
+        "the kernel lists the queue under the key"
+    );
+}
+
+#[test]
+fn task1_missing_path_is_a_clear_error() {
+    let (dir, _path) = key_file();
+    let missing = dir.path().join("no-such-file");
+    match Key::from_path(&missing, b'q') {
+        Err(e @ Error::NoSuchPath { .. }) => {
+            let Error::NoSuchPath { path } = &e else {
+                unreachable!()
+            };
+            assert_eq!(path, &missing, "the error must name the missing path");
+            let shown = e
+                .to_string()
+                .replace(&dir.path().display().to_string(), "[TMP]");
+            insta::assert_snapshot!("task1_missing_path", shown);
+        }
+        other => panic!(
+            "ftok on a missing file fails with ENOENT: expected Err(Error::NoSuchPath {{ path }}), \
+             got {other:?}"
+        ),
+    }
+}
+
+#[test]
+fn task1_project_id_zero_is_refused() {
+    let (_dir, path) = key_file();
+    let result = Key::from_path(&path, 0);
+    assert!(
+        matches!(result, Err(Error::InvalidProjectId)),
+        "ftok needs a non-zero project id: expected Err(Error::InvalidProjectId), got {result:?}"
+    );
+}
+
+#[test]
+fn task1_opening_a_queue_that_does_not_exist_is_not_found() {
+    let (_dir, path) = key_file();
+    let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
+    match MessageQueue::open(key) {
+        Err(Error::NotFound { key: k }) => assert_eq!(k, key.raw(), "name the key in the error"),
+        Ok(queue) => {
+            let _net = RemoveAtEnd(queue.id());
+            panic!("open created a queue: msgget without IPC_CREAT must fail with ENOENT")
+        }
+        Err(other) => panic!("expected Err(Error::NotFound {{ key }}), got {other:?}"),
+    }
+}
+
+#[test]
+fn task1_creating_a_queue_that_exists_is_already_exists() {
+    let (_dir, path) = key_file();
+    let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
+    let first = MessageQueue::create(key, 0o600).expect("create the queue");
+    let _net = RemoveAtEnd(first.id());
+    match MessageQueue::create(key, 0o600) {
+        Err(Error::AlreadyExists { key: k }) => assert_eq!(k, key.raw()),
+        Ok(second) => {
+            let id = second.id();
+            std::mem::forget(second);
+            panic!(
+                "create returned queue {id} for a key whose queue {} exists: pass IPC_EXCL so \
+                 that msgget fails with EEXIST",
+                first.id()
+            )
+        }
+        Err(other) => panic!("expected Err(Error::AlreadyExists {{ key }}), got {other:?}"),
+    }
+}
+
+#[test]
+fn task1_open_refuses_the_private_key() {
+    let result = MessageQueue::open(Key::private());
+    if let Ok(queue) = &result {
+        let _net = RemoveAtEnd(queue.id());
+    }
+    assert!(
+        matches!(result, Err(Error::PrivateKey)),
+        "msgget(IPC_PRIVATE) always makes a new queue, so `open` must refuse it with \
+         Err(Error::PrivateKey); got {result:?}"
+    );
+}
+
+#[rstest]
+#[case::sticky_bit(0o1600)]
+#[case::ipc_creat_bit(0o1000 | 0o600)]
+#[case::way_out_of_range(0o7_0000_0600)]
+fn task1_mode_beyond_permission_bits_is_refused(#[case] mode: u32) {
+    let result = MessageQueue::create(Key::private(), mode);
+    if let Ok(queue) = &result {
+        let _net = RemoveAtEnd(queue.id());
+    }
+    assert!(
+        matches!(result, Err(Error::InvalidMode { mode: m }) if m == mode),
+        "mode {mode:#o} has bits beyond 0o777, which msgget would read as flags (IPC_CREAT is \
+         0o1000): expected Err(Error::InvalidMode {{ mode }}), got {result:?}"
+    );
+}
+
+#[test]
+fn task1_permission_problem_is_reported() {
+    isolated(RECEIVE_HINT, || {
+        let (_dir, path) = key_file();
+        let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
+        // Readable by its owner only: nobody else may write, and the owner may not write either.
+        let queue = MessageQueue::create(key, 0o400).expect("create the queue");
+        let _net = RemoveAtEnd(queue.id());
+        // SAFETY: the child only changes its own identity, calls `open` and _exits.
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                // SAFETY: geteuid/setgid/setuid take plain integers. As root (who may open
+                // anything), become `nobody` first; as anyone else, the 0o400 mode already
+                // denies writing to the owner.
+                unsafe {
+                    if libc::geteuid() == 0
+                        && (libc::setgid(65534) != 0 || libc::setuid(65534) != 0)
+                    {
+                        libc::_exit(3);
+                    }
+                }
+                let code = match MessageQueue::open(key) {
+                    Err(Error::PermissionDenied { key: k }) if k == key.raw() => 0,
+                    Err(Error::PermissionDenied { .. }) => 4,
+                    Ok(_) => 1,
+                    Err(_) => 2,
+                };
+                // SAFETY: ends the child without returning into the test.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => match waitpid(child, None).expect("waitpid") {
+                WaitStatus::Exited(_, 0) => {}
+                WaitStatus::Exited(_, 1) => panic!(
+                    "a user without write permission opened the queue: ask msgget for read and \
+                     write (0o600 in its flags), so that the kernel checks the queue's mode"
+                ),
+                WaitStatus::Exited(_, 2) => panic!(
+                    "opening a queue the user may not write must fail with EACCES, reported as \
+                     Err(Error::PermissionDenied {{ key }}); another error came back"
+                ),
+                WaitStatus::Exited(_, 4) => panic!("Error::PermissionDenied must name the key"),
+                other => panic!("the child testing permissions did not finish normally: {other:?}"),
+            },
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 2: typed messages.
+
+#[rstest]
+#[case::empty(0)]
+#[case::one_byte(1)]
+#[case::one_kib(1024)]
+#[case::msgmax(kernel_limit(MSGMAX_PATH))]
+fn task2_message_comes_back_with_its_type_and_text(#[case] len: usize) {
+    isolated(RECEIVE_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        let text = payload(len);
+        queue.send(7, &text).expect("send");
+        let listed = row(queue.id());
+        assert_eq!(
+            (listed.qnum, listed.cbytes as usize),
+            (1, len),
+            "after one send of {len} bytes the kernel should hold 1 message of {len} bytes \
+             (the type is not counted)"
+        );
+        let message = queue.receive(Selector::First).expect("receive");
+        assert_eq!(message.mtype, 7, "the type travels with the message");
+        ipclab_support::data::assert_same_bytes(&message.data, &text, "the received text");
+        assert_eq!(
+            row(queue.id()).qnum,
+            0,
+            "receiving takes the message out of the queue"
+        );
+    });
+}
+
+#[test]
+fn task2_messages_of_any_type_come_out_in_sending_order() {
+    isolated(RECEIVE_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        for (mtype, text) in [(3, "c"), (1, "a"), (2, "b")] {
+            queue.send(mtype, text.as_bytes()).expect("send");
+        }
+        let got: Vec<(i64, String)> = (0..3)
+            .map(|_| {
+                let m = queue.receive(Selector::First).expect("receive");
+                (m.mtype, String::from_utf8_lossy(&m.data).into_owned())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [(3, "c".into()), (1, "a".into()), (2, "b".into())],
+            "Selector::First (msgtyp 0) takes the oldest message, whatever its type"
+        );
+    });
+}
+
+#[test]
+fn task2_selecting_a_type_skips_messages_of_other_types() {
+    isolated(RECEIVE_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        for (mtype, text) in [(1, "a"), (2, "b"), (1, "c"), (2, "d")] {
+            queue.send(mtype, text.as_bytes()).expect("send");
+        }
+        let take = |which| {
+            let m = queue.receive(which).expect("receive");
+            (m.mtype, String::from_utf8_lossy(&m.data).into_owned())
+        };
+        assert_eq!(
+            take(Selector::OfType(2)),
+            (2, "b".into()),
+            "oldest message of type 2"
+        );
+        assert_eq!(
+            take(Selector::OfType(2)),
+            (2, "d".into()),
+            "next message of type 2"
+        );
+        assert_eq!(
+            take(Selector::First),
+            (1, "a".into()),
+            "the type-1 messages stay, in order"
+        );
+        assert_eq!(
+            row(queue.id()).qnum,
+            1,
+            "one message (\"c\") is left in the queue"
+        );
+    });
+}
+
+#[test]
+fn task2_lowest_type_up_to_a_bound_makes_a_priority_queue() {
+    isolated(RECEIVE_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        for (mtype, text) in [
+            (5, "low"),
+            (3, "mid-1"),
+            (9, "lowest"),
+            (1, "urgent"),
+            (3, "mid-2"),
+        ] {
+            queue.send(mtype, text.as_bytes()).expect("send");
+        }
+        let take = |which| {
+            let m = queue.receive(which).expect("receive");
+            format!("{}:{}", m.mtype, String::from_utf8_lossy(&m.data))
+        };
+        let order: Vec<String> = (0..3).map(|_| take(Selector::LowestUpTo(4))).collect();
+        assert_eq!(
+            order,
+            ["1:urgent", "3:mid-1", "3:mid-2"],
+            "Selector::LowestUpTo(4) (msgtyp -4) takes the lowest type <= 4 first, oldest first \
+             within a type"
+        );
+        let listed = row(queue.id());
+        assert_eq!(
+            listed.qnum, 2,
+            "types 5 and 9 are above the bound and stay queued"
+        );
+        assert_eq!(take(Selector::LowestUpTo(i64::from(i32::MAX))), "5:low");
+        assert_eq!(take(Selector::LowestUpTo(i64::from(i32::MAX))), "9:lowest");
+    });
+}
+
+#[rstest]
+#[case::zero(0)]
+#[case::negative(-5)]
+fn task2_message_types_must_be_positive(#[case] mtype: i64) {
+    let (queue, _net) = private_queue(0o600);
+    let sent = queue.send(mtype, b"x");
+    assert!(
+        matches!(sent, Err(Error::InvalidType { mtype: t }) if t == mtype),
+        "a message's type must be > 0: expected Err(Error::InvalidType {{ mtype: {mtype} }}), \
+         got {sent:?}"
+    );
+    let selected = queue.try_receive(Selector::OfType(mtype));
+    assert!(
+        matches!(selected, Err(Error::InvalidType { .. })),
+        "Selector::OfType needs a positive type too (0 and negatives mean other selectors): \
+         expected Err(Error::InvalidType {{ .. }}), got {selected:?}"
+    );
+    assert_eq!(row(queue.id()).qnum, 0, "nothing may reach the queue");
+}
+
+#[test]
+fn task2_message_from_another_process_is_received() {
+    isolated(RECEIVE_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        // SAFETY: the child only sends and _exits.
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let code = match queue.send(42, b"from the child") {
+                    Ok(()) => 0,
+                    Err(_) => 1,
+                };
+                // SAFETY: ends the child without running the parent's destructors (which would
+                // remove the queue).
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => {
+                // Blocks until the child's message arrives.
+                let message = queue.receive(Selector::OfType(42)).expect("receive");
+                assert_eq!(message.data, b"from the child");
+                waitpid(child, None).expect("waitpid");
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 3: non-blocking receive.
+
+#[test]
+fn task3_empty_queue_reports_no_message() {
+    isolated(NOWAIT_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        let got = queue.try_receive(Selector::First);
+        assert!(
+            matches!(got, Ok(None)),
+            "an empty queue with IPC_NOWAIT gives ENOMSG, which is not an error but the answer \
+             \"no message\": expected Ok(None), got {got:?}"
+        );
+    });
+}
+
+#[test]
+fn task3_no_message_of_the_selected_type_is_no_message_too() {
+    isolated(NOWAIT_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        queue.send(1, b"type one").expect("send");
+        let got = queue.try_receive(Selector::OfType(2));
+        assert!(
+            matches!(got, Ok(None)),
+            "no message of type 2: expected Ok(None), got {got:?}"
+        );
+        assert_eq!(
+            row(queue.id()).qnum,
+            1,
+            "the type-1 message must stay in the queue"
+        );
+    });
+}
+
+#[test]
+fn task3_a_waiting_message_is_returned_at_once() {
+    isolated(NOWAIT_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        queue.send(4, b"ready").expect("send");
+        let got = queue.try_receive(Selector::First).expect("try_receive");
+        assert_eq!(
+            got,
+            Some(Message {
+                mtype: 4,
+                data: b"ready".to_vec()
+            })
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 4: limits.
+
+#[test]
+fn task4_kernel_limits_are_read_from_proc() {
+    assert_eq!(
+        msgmax().expect("msgmax"),
+        kernel_limit(MSGMAX_PATH),
+        "msgmax() must read {MSGMAX_PATH}"
+    );
+    assert_eq!(
+        msgmnb().expect("msgmnb"),
+        kernel_limit(MSGMNB_PATH),
+        "msgmnb() must read {MSGMNB_PATH}"
+    );
+}
+
+#[test]
+fn task4_message_larger_than_msgmax_is_refused() {
+    let (queue, _net) = private_queue(0o600);
+    let max = kernel_limit(MSGMAX_PATH);
+    let result = queue.send(1, &payload(max + 1));
+    match result {
+        Err(Error::TooLarge { len, max: m }) => assert_eq!(
+            (len, m),
+            (max + 1, max),
+            "Error::TooLarge must carry the message's length and the kernel's msgmax"
+        ),
+        other => panic!(
+            "a message of msgmax + 1 = {} bytes must be refused before msgsnd (which would only \
+             say EINVAL) with Err(Error::TooLarge {{ len, max }}); got {other:?}",
+            max + 1
+        ),
+    }
+    assert_eq!(row(queue.id()).qnum, 0, "nothing may reach the queue");
+}
+
+#[test]
+fn task4_full_queue_is_reported_as_full() {
+    isolated(NOWAIT_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        let max = kernel_limit(MSGMAX_PATH);
+        let capacity = kernel_limit(MSGMNB_PATH);
+        let fits = capacity / max;
+        let big = payload(max);
+        for n in 0..fits {
+            queue
+                .try_send(1, &big)
+                .unwrap_or_else(|e| panic!("message {} of {fits} should fit: {e}", n + 1));
+        }
+        let listed = row(queue.id());
+        assert_eq!(
+            listed.cbytes as usize,
+            fits * max,
+            "the kernel should hold {fits} messages of {max} bytes"
+        );
+        let result = queue.try_send(1, &big);
+        assert!(
+            matches!(result, Err(Error::QueueFull { .. })),
+            "the queue holds {} of its {capacity} bytes, so another {max} do not fit: with \
+             IPC_NOWAIT msgsnd fails with EAGAIN, reported as Err(Error::QueueFull {{ .. }}); got \
+             {result:?}",
+            listed.cbytes
+        );
+        queue.receive(Selector::First).expect("receive one");
+        queue
+            .try_send(1, &big)
+            .expect("after one message was taken out, there is room again");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 5: queue status.
+
+#[test]
+fn task5_status_counts_messages_and_bytes_as_the_kernel_does() {
+    let (queue, _net) = private_queue(0o640);
+    let fresh = queue.status().expect("status");
+    assert_eq!(
+        (
+            fresh.messages,
+            fresh.bytes,
+            fresh.last_sender,
+            fresh.last_receiver
+        ),
+        (0, 0, None, None),
+        "a new queue is empty and nobody has sent or received"
+    );
+    for len in [5, 7, 11] {
+        queue.send(1, &payload(len)).expect("send");
+    }
+    let status = queue.status().expect("status");
+    let listed = row(queue.id());
+    assert_eq!(
+        (status.messages, status.bytes),
+        (listed.qnum, listed.cbytes),
+        "status must report what the kernel holds (msg_qnum, msg_cbytes)"
+    );
+    assert_eq!((status.messages, status.bytes), (3, 23));
+    assert_eq!(status.mode, 0o640, "the permission bits of msg_perm.mode");
+    assert_eq!(
+        status.capacity as usize,
+        kernel_limit(MSGMNB_PATH),
+        "a new queue's capacity (msg_qbytes) is msgmnb"
+    );
+}
+
+#[test]
+fn task5_last_sender_and_receiver_are_the_processes_that_did_it() {
+    isolated(RECEIVE_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        // SAFETY: the child only sends and _exits.
+        let child = match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let code = i32::from(queue.send(1, b"hi").is_err());
+                // SAFETY: ends the child without running the parent's destructors.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => child,
+        };
+        assert_eq!(
+            waitpid(child, None).expect("waitpid"),
+            WaitStatus::Exited(child, 0),
+            "the child's send failed"
+        );
+        let status = queue.status().expect("status");
+        assert_eq!(
+            row(queue.id()).lspid,
+            child,
+            "the kernel names the child as the last sender"
+        );
+        assert_eq!(
+            status.last_sender,
+            Some(child),
+            "last_sender is msg_lspid: the child (pid {child}) sent last"
+        );
+        assert_eq!(status.last_receiver, None, "nobody has received yet");
+        queue.receive(Selector::First).expect("receive");
+        let status = queue.status().expect("status");
+        assert_eq!(
+            status.last_receiver,
+            Some(getpid()),
+            "last_receiver is msg_lrpid: this process received last"
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 6: a client and a server, unrelated processes.
+
+/// Starts `ex03-server` on the queue that `key_file` names.
+fn start_server(key_file: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_ex03-server"))
+        .arg(key_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start ex03-server")
+}
+
+#[test]
+fn task6_concurrent_clients_each_get_their_own_replies() {
+    isolated(SERVER_HINT, || {
+        let (_dir, path) = key_file();
+        let key = Key::from_path(&path, b'q').expect("Key::from_path");
+        let queue = MessageQueue::create(key, 0o600).expect("create the queue");
+        let _net = RemoveAtEnd(queue.id());
+        let server = start_server(&path);
+
+        let words = [
+            ["apple", "avocado"],
+            ["banana", "blueberry"],
+            ["cherry", "clementine"],
+        ];
+        thread::scope(|scope| {
+            for pair in &words {
+                let path = &path;
+                scope.spawn(move || {
+                    BinCommand::new(env!("CARGO_BIN_EXE_ex03-client"))
+                        .arg(path)
+                        .args(pair)
+                        .timeout(Duration::from_secs(8))
+                        .assert()
+                        .success()
+                        .stdout(format!(
+                            "{}\n{}\n",
+                            pair[0].to_uppercase(),
+                            pair[1].to_uppercase()
+                        ));
+                });
+            }
+        });
+        assert_eq!(
+            row(queue.id()).qnum,
+            0,
+            "every request was taken by the server and every reply by its client"
+        );
+
+        queue.remove().expect("remove the queue");
+        let output = server.wait_with_output().expect("wait for the server");
+        assert!(
+            output.status.success(),
+            "the server must end normally once the queue is removed (its msgrcv fails with \
+             EIDRM): {:?}",
+            output.status
+        );
+        insta::assert_snapshot!(
+            "task6_server_summary",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    });
+}
+
+#[test]
+fn task6_server_replies_with_the_clients_pid_as_the_type() {
+    isolated(SERVER_HINT, || {
+        let (_dir, path) = key_file();
+        let key = Key::from_path(&path, b'q').expect("Key::from_path");
+        let queue = MessageQueue::create(key, 0o600).expect("create the queue");
+        let _net = RemoveAtEnd(queue.id());
+        let mut server = start_server(&path);
+
+        // Two requests as a client would send them, claiming pids 777777 and 888888.
+        for (pid, text) in [(777_777i32, "first"), (888_888, "second")] {
+            let mut request = pid.to_ne_bytes().to_vec();
+            request.extend_from_slice(text.as_bytes());
+            queue.send(REQUEST_TYPE, &request).expect("send a request");
+        }
+        let second = queue.receive(Selector::OfType(888_888)).expect("receive");
+        let first = queue.receive(Selector::OfType(777_777)).expect("receive");
+        assert_eq!(
+            (first.data.as_slice(), second.data.as_slice()),
+            (b"FIRST".as_slice(), b"SECOND".as_slice()),
+            "each reply must have the requesting client's pid as its type"
+        );
+        queue.remove().expect("remove the queue");
+        let status = server.wait().expect("wait for the server");
+        assert!(status.success(), "the server must end normally: {status:?}");
+    });
+}
+
+#[test]
+fn task6_client_names_its_pid_and_takes_only_its_reply() {
+    isolated(SERVER_HINT, || {
+        let (_dir, path) = key_file();
+        let key = Key::from_path(&path, b'q').expect("Key::from_path");
+        let queue = MessageQueue::create(key, 0o600).expect("create the queue");
+        let _net = RemoveAtEnd(queue.id());
+        // A reply for somebody else, already waiting: the client must leave it alone.
+        queue.send(999_999, b"not yours").expect("send");
+
+        // This test plays the server.
+        let mut client = Command::new(env!("CARGO_BIN_EXE_ex03-client"))
+            .arg(&path)
+            .arg("hello")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start ex03-client");
+        let client_pid = Pid::from_raw(client.id() as i32);
+        let request = queue
+            .receive(Selector::OfType(REQUEST_TYPE))
+            .expect("receive");
+        assert_eq!(
+            request.data.get(..4),
+            Some(client_pid.as_raw().to_ne_bytes().as_slice()),
+            "a request's text starts with the client's pid (4 bytes, native order)"
+        );
+        assert_eq!(&request.data[4..], b"hello", "then the request body");
+        queue
+            .send(i64::from(client_pid.as_raw()), b"hi, client")
+            .expect("reply");
+        let mut lines = BufReader::new(client.stdout.take().expect("the client's stdout")).lines();
+        let reply = lines.next().and_then(|l| l.ok());
+        assert_eq!(reply.as_deref(), Some("hi, client"));
+        assert_eq!(
+            queue
+                .try_receive(Selector::OfType(999_999))
+                .expect("try_receive"),
+            Some(Message {
+                mtype: 999_999,
+                data: b"not yours".to_vec()
+            }),
+            "the client took a message that was not of its pid's type"
+        );
+        let status = client.wait().expect("wait for the client");
+        assert!(
+            status.success(),
+            "the client failed after its reply: {status:?}"
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 7: removal.
+
+#[test]
+fn task7_remove_takes_the_queue_out_of_the_kernel() {
+    let (queue, _net) = private_queue(0o600);
+    let id = queue.id();
+    queue.send(1, b"discarded").expect("send");
+    queue.remove().expect("remove");
+    assert_eq!(
+        sysvipc::message_queue(id),
+        None,
+        "queue {id} is still listed in /proc/sysvipc/msg after remove: call msgctl(IPC_RMID)"
+    );
+}
+
+#[test]
+fn task7_dropping_the_owner_removes_the_queue() {
+    let (queue, _net) = private_queue(0o600);
+    let id = queue.id();
+    drop(queue);
+    assert_eq!(
+        sysvipc::message_queue(id),
+        None,
+        "queue {id} outlived its owner: a System V queue exists until IPC_RMID, so the owner's \
+         Drop must remove it"
+    );
+}
+
+#[test]
+fn task7_queue_is_removed_even_when_the_code_panics_halfway() {
+    let (ids_tx, ids_rx) = mpsc::channel();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        let queue = MessageQueue::create(Key::private(), 0o600).expect("create");
+        ids_tx.send(queue.id()).expect("send the id");
+        queue.send(1, b"half done").expect("send");
+        panic!("the code using the queue panics halfway");
+    }));
+    let Ok(id) = ids_rx.try_recv() else {
+        // Creating it failed: that panic is the test's answer.
+        panic::resume_unwind(outcome.expect_err("the body always panics"));
+    };
+    let listed = sysvipc::message_queue(id);
+    let _net = RemoveAtEnd(id);
+    assert_eq!(
+        listed.map(|r| r.qnum),
+        None,
+        "queue {id} survived a panic: removal must happen in Drop, which runs while unwinding"
+    );
+}
+
+#[test]
+fn task7_operations_on_a_removed_queue_say_so() {
+    let (queue, _net) = private_queue(0o600);
+    let id = queue.id();
+    let handle = queue.handle();
+    queue.remove().expect("remove");
+    let sent = handle.send(1, b"late");
+    let taken = handle.try_receive(Selector::First);
+    let status = handle.status();
+    for (what, result) in [
+        ("send", sent.err()),
+        ("try_receive", taken.err()),
+        ("status", status.err()),
+    ] {
+        assert!(
+            matches!(result, Some(Error::Removed { id: i }) if i == id),
+            "{what} on a removed queue must fail with Err(Error::Removed {{ id: {id} }}) (the \
+             kernel says EINVAL or EIDRM), got {result:?}"
+        );
+    }
+    let shown = Error::Removed { id }
+        .to_string()
+        .replace(&id.to_string(), "[ID]");
+    insta::assert_snapshot!("task7_removed", shown);
+}
+
+#[test]
+fn task7_blocked_receiver_learns_that_the_queue_was_removed() {
+    isolated(EIDRM_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        let id = queue.id();
+        let handle = queue.handle();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let receiver = thread::spawn(move || {
+            // SAFETY: gettid takes no arguments.
+            tid_tx
+                .send(unsafe { libc::gettid() })
+                .expect("send the thread id");
+            handle.receive(Selector::First)
+        });
+        let tid = tid_rx.recv().expect("the receiver thread started");
+        // The kernel says when the thread is asleep in msgrcv: only then remove the queue.
+        let blocked =
+            sysvipc::wait_until_blocked_in(tid, &[libc::SYS_msgrcv], Duration::from_secs(5));
+        queue.remove().expect("remove");
+        let result = receiver.join().expect("the receiver thread does not panic");
+        if let Err(seen) = blocked {
+            panic!(
+                "receive on an empty queue should block in msgrcv until a message comes, but \
+                 {seen}; it returned {result:?}"
+            );
+        }
+        assert!(
+            matches!(result, Err(Error::Removed { id: i }) if i == id),
+            "a receiver blocked on a queue that is removed wakes up with EIDRM: expected \
+             Err(Error::Removed {{ id: {id} }}), got {result:?}"
+        );
+    });
+}
