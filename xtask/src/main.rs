@@ -5,7 +5,9 @@
 //! fast), and checks that neither run left anything behind. Without arguments it also runs the
 //! tooling's own tests and builds the book. It ends with one line, `verify: N passed, N failed`.
 
+mod bench;
 mod book;
+mod grade;
 mod leftovers;
 
 use std::env;
@@ -26,6 +28,13 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("verify") => verify(&args[1..]),
+        Some("grade") => grade::main(
+            Course {
+                root: course_root(),
+            },
+            &args[1..],
+        ),
+        Some("bench") => bench::run(&course_root(), &args[1..]),
         Some("book") => match book::build(&course_root()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -36,7 +45,9 @@ fn main() -> ExitCode {
         _ => {
             eprintln!(
                 "usage: cargo xtask verify [exerciseNN …]   check the course (all of it without arguments)\n       \
-                 cargo xtask book                        build the book into book/build"
+                 cargo xtask book                        build the book into book/build\n       \
+                 {}",
+                grade::USAGE
             );
             ExitCode::from(2)
         }

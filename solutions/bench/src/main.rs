@@ -1,0 +1,487 @@
+//! `ipclab-bench`: how close do the mechanisms, and the reference solutions, come to the
+//! machine's limits?
+//!
+//! One run measures, side by side: memcpy (the ceiling for anything that copies), raw pipes, a
+//! raw socket pair and a raw System V message queue, and the reference solutions' own transfer
+//! functions through their public APIs. Then a one-byte ping-pong for each, with both processes
+//! on one CPU and on two. It prints Markdown tables; the ratios are the thing to read, since one
+//! machine's absolute numbers say little about another's.
+//!
+//! `cargo xtask bench` runs it (plus the student's edit-to-verdict loop and grading times); alone:
+//! `cargo run --release --manifest-path solutions/Cargo.toml -p ipclab-bench [-- --quick]`.
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("ipclab-bench measures Linux system calls: build it on Linux.");
+
+mod proc;
+mod raw;
+mod solutions;
+mod stats;
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use proc::{allowed_cpus, Pinned, Placement, Result};
+use stats::{trials, Sample};
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+/// How much work one run does: trials per measurement, and a scale for the bytes per trial.
+#[derive(Clone, Copy)]
+struct Effort {
+    trials: usize,
+    /// Bytes per trial are `base >> shrink`.
+    shrink: u32,
+    /// Exchanges per latency trial.
+    rounds: usize,
+}
+
+impl Effort {
+    fn bytes(self, base: usize) -> usize {
+        (base >> self.shrink).max(MIB)
+    }
+}
+
+/// One line of the throughput table: bytes per second with both processes on one CPU, and on
+/// two (`None` where that placement cannot be arranged).
+struct Row {
+    mechanism: String,
+    /// Bytes per write (or per message).
+    size: usize,
+    one: Option<Result<Sample>>,
+    two: Option<Result<Sample>>,
+    /// The raw mechanism this one is built on (the name of its row).
+    raw: Option<&'static str>,
+}
+
+fn median(cell: &Option<Result<Sample>>) -> Option<f64> {
+    cell.as_ref()
+        .and_then(|r| r.as_ref().ok())
+        .map(|s| s.median)
+}
+
+/// One line of the latency table: round-trip seconds with both processes on one CPU, and on two.
+struct LatencyRow {
+    mechanism: String,
+    same: Option<Result<Sample>>,
+    cross: Option<Result<Sample>>,
+}
+
+fn main() -> ExitCode {
+    let quick = std::env::args().skip(1).any(|a| a == "--quick");
+    let effort = if quick {
+        Effort {
+            trials: 3,
+            shrink: 3,
+            rounds: 300,
+        }
+    } else {
+        Effort {
+            trials: 7,
+            shrink: 0,
+            rounds: 1000,
+        }
+    };
+    let started = Instant::now();
+    let load_before = load_average();
+    let cpus = match allowed_cpus() {
+        Ok(cpus) => cpus,
+        Err(e) => {
+            eprintln!("ipclab-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let (memcpy, rows) = throughput(effort, &cpus);
+    let latency = latency(effort, &cpus);
+    let mut out = String::new();
+    let failed = report(&mut out, &memcpy, &rows, &latency, &cpus, effort);
+    let _ = writeln!(
+        out,
+        "\nLoad average (1 min) {} at the start, {} at the end; the run took {:.0} s.",
+        load_before,
+        load_average(),
+        started.elapsed().as_secs_f64()
+    );
+    print!("{out}");
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Says what is being measured, on stderr, so that a slow run shows where it is.
+fn progress(what: &str) {
+    eprintln!("ipclab-bench: {what}");
+}
+
+/// Runs `trial` (given the child's CPU) with this process pinned as `placement` says.
+fn placed(
+    placement: Placement,
+    cpus: &[usize],
+    n: usize,
+    mut trial: impl FnMut(usize) -> Result<f64>,
+) -> Option<Result<Sample>> {
+    placement.cpus(cpus).map(|(ours, theirs)| {
+        let _pinned = Pinned::to(ours)?;
+        trials(n, || trial(theirs))
+    })
+}
+
+fn throughput(effort: Effort, cpus: &[usize]) -> (Vec<Row>, Vec<Row>) {
+    use raw::{one_way, Channel, Sink};
+    use Placement::{CrossCpu, SameCpu};
+    let n = effort.trials;
+    let both = |trial: &dyn Fn(usize) -> Result<f64>| {
+        (
+            placed(SameCpu, cpus, n, trial),
+            placed(CrossCpu, cpus, n, trial),
+        )
+    };
+    let row = |mechanism: &str, size, (one, two), raw| Row {
+        mechanism: mechanism.into(),
+        size,
+        one,
+        two,
+        raw,
+    };
+
+    progress("memcpy");
+    let memcpy: Vec<Row> = [8 * KIB, 64 * KIB, MIB]
+        .into_iter()
+        .map(|size| {
+            let one = placed(SameCpu, cpus, n, |_| {
+                raw::memcpy(size, effort.bytes(2048 * MIB))
+            });
+            row("memcpy (one process)", size, (one, None), None)
+        })
+        .collect();
+
+    progress("raw pipes, socket pair, message queue");
+    const PIPE_MEMORY: &str = "pipe, into fresh memory";
+    const SOCKET_MEMORY: &str = "socketpair, into fresh memory";
+    const QUEUE: &str = "System V message queue";
+    const ECHO: &str = "pipe there and back (child echoes)";
+    let total = effort.bytes(256 * MIB);
+    let mut rows = Vec::new();
+    let channels = [
+        (
+            "pipe (64 KiB capacity)",
+            64 * KIB,
+            Channel::Pipe(None),
+            total / 2,
+        ),
+        (
+            "pipe (1 MiB capacity)",
+            64 * KIB,
+            Channel::Pipe(Some(MIB)),
+            total,
+        ),
+        (
+            "pipe (1 MiB capacity)",
+            MIB,
+            Channel::Pipe(Some(MIB)),
+            total,
+        ),
+        ("socketpair (stream)", 64 * KIB, Channel::SocketPair, total),
+    ];
+    for (name, size, channel, bytes) in channels {
+        let cells = both(&|cpu| one_way(channel, size, bytes, Sink::Scratch, cpu));
+        rows.push(row(name, size, cells, None));
+    }
+    let queue_bytes = effort.bytes(32 * MIB);
+    let cells = both(&|cpu| raw::msg_queue(8 * KIB, queue_bytes, cpu));
+    rows.push(row(QUEUE, 8 * KIB, cells, None));
+    let input: Vec<u8> = (0..effort.bytes(64 * MIB)).map(|i| i as u8).collect();
+    for (name, channel) in [
+        (PIPE_MEMORY, Channel::Pipe(None)),
+        (SOCKET_MEMORY, Channel::SocketPair),
+    ] {
+        let cells = both(&|cpu| one_way(channel, 64 * KIB, input.len(), Sink::FreshMemory, cpu));
+        rows.push(row(name, 64 * KIB, cells, None));
+    }
+    let cells = both(&|cpu| raw::pipe_echo(&input, cpu));
+    rows.push(row(ECHO, 64 * KIB, cells, None));
+
+    progress("exercise01");
+    let cells = both(&|cpu| solutions::ex01_stream(&input, cpu));
+    rows.push(row(
+        "exercise01 stream_through_child",
+        64 * KIB,
+        cells,
+        Some(ECHO),
+    ));
+    // round_trip's child is forked by the solution and does its work before any code of ours
+    // runs in it: it can only be placed on the CPU it inherits, ours.
+    let one = placed(SameCpu, cpus, n, |_| solutions::ex01_round_trip(&input));
+    rows.push(row(
+        "exercise01 round_trip (one way)",
+        64 * KIB,
+        (one, None),
+        Some(PIPE_MEMORY),
+    ));
+
+    #[cfg(feature = "exercise03")]
+    {
+        progress("exercise03");
+        let cells = both(&|cpu| solutions::ex03::stream(8 * KIB, queue_bytes, cpu));
+        rows.push(row(
+            "exercise03 MessageQueue send/receive",
+            8 * KIB,
+            cells,
+            Some(QUEUE),
+        ));
+    }
+    #[cfg(feature = "exercise04")]
+    {
+        progress("exercise04");
+        // A ring of 4 MiB: several writes' worth, so that neither side waits for the other
+        // as long as both run.
+        for (size, bytes) in [(64 * KIB, 512 * MIB), (MIB, 2048 * MIB)] {
+            let bytes = effort.bytes(bytes);
+            let cells = both(&|cpu| solutions::ex04::ring(size, 4 * MIB, bytes, cpu));
+            rows.push(row(
+                "exercise04 shared-memory ring (4 MiB)",
+                size,
+                cells,
+                None,
+            ));
+        }
+    }
+    #[cfg(feature = "exercise06")]
+    {
+        progress("exercise06");
+        // As for round_trip: the solution forks, so the child stays on our CPU.
+        let one = placed(SameCpu, cpus, n, |_| solutions::ex06_half_close(&input));
+        rows.push(row(
+            "exercise06 half_close_round_trip (one way)",
+            64 * KIB,
+            (one, None),
+            Some(SOCKET_MEMORY),
+        ));
+    }
+    (memcpy, rows)
+}
+
+/// Trials of `rounds` exchanges each: seconds per round trip.
+fn round_trips(
+    effort: Effort,
+    rounds: usize,
+) -> impl FnOnce(&mut dyn FnMut() -> Result<()>) -> Result<Sample> {
+    move |exchange| {
+        trials(effort.trials, || {
+            let started = Instant::now();
+            for _ in 0..rounds {
+                exchange()?;
+            }
+            Ok(started.elapsed().as_secs_f64() / rounds as f64)
+        })
+    }
+}
+
+fn latency(effort: Effort, cpus: &[usize]) -> Vec<LatencyRow> {
+    progress("latency (one-byte ping-pong), same CPU and different CPUs");
+    let rounds = effort.rounds;
+    // Each measurement gets (parent CPU, child CPU); the parent pins itself for its duration.
+    let each = |measure: &dyn Fn(usize) -> Result<Sample>| {
+        let run = |placement: Placement| {
+            placement.cpus(cpus).map(|(ours, theirs)| {
+                let _pinned = Pinned::to(ours)?;
+                measure(theirs)
+            })
+        };
+        (run(Placement::SameCpu), run(Placement::CrossCpu))
+    };
+    let row = |mechanism: &str, (same, cross)| LatencyRow {
+        mechanism: mechanism.into(),
+        same,
+        cross,
+    };
+    let mut rows = vec![
+        row(
+            "pipe (one each way)",
+            each(&|cpu| raw::pipe_ping_pong(cpu, round_trips(effort, rounds))),
+        ),
+        row(
+            "socketpair (stream)",
+            each(&|cpu| raw::socket_ping_pong(cpu, round_trips(effort, rounds))),
+        ),
+        row(
+            "System V message queue",
+            each(&|cpu| raw::queue_ping_pong(cpu, round_trips(effort, rounds))),
+        ),
+    ];
+    #[cfg(feature = "exercise03")]
+    rows.push(row(
+        "exercise03 call / serve",
+        each(&|cpu| solutions::ex03::ping_pong(cpu, round_trips(effort, rounds))),
+    ));
+    #[cfg(feature = "exercise04")]
+    rows.push(row(
+        "exercise04 Mailbox (spins, then yields)",
+        each(&|cpu| solutions::ex04::ping_pong(cpu, round_trips(effort, rounds))),
+    ));
+    #[cfg(feature = "exercise06")]
+    {
+        let requests = vec!["x"; rounds];
+        rows.push(row(
+            "exercise06 ask_child (one line each way)",
+            each(&|cpu| trials(effort.trials, || solutions::ex06_ask_child(&requests, cpu))),
+        ));
+    }
+    // A process per request: fork, one exchange, wait. The child starts on our CPU.
+    let same = cpus.first().map(|&cpu| {
+        let _pinned = Pinned::to(cpu)?;
+        let calls = (rounds / 10).max(10);
+        round_trips(effort, calls)(&mut solutions::ex01_round_trip_call)
+    });
+    rows.push(LatencyRow {
+        mechanism: "exercise01 round_trip of 1 byte (fork, exchange, wait)".into(),
+        same,
+        cross: None,
+    });
+    rows
+}
+
+/// Writes the report; returns true if any measurement failed.
+fn report(
+    out: &mut String,
+    memcpy: &[Row],
+    rows: &[Row],
+    latency: &[LatencyRow],
+    cpus: &[usize],
+    effort: Effort,
+) -> bool {
+    let mut failed = false;
+    let mut cell = |m: &Option<Result<Sample>>, scale: f64, digits: usize| match m {
+        None => "—".to_owned(),
+        Some(Ok(s)) => format!("{:.*}", digits, s.median * scale),
+        Some(Err(e)) => {
+            failed = true;
+            format!("failed: {e}")
+        }
+    };
+    let _ = writeln!(out, "## How fast is each mechanism?\n");
+    let _ = writeln!(
+        out,
+        "One run on one machine ({}, {} CPUs usable: {:?}). Absolute numbers say little about \
+         another machine: read the ratios, measured side by side in the same run. Each figure is \
+         the median of {} trials after a warm-up; *spread* is (slowest − fastest) / median.\n",
+        kernel_release(),
+        cpus.len(),
+        cpus,
+        effort.trials
+    );
+    let _ = writeln!(out, "### Throughput, GB/s\n");
+    let _ = writeln!(
+        out,
+        "Two processes pinned to one CPU, or to two; ÷ memcpy: divided by memcpy of the same size \
+         in this run; ÷ raw: divided by the raw mechanism the solution uses, placed the same way.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| mechanism | bytes per write | one CPU | ÷ memcpy | two CPUs | ÷ memcpy | ÷ raw (one / two CPUs) | spread (one / two) |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|---:|");
+    let memcpy_of = |size: usize| {
+        memcpy
+            .iter()
+            .find(|r| r.size == size)
+            .and_then(|r| median(&r.one))
+    };
+    let spread = |m: &Option<Result<Sample>>| match m {
+        Some(Ok(s)) => format!("{:.0} %", s.spread() * 100.0),
+        _ => "—".to_owned(),
+    };
+    for row in memcpy.iter().chain(rows) {
+        let base = memcpy_of(row.size);
+        let raw = row.raw.and_then(|name| {
+            rows.iter()
+                .find(|r| r.mechanism == name && r.size == row.size)
+        });
+        let vs_raw = match raw {
+            Some(raw) => format!(
+                "{} / {} ({})",
+                ratio(median(&row.one), median(&raw.one)).unwrap_or_else(|| "—".into()),
+                ratio(median(&row.two), median(&raw.two)).unwrap_or_else(|| "—".into()),
+                raw.mechanism
+            ),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {vs_raw} | {} / {} |",
+            row.mechanism,
+            size(row.size),
+            cell(&row.one, 1e-9, 2),
+            ratio(median(&row.one), base).unwrap_or_default(),
+            cell(&row.two, 1e-9, 2),
+            ratio(median(&row.two), base).unwrap_or_default(),
+            spread(&row.one),
+            spread(&row.two),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n### Latency: one-byte round trip, µs (one way is about half)\n"
+    );
+    let _ = writeln!(out, "| mechanism | both on one CPU | on two CPUs |");
+    let _ = writeln!(out, "|---|---:|---:|");
+    for row in latency {
+        let (same, cross) = (cell(&row.same, 1e6, 1), cell(&row.cross, 1e6, 1));
+        let _ = writeln!(out, "| {} | {same} | {cross} |", row.mechanism);
+    }
+    failed
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(format!("{:.2}", a / b)),
+        _ => None,
+    }
+}
+
+fn size(bytes: usize) -> String {
+    if bytes >= MIB && bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes % KIB == 0 {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| format!("Linux {}", s.trim()))
+        .unwrap_or_else(|_| "Linux".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size(8 * KIB), "8 KiB");
+        assert_eq!(size(MIB), "1 MiB");
+        assert_eq!(size(100), "100 B");
+    }
+
+    #[test]
+    fn a_ratio_needs_both_numbers() {
+        assert_eq!(ratio(Some(1.0), Some(4.0)).as_deref(), Some("0.25"));
+        assert_eq!(ratio(Some(1.0), None), None);
+        assert_eq!(ratio(Some(1.0), Some(0.0)), None);
+    }
+}
