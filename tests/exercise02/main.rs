@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use assert_cmd::prelude::*;
 use exercise02::*;
@@ -106,25 +107,10 @@ fn access_mode_name(flags: i32) -> &'static str {
     }
 }
 
-/// The system call thread `tid` of this process is asleep in, if it is asleep in one
-/// (`/proc/self/task/<tid>/syscall` starts with the call's number; "running" otherwise).
-fn blocked_in_syscall(tid: Pid) -> Option<libc::c_long> {
-    let text = fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
 /// Waits until thread `tid` sleeps in one of `calls`, as the kernel reports it. Returns false if
 /// the thread finished first (so it never waited).
-fn wait_until_asleep_in(tid: Pid, thread: &JoinHandle<impl Send>, calls: &[libc::c_long]) -> bool {
-    loop {
-        if thread.is_finished() {
-            return false;
-        }
-        if blocked_in_syscall(tid).is_some_and(|nr| calls.contains(&nr)) {
-            return true;
-        }
-        thread::yield_now();
-    }
+fn wait_until_asleep_in(tid: Pid, calls: &[libc::c_long]) -> bool {
+    procfs::wait_until_blocked(tid, Duration::from_secs(5), |c| calls.contains(&c.number)).is_ok()
 }
 
 /// Joins a thread, turning its panic into this thread's, message included.
@@ -437,7 +423,7 @@ fn task2_blocking_open_waits_for_the_other_end(#[case] side: Side) {
             Side::Reader => ("open_reader", "writing"),
         };
         let calls = [libc::SYS_openat, libc::SYS_open];
-        if !wait_until_asleep_in(tid, &opener, &calls) {
+        if !wait_until_asleep_in(tid, &calls) {
             let result = join(opener, function);
             panic!(
                 "{function} returned before any process had opened the FIFO for {other_end} \
@@ -766,7 +752,7 @@ fn task4_a_message_is_one_write_header_and_body_together() {
             })
         };
         let tid = tid_rx.recv().unwrap();
-        let asleep = wait_until_asleep_in(tid, &sender, &[libc::SYS_write, libc::SYS_writev]);
+        let asleep = wait_until_asleep_in(tid, &[libc::SYS_write, libc::SYS_writev]);
         let in_fifo = unread_bytes(&reader);
         if !asleep {
             let sent = join(sender, "send_message");

@@ -18,6 +18,7 @@ use assert_cmd::Command as BinCommand;
 use exercise03::*;
 use ipclab_support::data::payload;
 use ipclab_support::isolated;
+use ipclab_support::procfs;
 use ipclab_support::sysvipc::{self, MsgQueueRow};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, getpid, ForkResult, Pid};
@@ -878,8 +879,9 @@ fn task7_blocked_receiver_learns_that_the_queue_was_removed() {
         });
         let tid = tid_rx.recv().expect("the receiver thread started");
         // The kernel says when the thread is asleep in msgrcv: only then remove the queue.
-        let blocked =
-            sysvipc::wait_until_blocked_in(tid, &[libc::SYS_msgrcv], Duration::from_secs(5));
+        let blocked = procfs::wait_until_blocked(Pid::from_raw(tid), Duration::from_secs(5), |c| {
+            c.number == libc::SYS_msgrcv
+        });
         queue.remove().expect("remove");
         let result = receiver.join().expect("the receiver thread does not panic");
         if let Err(seen) = blocked {

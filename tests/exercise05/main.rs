@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use assert_cmd::Command as AssertCommand;
 use exercise05::*;
@@ -566,18 +567,11 @@ fn signal_the_reader(
     signal: i32,
     then: Option<(OwnedFd, &'static [u8])>,
 ) -> std::thread::JoinHandle<()> {
-    let syscall_file = format!("/proc/self/task/{tid}/syscall");
     std::thread::spawn(move || {
-        let in_read = || {
-            let text = std::fs::read_to_string(&syscall_file).unwrap_or_default();
-            let mut fields = text.split_whitespace();
-            let number = fields.next().and_then(|n| n.parse::<i64>().ok());
-            let first_arg = fields
-                .next()
-                .and_then(|a| i64::from_str_radix(a.trim_start_matches("0x"), 16).ok());
-            number == Some(libc::SYS_read) && first_arg == Some(i64::from(fd))
-        };
-        wait_until(in_read);
+        procfs::wait_until_blocked(tid, Duration::from_secs(30), |c| {
+            c.number == libc::SYS_read && c.args[0] == fd as u64
+        })
+        .expect("the reader never blocked in read() on the pipe");
         send_to_thread(tid, signal);
         wait_until(|| {
             procfs::signal_state(tid).is_ok_and(|s| !s.thread_pending.contains_number(signal))

@@ -17,6 +17,7 @@ use std::mem;
 use std::ops::Deref;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::unistd::{getpid, Pid};
@@ -182,6 +183,17 @@ pub fn msgmnb() -> Result<usize> {
     read_limit(MSGMNB_PATH)
 }
 
+/// msgmax, read once per process: it changes only by sysctl, and reading /proc for every message
+/// made sending four times slower than the bare system call.
+fn cached_msgmax() -> Result<usize> {
+    static MSGMAX: OnceLock<usize> = OnceLock::new();
+    if let Some(max) = MSGMAX.get() {
+        return Ok(*max);
+    }
+    let max = msgmax()?;
+    Ok(*MSGMAX.get_or_init(|| max))
+}
+
 fn read_limit(path: &'static str) -> Result<usize> {
     let text = fs::read_to_string(path).map_err(|e| Error::Limit {
         path,
@@ -273,7 +285,7 @@ impl MessageQueue {
             .filter(|t| *t > 0)
             .ok_or(Error::InvalidType { mtype })?;
         // Checked before the call: the kernel would say only EINVAL, which also means "no queue".
-        let max = msgmax()?;
+        let max = cached_msgmax()?;
         if data.len() > max {
             return Err(Error::TooLarge {
                 len: data.len(),
@@ -310,7 +322,7 @@ impl MessageQueue {
         let msgtyp =
             libc::c_long::try_from(msgtyp).map_err(|_| Error::InvalidType { mtype: msgtyp })?;
         // No message in the queue is longer than msgmax was when it was sent.
-        let capacity = msgmax()?;
+        let capacity = cached_msgmax()?;
         let mut buffer = MessageBuffer::new(capacity);
         loop {
             // SAFETY: the buffer has room for a c_long and `capacity` bytes of text, which is

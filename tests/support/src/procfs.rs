@@ -9,6 +9,7 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -266,6 +267,65 @@ pub fn assert_no_zombies(what_to_reap: &str) {
     }
 }
 
+/// The system call a thread is asleep in, from `/proc/<tid>/syscall`: its number and the six
+/// argument registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockedCall {
+    pub number: i64,
+    pub args: [u64; 6],
+}
+
+/// The system call thread `tid` is asleep in (state `S` or `D`), or `None` if it is running, not
+/// in a system call, or gone. Works for threads of this process, and of others where ptrace
+/// rules allow (root, or the same user without Yama restrictions).
+pub fn blocked_call(tid: Pid) -> Option<BlockedCall> {
+    let stat = process(tid).ok().flatten()?;
+    if !matches!(stat.state, 'S' | 'D') {
+        return None;
+    }
+    let text = fs::read_to_string(format!("/proc/{tid}/syscall")).ok()?;
+    let mut fields = text.split_whitespace();
+    let number = fields.next()?.parse().ok()?;
+    let mut args = [0u64; 6];
+    for arg in &mut args {
+        *arg = u64::from_str_radix(fields.next()?.trim_start_matches("0x"), 16).ok()?;
+    }
+    Some(BlockedCall { number, args })
+}
+
+/// Waits until thread `tid` is asleep in a system call that `wanted` accepts, and returns it.
+///
+/// This is how a test knows that code is really blocked (in `read`, `open`, `msgrcv`, …) before
+/// it acts: an event the kernel reports, not a guess with `sleep`. It polls, yielding the CPU
+/// between reads; it gives up after `timeout`, or at once when the thread ends, and then says
+/// what it saw last.
+pub fn wait_until_blocked(
+    tid: Pid,
+    timeout: Duration,
+    wanted: impl Fn(&BlockedCall) -> bool,
+) -> Result<BlockedCall, String> {
+    let started = Instant::now();
+    let mut last = String::from("nothing yet");
+    loop {
+        match process(tid) {
+            Ok(Some(_)) => {}
+            _ => return Err(format!("thread {tid} ended (last seen: {last})")),
+        }
+        match blocked_call(tid) {
+            Some(call) if wanted(&call) => return Ok(call),
+            Some(call) => last = format!("asleep in system call {}", call.number),
+            None => last = "running".to_owned(),
+        }
+        if started.elapsed() > timeout {
+            return Err(format!(
+                "thread {tid} did not block in the expected system call within {timeout:?} \
+                 (last seen: {last})"
+            ));
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// A set of signals as the kernel prints it in `/proc/<pid>/status` (a 64-bit mask, bit n-1 for
 /// signal n).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -366,6 +426,26 @@ mod tests {
         // Other test threads open files meanwhile, so only pipes are compared here; suites call
         // assert_no_leaks inside `isolated`, where nothing else runs.
         assert!(before.opened_since().values().all(|t| !t.is_pipe()));
+    }
+
+    #[test]
+    fn a_thread_blocked_in_read_is_seen_and_its_end_is_noticed() {
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&read_end) as u64;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            tx.send(nix::unistd::gettid()).unwrap();
+            nix::unistd::read(&read_end, &mut [0u8; 1])
+        });
+        let tid = rx.recv().unwrap();
+        let call = wait_until_blocked(tid, Duration::from_secs(10), |c| {
+            c.number == libc::SYS_read && c.args[0] == fd
+        });
+        nix::unistd::write(&write_end, b"x").unwrap();
+        assert_eq!(reader.join().unwrap(), Ok(1));
+        assert_eq!(call.unwrap().number, libc::SYS_read);
+        let gone = wait_until_blocked(tid, Duration::from_secs(1), |_| true);
+        assert!(gone.unwrap_err().contains("ended"));
     }
 
     #[test]

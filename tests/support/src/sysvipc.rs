@@ -25,8 +25,6 @@
 
 use std::fmt;
 use std::fs;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
@@ -179,42 +177,6 @@ pub fn read_consistently(path: &str) -> std::io::Result<String> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-    }
-}
-
-/// Waits until thread (or process) `tid` is asleep inside one of `syscalls` (for instance
-/// `libc::SYS_msgrcv`, or `SYS_semop` and `SYS_semtimedop`), as `/proc/<tid>/stat` (state `S`)
-/// and `/proc/<tid>/syscall` (the number of the call in progress) show it.
-///
-/// This is how a test knows that a receiver is really blocked on a queue before it removes the
-/// queue: an event the kernel reports, not a guess with `sleep`. It polls, yielding the CPU
-/// between reads; it gives up after `timeout`, or at once if `tid` ends, and then says what it
-/// saw last.
-pub fn wait_until_blocked_in(tid: i32, syscalls: &[i64], timeout: Duration) -> Result<(), String> {
-    let started = Instant::now();
-    let mut last = String::from("nothing yet");
-    loop {
-        let stat = fs::read_to_string(format!("/proc/{tid}/stat"));
-        let call = fs::read_to_string(format!("/proc/{tid}/syscall"));
-        let (Ok(stat), Ok(call)) = (stat, call) else {
-            return Err(format!("thread {tid} ended (last seen: {last})"));
-        };
-        let state = stat
-            .rfind(')')
-            .and_then(|close| stat[close + 1..].split_whitespace().next())
-            .unwrap_or("?");
-        let number = call.split_whitespace().next().unwrap_or("?");
-        if state == "S" && syscalls.iter().any(|n| n.to_string() == number) {
-            return Ok(());
-        }
-        last = format!("state {state}, system call {}", call.trim_end());
-        if started.elapsed() > timeout {
-            return Err(format!(
-                "thread {tid} did not block in system call {syscalls:?} within {timeout:?} \
-                 (last seen: {last})"
-            ));
-        }
-        thread::yield_now();
     }
 }
 
@@ -484,32 +446,5 @@ mod tests {
         assert!(message_queue(id).is_none());
         // The live tables parse too.
         let _ = (shared_memory_segments(), semaphore_sets());
-    }
-
-    #[test]
-    fn a_thread_blocked_in_msgrcv_is_seen() {
-        // SAFETY: plain integers; IPC_RMID ignores the buffer pointer.
-        let id = unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) };
-        assert!(id >= 0);
-        let (tx, rx) = std::sync::mpsc::channel();
-        let receiver = thread::spawn(move || {
-            // SAFETY: gettid takes no arguments.
-            tx.send(unsafe { libc::gettid() }).unwrap();
-            let mut buf = [0i64; 2];
-            // SAFETY: `buf` has room for a long and 8 bytes of text.
-            unsafe { libc::msgrcv(id, buf.as_mut_ptr().cast(), 8, 0, 0) }
-        });
-        let tid = rx.recv().unwrap();
-        let seen = wait_until_blocked_in(tid, &[libc::SYS_msgrcv], Duration::from_secs(10));
-        // SAFETY: as above.
-        unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
-        assert_eq!(
-            receiver.join().unwrap(),
-            -1,
-            "msgrcv fails once the queue is gone"
-        );
-        seen.unwrap();
-        let gone = wait_until_blocked_in(tid, &[libc::SYS_msgrcv], Duration::from_secs(1));
-        assert!(gone.unwrap_err().contains("ended"));
     }
 }
