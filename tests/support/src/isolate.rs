@@ -391,18 +391,33 @@ impl Report {
     }
 
     /// What the code under test printed, without libtest's framing and the panic markers.
-    fn student_output(&self) -> String {
+    fn student_output<'a>(&'a self) -> String {
         let framing = |l: &str| {
             l.is_empty()
                 || l.starts_with("running ")
                 || l.starts_with("test result:")
-                || (l.starts_with("test ")
-                    && (l.ends_with(" ... ok") || l.ends_with(" ... FAILED")))
                 || l == "failures:"
                 || l == "successes:"
                 || l.starts_with("    ")
+                || matches!(l, "ok" | "FAILED")
         };
-        let out: Vec<&str> = self.stdout.lines().filter(|l| !framing(l)).collect();
+        // With --nocapture, libtest writes `test NAME ... ` and then whatever the test prints on
+        // the same line; a test killed at its deadline never gets its `ok`.
+        let unframed = |l: &'a str| -> &'a str {
+            match l
+                .strip_prefix("test ")
+                .and_then(|rest| rest.split_once(" ..."))
+            {
+                Some((_, after)) => after.trim_start(),
+                None => l,
+            }
+        };
+        let out: Vec<&str> = self
+            .stdout
+            .lines()
+            .map(unframed)
+            .filter(|l| !framing(l))
+            .collect();
         let mut err = String::new();
         let mut in_marker = false;
         for line in self.stderr.lines() {
