@@ -2,8 +2,8 @@
 //!
 //! Your task: implement the functions below (tasks 1 to 5) and the guard's `Drop`. The task
 //! statement is in `README.md` beside this file; `cargo ipclab hint 2` gives hints;
-//! `cargo test -p exercise02` grades your work. The two programs in `src/bin/` (the server and
-//! the client the tests start) only call `run_server` and `run_client`: you need not edit them.
+//! `cargo test -p exercise02` grades your work. The two programs the tests start (the server and
+//! the client, in `tests/exercise02/bin/`) only call `run_server` and `run_client`.
 //!
 //! A FIFO is a pipe with a name. The name is an entry in the file system, so processes that
 //! share no ancestry can find it; the data never touches the disk: it goes through a buffer in

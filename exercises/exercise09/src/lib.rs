@@ -2,7 +2,7 @@
 //!
 //! Your task: implement the functions below (tasks 1 to 4). The task statement is in `README.md`
 //! beside this file; `cargo ipclab hint 9` gives hints; `cargo test -p exercise09` grades your
-//! work. The shell's main loop is already written: `src/bin/ex09-shell.rs` reads a line, calls
+//! work. The shell's main loop is already written: `tests/exercise09/bin/ex09-shell.rs` reads a line, calls
 //! [`parse`], then [`run_builtin`], [`run_pipeline`] or [`JobControl`], and reports how the job
 //! ended. Try your shell any time with `cargo run -q -p exercise09 --bin ex09-shell`.
 //!

@@ -2,7 +2,7 @@
 //!
 //! The shell is split into parts that can be graded one by one: a parser (task 1), a pipeline
 //! runner (task 2), the built-in commands (task 3) and job control (task 4). The binary
-//! `ex09-shell` (`src/bin/ex09-shell.rs`) is the read–parse–run loop that ties them together.
+//! `ex09-shell` (`tests/exercise09/bin/ex09-shell.rs`) is the read–parse–run loop that ties them together.
 //!
 //! Every child this shell forks follows the same discipline: rearrange its descriptors with
 //! `dup2`, reset the signal dispositions the shell changed for itself, then `exec`; if `exec`
