@@ -1,4 +1,5 @@
-//! What a suite run may not leave behind: System V objects, FIFOs, zombies, stray processes.
+//! What a suite run may not leave behind: System V objects, POSIX IPC names, FIFOs, zombies,
+//! stray processes.
 //!
 //! A baseline is taken before each run and compared after it. Whatever the run added is reported
 //! and then removed, so that one faulty exercise does not spoil the checks of the next.
@@ -32,6 +33,7 @@ pub fn private_ipc_namespace() -> bool {
 pub struct Baseline {
     sysv: BTreeSet<(String, String)>,
     fifos: BTreeSet<PathBuf>,
+    posix: BTreeSet<PathBuf>,
     zombies: BTreeSet<i32>,
 }
 
@@ -40,6 +42,7 @@ impl Baseline {
         Baseline {
             sysv: sysv_objects(),
             fifos: fifos_in_tmp(),
+            posix: posix_ipc_names(),
             zombies: zombies(),
         }
     }
@@ -70,6 +73,14 @@ impl Baseline {
             remove_sysv(kind, id);
             found.push(format!(
                 "System V {kind} id {id} was not removed (IPC_RMID)"
+            ));
+        }
+        for name in posix_ipc_names().difference(&self.posix) {
+            // unlink is shm_unlink, sem_unlink or mq_unlink for these file systems.
+            let _ = fs::remove_file(name);
+            found.push(format!(
+                "POSIX IPC object {} was not unlinked",
+                name.display()
             ));
         }
         for fifo in fifos_in_tmp().difference(&self.fifos) {
@@ -128,6 +139,16 @@ fn remove_sysv(kind: &str, id: &str) {
             _ => libc::semctl(id, 0, libc::IPC_RMID),
         };
     }
+}
+
+/// Named POSIX shared memory, semaphores (`/dev/shm/sem.*`) and message queues (`/dev/mqueue`,
+/// where that file system is mounted).
+fn posix_ipc_names() -> BTreeSet<PathBuf> {
+    ["/dev/shm", "/dev/mqueue"]
+        .iter()
+        .filter_map(|dir| fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten().map(|e| e.path()))
+        .collect()
 }
 
 /// FIFOs in the system temporary directory, one level deep (tests make them in a temporary
