@@ -6,7 +6,8 @@
 //! test) and turn a student's deadlock into a `cargo test` that never ends. So:
 //!
 //! 1. The test (in libtest's process) re-runs its own test binary for just this one test, in a new
-//!    process group, with output going to unlinked temporary files.
+//!    process group (and, where allowed, a System V IPC namespace of its own), with output going
+//!    to unlinked temporary files.
 //! 2. In that process ("the isolated process") the body runs. The process is a child subreaper,
 //!    so everything the body starts stays in its tree even when an intermediate parent dies; after
 //!    the body, whatever is still running is killed and reaped.
@@ -197,14 +198,28 @@ fn run_in_own_process(test_name: &str, deadline: Deadline, on_timeout: &str) {
     let stdout = tempfile::tempfile().expect("create a temporary file for the test's output");
     let stderr = tempfile::tempfile().expect("create a temporary file for the test's output");
     let exe = env::current_exe().expect("find the test binary to re-run");
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
         .env(ISOLATED_ENV, test_name)
         .env_remove("RUST_TEST_THREADS")
         .stdin(Stdio::null())
         .stdout(stdout.try_clone().expect("duplicate an output file"))
         .stderr(stderr.try_clone().expect("duplicate an output file"))
-        .process_group(0)
+        .process_group(0);
+    // Where allowed (as root: in CI, when grading), the test gets a System V IPC namespace of
+    // its own: queues, segments and semaphore sets the code under test forgets to remove vanish
+    // with the test's processes instead of piling up, and parallel tests cannot see each
+    // other's. Inside, /proc/sysvipc shows the test's own objects, so the suites' checks hold.
+    // SAFETY: the closure runs in the forked child before exec and makes one async-signal-safe
+    // system call; it allocates nothing. Failure (EPERM without root) leaves the shared namespace.
+    unsafe {
+        command.pre_exec(|| {
+            libc::unshare(libc::CLONE_NEWIPC);
+            Ok(())
+        });
+    }
+    let mut child = command
         .spawn()
         .expect("re-run the test binary for an isolated test");
     let pid = Pid::from_raw(child.id() as i32);
