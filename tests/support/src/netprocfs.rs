@@ -214,7 +214,9 @@ mod tests {
         let link = fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd())).unwrap();
         assert_eq!(link.to_string_lossy(), format!("socket:[{}]", row.inode));
         drop(listener);
-        assert_eq!(tcp_listener_at(addr).unwrap(), None);
+        // Another program may listen on the freed port at once: only our socket must be gone.
+        let now = tcp_listener_at(addr).unwrap();
+        assert!(now.is_none_or(|r| r.inode != row.inode), "{now:?}");
     }
 
     #[test]
