@@ -216,7 +216,7 @@ mod tests {
         drop(listener);
         // Another program may listen on the freed port at once: only our socket must be gone.
         let now = tcp_listener_at(addr).unwrap();
-        assert!(now.is_none_or(|r| r.inode != row.inode), "{now:?}");
+        assert!(now.as_ref().is_none_or(|r| r.inode != row.inode), "{now:?}");
     }
 
     #[test]
