@@ -214,9 +214,21 @@ mod tests {
         let link = fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd())).unwrap();
         assert_eq!(link.to_string_lossy(), format!("socket:[{}]", row.inode));
         drop(listener);
-        // Another program may listen on the freed port at once: only our socket must be gone.
-        let now = tcp_listener_at(addr).unwrap();
-        assert!(now.as_ref().is_none_or(|r| r.inode != row.inode), "{now:?}");
+        // Another program may listen on the freed port at once: only our socket must go. It goes
+        // when its last descriptor closes, and a process that another test thread is forking
+        // holds a copy until its exec: wait for that, briefly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let now = tcp_listener_at(addr).unwrap();
+            if now.as_ref().is_none_or(|r| r.inode != row.inode) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still listed: {now:?}"
+            );
+            std::thread::yield_now();
+        }
     }
 
     #[test]

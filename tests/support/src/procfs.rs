@@ -418,14 +418,25 @@ mod tests {
 
     #[test]
     fn a_new_pipe_shows_in_the_table_and_goes_away() {
+        // Other test threads open and close descriptors meanwhile, so only our two are looked
+        // at; suites call assert_no_leaks inside `isolated`, where nothing else runs.
+        use std::os::fd::AsRawFd;
         let before = FdSnapshot::take();
         let (r, w) = nix::unistd::pipe().unwrap();
+        let (rfd, wfd) = (r.as_raw_fd(), w.as_raw_fd());
         let opened = before.opened_since();
-        assert_eq!(opened.values().filter(|t| t.is_pipe()).count(), 2);
+        let (Some(FdTarget::Pipe(a)), Some(FdTarget::Pipe(b))) =
+            (opened.get(&rfd), opened.get(&wfd))
+        else {
+            panic!("both ends should show as pipe:[…]: {opened:?}");
+        };
+        assert_eq!(a, b, "both ends of one pipe share its inode");
+        let inode = *a;
         drop((r, w));
-        // Other test threads open files meanwhile, so only pipes are compared here; suites call
-        // assert_no_leaks inside `isolated`, where nothing else runs.
-        assert!(before.opened_since().values().all(|t| !t.is_pipe()));
+        let now = own_fd_table();
+        assert!(![rfd, wfd]
+            .iter()
+            .any(|fd| now.get(fd) == Some(&FdTarget::Pipe(inode))));
     }
 
     #[test]
