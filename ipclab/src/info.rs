@@ -147,19 +147,22 @@ pub fn hints(course: &Course, name: &str) -> Option<Vec<TaskHints>> {
 
 pub fn parse_hints(markdown: &str) -> Vec<TaskHints> {
     let mut all: Vec<TaskHints> = Vec::new();
+    let mut in_task = false;
     for line in markdown.lines() {
         if let Some(task) = task_heading(line) {
             all.push(TaskHints {
                 task,
                 hints: Vec::new(),
             });
+            in_task = true;
             continue;
         }
         if line.starts_with('#') {
-            // Another heading ends the task's list.
+            // Another heading (a bonus section, say) ends the task's list.
+            in_task = false;
             continue;
         }
-        let Some(current) = all.last_mut() else {
+        let Some(current) = all.last_mut().filter(|_| in_task) else {
             continue;
         };
         if let Some(item) = list_item(line) {
@@ -186,6 +189,15 @@ fn list_item(line: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_heading_that_is_not_a_task_ends_the_list() {
+        let hints = super::parse_hints(
+            "# Hints\n\n## Task 1: one\n1. a\n2. b\n\n## Bonus: extra\n1. not task 1's\n",
+        );
+        assert_eq!(hints.len(), 1);
+        assert_eq!(hints[0].hints, vec!["a".to_owned(), "b".to_owned()]);
+    }
+
     use super::*;
 
     const README: &str = "\
