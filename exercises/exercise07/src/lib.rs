@@ -1,8 +1,8 @@
 //! Exercise 07: semaphores and locks.
 //!
-//! Your task: implement the functions below (tasks 1 to 4). The task statement is in `README.md`
-//! beside this file; `cargo ipclab hint 7` gives hints; `cargo test -p exercise07` grades your
-//! work.
+//! Your task: implement the functions below (tasks 1 to 4, then, if you like, the ungraded bonus
+//! tasks at the end). The task statement is in `README.md` beside this file; `cargo ipclab hint 7`
+//! gives hints; `cargo test -p exercise07` grades your work.
 //!
 //! Processes that share memory share its races: `counter += 1` is a read and a write, and two
 //! processes can both read the old value. A System V semaphore is a counter the kernel keeps,
@@ -19,10 +19,13 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
 
+use std::ffi::{CStr, CString};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
@@ -30,10 +33,14 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
-use nix::sys::mman::{mmap_anonymous, munmap, MapFlags, ProtFlags};
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::mqueue::{
+    mq_close, mq_getattr, mq_open, mq_receive, mq_send, mq_unlink, MQ_OFlag, MqAttr, MqdT,
+};
+use nix::sys::mman::{mmap, mmap_anonymous, munmap, shm_open, shm_unlink, MapFlags, ProtFlags};
+use nix::sys::stat::{fstat, Mode};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, pipe, ForkResult, Pid};
+use nix::unistd::{fork, ftruncate, pipe, ForkResult, Pid};
 
 /// The largest value a System V semaphore can hold (`SEMVMX` in the kernel).
 pub const SEMVMX: i32 = 32767;
@@ -58,6 +65,37 @@ pub enum Error {
     /// A child process of [`count_in_processes`] did not finish its work.
     #[error("counting child {pid} did not finish normally: {how}")]
     ChildFailed { pid: Pid, how: String },
+    /// Bonus: a POSIX IPC name is `/` followed by 1 to 251 (semaphores) or 255 characters, with
+    /// no other `/`.
+    #[error("invalid POSIX IPC name {name:?}: {why}")]
+    InvalidName { name: String, why: &'static str },
+    /// Bonus: creating an object whose name exists already (EEXIST).
+    #[error("{name} already exists: another POSIX IPC object of this kind has that name")]
+    NameTaken { name: String },
+    /// Bonus: opening a name that nothing has (ENOENT).
+    #[error("no POSIX IPC object of this kind is named {name}: it was never created, or it was unlinked")]
+    NoSuchName { name: String },
+    /// Bonus: a POSIX semaphore holds 0 to `SEM_VALUE_MAX`.
+    #[error("invalid semaphore value {value}: a POSIX semaphore holds at most {SEM_VALUE_MAX}")]
+    ValueTooLarge { value: u32 },
+    /// Bonus: a shared memory segment of size 0 (asked for, or not yet sized by its creator).
+    #[error("shared memory segment {name} has size 0: a segment needs a size, set with ftruncate")]
+    EmptySegment { name: String },
+    /// Bonus: an access beyond the end of a shared memory segment.
+    #[error("bytes {offset}..{offset}+{len} lie outside the {size}-byte shared memory segment")]
+    OutOfBounds {
+        offset: usize,
+        len: usize,
+        size: usize,
+    },
+    /// Bonus: a message queue priority must lie below `MQ_PRIO_MAX`.
+    #[error("invalid priority {priority}: POSIX message queue priorities lie below {MQ_PRIO_MAX}")]
+    InvalidPriority { priority: u32 },
+    /// Bonus: a message longer than the queue's message size (EMSGSIZE).
+    #[error(
+        "a {len}-byte message does not fit this queue, whose messages hold at most {max} bytes"
+    )]
+    MessageTooLong { len: usize, max: usize },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -232,5 +270,230 @@ impl LogFile {
     /// holding the lock throughout, so that records of concurrent writers never interleave.
     pub fn append_record(&self, lines: &[&str]) -> Result<()> {
         todo!("Task 3: hold the lock while writing each line (with its line break) with its own write")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bonus: POSIX IPC (ungraded)
+//
+// The POSIX family names its objects with strings like "/name", not with keys and ids, and
+// keeps them in file systems: semaphores and shared memory in the tmpfs at /dev/shm (a semaphore
+// as `sem.name`), message queues in the mqueue file system (often mounted at /dev/mqueue). An
+// object lives while its name exists or any process has it open or mapped: unlinking removes
+// the name at once and the object when the last user lets go. So a handle here closes (or
+// unmaps) on drop, and the creator also gets a [`PosixName`], which unlinks on drop.
+
+/// The largest value a POSIX semaphore can hold (`SEM_VALUE_MAX` on Linux).
+pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
+
+/// Message queue priorities lie in `0..MQ_PRIO_MAX` (32768 on Linux).
+pub const MQ_PRIO_MAX: u32 = 32768;
+
+/// [`MessageQueue::create`] makes queues of at most this many messages…
+pub const MQ_MAX_MESSAGES: usize = 10;
+
+/// …of at most this many bytes each (the defaults of `/proc/sys/fs/mqueue`).
+pub const MQ_MESSAGE_SIZE: usize = 8192;
+
+/// The mode of every object the bonus tasks create: read and write for the owner only.
+const POSIX_MODE: u32 = 0o600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PosixKind {
+    Semaphore,
+    SharedMemory,
+    MessageQueue,
+}
+
+/// Bonus: the name of a POSIX IPC object this process created. Dropping it unlinks the name
+/// (`sem_unlink`, `shm_unlink` or `mq_unlink`), also while unwinding from a panic; the object
+/// itself lives on until the last process that has it open closes it. Children that inherit it
+/// must end with `_exit`, so that they do not unlink it too.
+///
+/// Every `open` and `create` below first checks the name: `/`, then 1 to 255 characters (251
+/// for a semaphore, whose file is `sem.` + name) with no other `/`, else
+/// [`Error::InvalidName`]. EEXIST is [`Error::NameTaken`], ENOENT [`Error::NoSuchName`].
+#[derive(Debug)]
+pub struct PosixName {
+    kind: PosixKind,
+    name: CString,
+}
+
+impl PosixName {
+    /// The name, as given to `create`.
+    pub fn as_str(&self) -> &str {
+        self.name.to_str().unwrap_or_default()
+    }
+
+    /// Bonus: unlink the name now, reporting failure.
+    pub fn unlink(self) -> Result<()> {
+        todo!("Bonus: sem_unlink, shm_unlink or mq_unlink by kind, and make sure Drop does not unlink a second time")
+    }
+}
+
+impl Drop for PosixName {
+    fn drop(&mut self) {
+        // Bonus: unlink the name by kind (sem_unlink, nix's shm_unlink or mq_unlink). Until
+        // then, names stay behind: `ls /dev/shm` lists them, `rm /dev/shm/<name>` removes one.
+    }
+}
+
+// --- Bonus 1: a named semaphore
+
+/// Bonus: a POSIX named semaphore, opened by name (`sem_open`). glibc keeps it in a small file,
+/// `/dev/shm/sem.<name>`, that every process using it maps; the value changes with atomic
+/// instructions, and the kernel is entered (a futex) only to sleep or to wake a sleeper. Dropping
+/// the handle closes it (`sem_close`); the name stays until unlinked.
+#[derive(Debug)]
+pub struct NamedSemaphore {
+    sem: NonNull<libc::sem_t>,
+}
+
+impl NamedSemaphore {
+    /// Bonus: create the semaphore `name` (it must not exist yet) with value `initial` (at most
+    /// [`SEM_VALUE_MAX`], else [`Error::ValueTooLarge`]) and mode 0o600. Returns the handle and
+    /// the name, which unlinks on drop.
+    pub fn create(name: &str, initial: u32) -> Result<(NamedSemaphore, PosixName)> {
+        todo!("Bonus: check the name, then libc::sem_open(name, O_CREAT | O_EXCL, 0o600, initial); SEM_FAILED means an error")
+    }
+
+    /// Bonus: open the existing semaphore `name`.
+    pub fn open(name: &str) -> Result<NamedSemaphore> {
+        todo!("Bonus: check the name, then libc::sem_open(name, 0)")
+    }
+
+    /// Bonus: P. Take one unit, sleeping until one is available.
+    pub fn wait(&self) -> Result<()> {
+        todo!("Bonus: libc::sem_wait, retried on EINTR")
+    }
+
+    /// Bonus: V. Give one unit back, waking a sleeper.
+    pub fn post(&self) -> Result<()> {
+        todo!("Bonus: libc::sem_post")
+    }
+
+    /// Bonus: the current value (`sem_getvalue`).
+    pub fn value(&self) -> Result<u32> {
+        todo!("Bonus: libc::sem_getvalue")
+    }
+}
+
+impl Drop for NamedSemaphore {
+    fn drop(&mut self) {
+        // Bonus: libc::sem_close (which unmaps the semaphore's file).
+    }
+}
+
+/// Bonus: like [`count_in_processes`] with a lock, but each child opens the named semaphore
+/// `name` itself (`NamedSemaphore::open`) rather than inheriting a handle, and does every
+/// increment between its `wait` and `post`. Returns the final count.
+pub fn count_with_named_semaphore(name: &str, processes: usize, iterations: usize) -> Result<u64> {
+    todo!("Bonus: as count_in_processes, but each child opens the semaphore by name after fork")
+}
+
+// --- Bonus 2: named shared memory
+
+/// Bonus: a POSIX shared memory segment (`shm_open` + `mmap`), a file in the tmpfs at
+/// `/dev/shm` that every process mapping it shares. Dropping the handle unmaps it; the segment
+/// stays until its name is unlinked and the last mapping is gone.
+#[derive(Debug)]
+pub struct SharedMemory {
+    ptr: NonNull<u8>,
+    size: NonZeroUsize,
+    // Not Send or Sync: the mapping belongs to this process's address space.
+    _not_send: PhantomData<*mut u8>,
+}
+
+impl SharedMemory {
+    /// Bonus: create the segment `name` (it must not exist yet) with mode 0o600, give it `size`
+    /// bytes (`ftruncate`; they start zeroed; 0 is [`Error::EmptySegment`]) and map it shared,
+    /// readable and writable.
+    pub fn create(name: &str, size: usize) -> Result<(SharedMemory, PosixName)> {
+        todo!("Bonus: shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600), ftruncate, mmap(MAP_SHARED), then close the descriptor")
+    }
+
+    /// Bonus: open and map the existing segment `name`, at the size its creator gave it.
+    pub fn open(name: &str) -> Result<SharedMemory> {
+        todo!("Bonus: shm_open(name, O_RDWR), the size from fstat, mmap(MAP_SHARED)")
+    }
+
+    /// The segment's size in bytes.
+    pub fn size(&self) -> usize {
+        self.size.get()
+    }
+
+    /// Bonus: copy `bytes` into the segment at `offset`; [`Error::OutOfBounds`] if they do not
+    /// fit. Another process sees them at once: synchronise (a semaphore, a pipe) before it reads.
+    pub fn write_at(&self, offset: usize, bytes: &[u8]) -> Result<()> {
+        todo!("Bonus: check the range (without overflow), then copy into the mapping")
+    }
+
+    /// Bonus: copy `buf.len()` bytes of the segment from `offset` into `buf`.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        todo!("Bonus: check the range (without overflow), then copy out of the mapping")
+    }
+}
+
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        // Bonus: munmap the whole segment.
+    }
+}
+
+// --- Bonus 3: a message queue with priorities
+
+/// Bonus: a POSIX message queue (`mq_open`). Each message has a priority, and `receive` always
+/// returns the oldest message of the highest priority, whereas System V's `msgrcv` chooses by
+/// type. On Linux the descriptor is a file descriptor: reading the file (as
+/// `/dev/mqueue/<name>`) shows `QSIZE`, the bytes queued. Dropping the handle closes it.
+#[derive(Debug)]
+pub struct MessageQueue {
+    // Closed by Drop (nix's MqdT does not close itself).
+    mqd: ManuallyDrop<MqdT>,
+    message_size: usize,
+}
+
+impl MessageQueue {
+    /// Bonus: create the queue `name` (it must not exist yet), mode 0o600, for
+    /// [`MQ_MAX_MESSAGES`] messages of up to [`MQ_MESSAGE_SIZE`] bytes, open for sending and
+    /// receiving.
+    pub fn create(name: &str) -> Result<(MessageQueue, PosixName)> {
+        todo!("Bonus: mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600, Some(&MqAttr::new(0, 10, 8192, 0))): with None, nix 0.32 drops the mode too")
+    }
+
+    /// Bonus: open the existing queue `name` for sending and receiving.
+    pub fn open(name: &str) -> Result<MessageQueue> {
+        todo!("Bonus: mq_open(name, O_RDWR, Mode::empty(), None), and mq_getattr for its message size")
+    }
+
+    /// Bonus: send `message` with `priority` (below [`MQ_PRIO_MAX`], else
+    /// [`Error::InvalidPriority`]; a message longer than the queue's is
+    /// [`Error::MessageTooLong`]), waiting while the queue is full.
+    pub fn send(&self, message: &[u8], priority: u32) -> Result<()> {
+        todo!("Bonus: check the priority and length, then mq_send, retried on EINTR")
+    }
+
+    /// Bonus: receive the oldest message of the highest priority queued, with its priority,
+    /// waiting while the queue is empty.
+    pub fn receive(&self) -> Result<(Vec<u8>, u32)> {
+        todo!("Bonus: mq_receive into a buffer of the queue's message size (smaller fails with EMSGSIZE), retried on EINTR")
+    }
+
+    /// Bonus: how many messages are queued now (`mq_getattr`).
+    pub fn queued(&self) -> Result<usize> {
+        todo!("Bonus: mq_getattr(..).curmsgs()")
+    }
+}
+
+impl AsFd for MessageQueue {
+    /// The queue's file descriptor, as `/proc/<pid>/fd` lists it.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.mqd.as_fd()
+    }
+}
+
+impl Drop for MessageQueue {
+    fn drop(&mut self) {
+        // Bonus: mq_close. It takes the MqdT by value: `ManuallyDrop::take` gives it once.
     }
 }

@@ -12,10 +12,13 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
 
+use std::ffi::{CStr, CString};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
@@ -23,10 +26,14 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
-use nix::sys::mman::{mmap_anonymous, munmap, MapFlags, ProtFlags};
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::mqueue::{
+    mq_close, mq_getattr, mq_open, mq_receive, mq_send, mq_unlink, MQ_OFlag, MqAttr, MqdT,
+};
+use nix::sys::mman::{mmap, mmap_anonymous, munmap, shm_open, shm_unlink, MapFlags, ProtFlags};
+use nix::sys::stat::{fstat, Mode};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, pipe, ForkResult, Pid};
+use nix::unistd::{fork, ftruncate, pipe, ForkResult, Pid};
 
 /// The largest value a System V semaphore can hold (`SEMVMX` in the kernel).
 pub const SEMVMX: i32 = 32767;
@@ -51,6 +58,37 @@ pub enum Error {
     /// A child process of [`count_in_processes`] did not finish its work.
     #[error("counting child {pid} did not finish normally: {how}")]
     ChildFailed { pid: Pid, how: String },
+    /// Bonus: a POSIX IPC name is `/` followed by 1 to 251 (semaphores) or 255 characters, with
+    /// no other `/`.
+    #[error("invalid POSIX IPC name {name:?}: {why}")]
+    InvalidName { name: String, why: &'static str },
+    /// Bonus: creating an object whose name exists already (EEXIST).
+    #[error("{name} already exists: another POSIX IPC object of this kind has that name")]
+    NameTaken { name: String },
+    /// Bonus: opening a name that nothing has (ENOENT).
+    #[error("no POSIX IPC object of this kind is named {name}: it was never created, or it was unlinked")]
+    NoSuchName { name: String },
+    /// Bonus: a POSIX semaphore holds 0 to `SEM_VALUE_MAX`.
+    #[error("invalid semaphore value {value}: a POSIX semaphore holds at most {SEM_VALUE_MAX}")]
+    ValueTooLarge { value: u32 },
+    /// Bonus: a shared memory segment of size 0 (asked for, or not yet sized by its creator).
+    #[error("shared memory segment {name} has size 0: a segment needs a size, set with ftruncate")]
+    EmptySegment { name: String },
+    /// Bonus: an access beyond the end of a shared memory segment.
+    #[error("bytes {offset}..{offset}+{len} lie outside the {size}-byte shared memory segment")]
+    OutOfBounds {
+        offset: usize,
+        len: usize,
+        size: usize,
+    },
+    /// Bonus: a message queue priority must lie below `MQ_PRIO_MAX`.
+    #[error("invalid priority {priority}: POSIX message queue priorities lie below {MQ_PRIO_MAX}")]
+    InvalidPriority { priority: u32 },
+    /// Bonus: a message longer than the queue's message size (EMSGSIZE).
+    #[error(
+        "a {len}-byte message does not fit this queue, whose messages hold at most {max} bytes"
+    )]
+    MessageTooLong { len: usize, max: usize },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -460,5 +498,550 @@ impl LogFile {
                 }
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bonus: POSIX IPC
+//
+// The POSIX family names its objects with strings like "/name", not with keys and ids, and
+// keeps them in file systems: semaphores and shared memory in the tmpfs at /dev/shm (a semaphore
+// as `sem.name`), message queues in the mqueue file system (often mounted at /dev/mqueue). An
+// object lives while its name exists or any process has it open or mapped: unlinking removes
+// the name at once and the object when the last user lets go. So a handle here closes (or
+// unmaps) on drop, and the creator also gets a [`PosixName`], which unlinks on drop.
+
+/// The largest value a POSIX semaphore can hold (`SEM_VALUE_MAX` on Linux).
+pub const SEM_VALUE_MAX: u32 = i32::MAX as u32;
+
+/// Message queue priorities lie in `0..MQ_PRIO_MAX` (32768 on Linux).
+pub const MQ_PRIO_MAX: u32 = 32768;
+
+/// [`MessageQueue::create`] makes queues of at most this many messages…
+pub const MQ_MAX_MESSAGES: usize = 10;
+
+/// …of at most this many bytes each (the defaults of `/proc/sys/fs/mqueue`).
+pub const MQ_MESSAGE_SIZE: usize = 8192;
+
+/// The mode of every object the bonus tasks create: read and write for the owner only.
+const POSIX_MODE: u32 = 0o600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PosixKind {
+    Semaphore,
+    SharedMemory,
+    MessageQueue,
+}
+
+/// Bonus: the name of a POSIX IPC object this process created. Dropping it unlinks the name
+/// (`sem_unlink`, `shm_unlink` or `mq_unlink`), also while unwinding from a panic; the object
+/// itself lives on until the last process that has it open closes it. Children that inherit it
+/// must end with `_exit`, so that they do not unlink it too.
+#[derive(Debug)]
+pub struct PosixName {
+    kind: PosixKind,
+    name: CString,
+}
+
+impl PosixName {
+    /// The name, as given to `create`.
+    pub fn as_str(&self) -> &str {
+        // Made from a &str, so valid UTF-8.
+        self.name.to_str().unwrap_or_default()
+    }
+
+    /// Bonus: unlink the name now, reporting failure.
+    pub fn unlink(self) -> Result<()> {
+        let outcome = unlink(self.kind, &self.name);
+        // Unlinked here, not again in Drop.
+        std::mem::forget(self);
+        outcome
+    }
+}
+
+impl Drop for PosixName {
+    fn drop(&mut self) {
+        let _ = unlink(self.kind, &self.name);
+    }
+}
+
+fn unlink(kind: PosixKind, name: &CStr) -> Result<()> {
+    let outcome = match kind {
+        PosixKind::Semaphore => {
+            // SAFETY: `name` is a valid NUL-terminated string.
+            Errno::result(unsafe { libc::sem_unlink(name.as_ptr()) }).map(drop)
+        }
+        PosixKind::SharedMemory => shm_unlink(name),
+        PosixKind::MessageQueue => mq_unlink(name),
+    };
+    outcome.map_err(|errno| posix_error(kind_unlink_call(kind), name, errno))
+}
+
+fn kind_unlink_call(kind: PosixKind) -> &'static str {
+    match kind {
+        PosixKind::Semaphore => "sem_unlink",
+        PosixKind::SharedMemory => "shm_unlink",
+        PosixKind::MessageQueue => "mq_unlink",
+    }
+}
+
+/// Checks a POSIX IPC name before any system call: `/`, then 1 to 255 characters without `/`
+/// (251 for a semaphore, whose file is `sem.` + name).
+fn posix_name(kind: PosixKind, name: &str) -> Result<CString> {
+    let invalid = |why| Error::InvalidName {
+        name: name.to_owned(),
+        why,
+    };
+    let Some(rest) = name.strip_prefix('/') else {
+        return Err(invalid("it must start with '/'"));
+    };
+    let max = if kind == PosixKind::Semaphore {
+        251
+    } else {
+        255
+    };
+    if rest.is_empty() || rest == "." || rest == ".." {
+        return Err(invalid("it needs a name after the '/'"));
+    }
+    if rest.contains('/') {
+        return Err(invalid("it may hold no '/' after the first"));
+    }
+    if rest.len() > max {
+        return Err(invalid("it is longer than the kernel allows (NAME_MAX)"));
+    }
+    CString::new(name).map_err(|_| invalid("it contains a NUL byte"))
+}
+
+/// EEXIST and ENOENT name their cause; other errors name the call.
+fn posix_error(call: &'static str, name: &CStr, errno: Errno) -> Error {
+    let name = name.to_string_lossy().into_owned();
+    match errno {
+        Errno::EEXIST => Error::NameTaken { name },
+        Errno::ENOENT => Error::NoSuchName { name },
+        errno => Error::Sys { call, errno },
+    }
+}
+
+// --- Bonus 1: a named semaphore
+
+/// Bonus: a POSIX named semaphore, opened by name (`sem_open`). glibc keeps it in a small file,
+/// `/dev/shm/sem.<name>`, that every process using it maps; the value changes with atomic
+/// instructions, and the kernel is entered (a futex) only to sleep or to wake a sleeper. Dropping
+/// the handle closes it (`sem_close`); the name stays until unlinked.
+#[derive(Debug)]
+pub struct NamedSemaphore {
+    sem: NonNull<libc::sem_t>,
+}
+
+impl NamedSemaphore {
+    /// Bonus: create the semaphore `name` (it must not exist yet) with value `initial` and mode
+    /// 0o600. Returns the handle and the name, which unlinks on drop.
+    pub fn create(name: &str, initial: u32) -> Result<(NamedSemaphore, PosixName)> {
+        let cname = posix_name(PosixKind::Semaphore, name)?;
+        if initial > SEM_VALUE_MAX {
+            return Err(Error::ValueTooLarge { value: initial });
+        }
+        let semaphore = sem_open(
+            &cname,
+            libc::O_CREAT | libc::O_EXCL,
+            Some((POSIX_MODE, initial)),
+        )?;
+        let owned = PosixName {
+            kind: PosixKind::Semaphore,
+            name: cname,
+        };
+        Ok((semaphore, owned))
+    }
+
+    /// Bonus: open the existing semaphore `name`.
+    pub fn open(name: &str) -> Result<NamedSemaphore> {
+        let cname = posix_name(PosixKind::Semaphore, name)?;
+        sem_open(&cname, 0, None)
+    }
+
+    /// Bonus: P. Take one unit, sleeping until one is available.
+    pub fn wait(&self) -> Result<()> {
+        loop {
+            // SAFETY: `sem` came from sem_open and stays valid until Drop closes it.
+            if unsafe { libc::sem_wait(self.sem.as_ptr()) } == 0 {
+                return Ok(());
+            }
+            match Errno::last() {
+                Errno::EINTR => continue,
+                errno => return Err(sys("sem_wait")(errno)),
+            }
+        }
+    }
+
+    /// Bonus: V. Give one unit back, waking a sleeper.
+    pub fn post(&self) -> Result<()> {
+        // SAFETY: as in `wait`.
+        Errno::result(unsafe { libc::sem_post(self.sem.as_ptr()) })
+            .map(drop)
+            .map_err(sys("sem_post"))
+    }
+
+    /// Bonus: the current value (`sem_getvalue`).
+    pub fn value(&self) -> Result<u32> {
+        let mut value: libc::c_int = 0;
+        // SAFETY: as in `wait`; `value` is a valid int to write to.
+        Errno::result(unsafe { libc::sem_getvalue(self.sem.as_ptr(), &mut value) })
+            .map_err(sys("sem_getvalue"))?;
+        // Linux reports 0, never a negative count of waiters.
+        Ok(u32::try_from(value).unwrap_or(0))
+    }
+}
+
+impl Drop for NamedSemaphore {
+    fn drop(&mut self) {
+        // SAFETY: `sem` came from sem_open and is not used after this.
+        unsafe { libc::sem_close(self.sem.as_ptr()) };
+    }
+}
+
+/// `sem_open`, with `(mode, value)` when creating.
+fn sem_open(name: &CStr, flags: libc::c_int, create: Option<(u32, u32)>) -> Result<NamedSemaphore> {
+    let sem = match create {
+        // SAFETY: with O_CREAT, sem_open reads a mode_t and an unsigned int value, which are
+        // passed here as the variadic arguments it expects; `name` is NUL-terminated.
+        Some((mode, value)) => unsafe {
+            libc::sem_open(
+                name.as_ptr(),
+                flags,
+                mode as libc::mode_t as libc::c_uint,
+                value as libc::c_uint,
+            )
+        },
+        // SAFETY: without O_CREAT, sem_open reads no further argument.
+        None => unsafe { libc::sem_open(name.as_ptr(), flags) },
+    };
+    if sem == libc::SEM_FAILED {
+        return Err(posix_error("sem_open", name, Errno::last()));
+    }
+    NonNull::new(sem)
+        .map(|sem| NamedSemaphore { sem })
+        .ok_or(Error::Sys {
+            call: "sem_open",
+            errno: Errno::EINVAL,
+        })
+}
+
+/// Bonus: like [`count_in_processes`] with a lock, but each child opens the named semaphore
+/// `name` itself (`NamedSemaphore::open`) rather than inheriting a handle, and does every
+/// increment between its `wait` and `post`. Returns the final count.
+pub fn count_with_named_semaphore(name: &str, processes: usize, iterations: usize) -> Result<u64> {
+    // Checked here, so that a bad name is an error of the caller, not of every child.
+    posix_name(PosixKind::Semaphore, name)?;
+    let counter = SharedCounter::new()?;
+    let (start_read, start_write) = pipe().map_err(sys("pipe"))?;
+    let mut children = Vec::with_capacity(processes);
+    let mut forked = Ok(());
+    for _ in 0..processes {
+        // SAFETY: the child only opens the semaphore and uses it, the counter and the pipe, then
+        // `_exit`s.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                drop(start_write);
+                exit_child(|| {
+                    let _ = File::from(start_read).read(&mut [0u8; 1]);
+                    let Ok(semaphore) = NamedSemaphore::open(name) else {
+                        return 2;
+                    };
+                    for _ in 0..iterations {
+                        if semaphore.wait().is_err() {
+                            return 1;
+                        }
+                        counter.increment_racily();
+                        if semaphore.post().is_err() {
+                            return 1;
+                        }
+                    }
+                    0
+                })
+            }
+            Ok(ForkResult::Parent { child }) => children.push(child),
+            Err(errno) => {
+                forked = Err(Error::Sys {
+                    call: "fork",
+                    errno,
+                });
+                break;
+            }
+        }
+    }
+    drop((start_read, start_write));
+    let mut outcome = forked;
+    for child in children {
+        let ended = reap(child);
+        if outcome.is_ok() {
+            outcome = ended;
+        }
+    }
+    outcome.map(|()| counter.get())
+}
+
+// --- Bonus 2: named shared memory
+
+/// Bonus: a POSIX shared memory segment (`shm_open` + `mmap`), a file in the tmpfs at
+/// `/dev/shm` that every process mapping it shares. Dropping the handle unmaps it; the segment
+/// stays until its name is unlinked and the last mapping is gone.
+#[derive(Debug)]
+pub struct SharedMemory {
+    ptr: NonNull<u8>,
+    size: NonZeroUsize,
+    // Not Send or Sync: the mapping belongs to this process's address space.
+    _not_send: PhantomData<*mut u8>,
+}
+
+impl SharedMemory {
+    /// Bonus: create the segment `name` (it must not exist yet) with mode 0o600, give it `size`
+    /// bytes (`ftruncate`; they start zeroed) and map it shared, readable and writable.
+    pub fn create(name: &str, size: usize) -> Result<(SharedMemory, PosixName)> {
+        let cname = posix_name(PosixKind::SharedMemory, name)?;
+        let empty = || Error::EmptySegment {
+            name: name.to_owned(),
+        };
+        let size = NonZeroUsize::new(size).ok_or_else(empty)?;
+        let length = libc::off_t::try_from(size.get()).map_err(|_| Error::Sys {
+            call: "ftruncate",
+            errno: Errno::EFBIG,
+        })?;
+        let fd = shm_open(
+            cname.as_c_str(),
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(POSIX_MODE),
+        )
+        .map_err(|errno| posix_error("shm_open", &cname, errno))?;
+        // Owned from here on: an error below unlinks the name again.
+        let owned = PosixName {
+            kind: PosixKind::SharedMemory,
+            name: cname,
+        };
+        ftruncate(&fd, length).map_err(sys("ftruncate"))?;
+        // The descriptor closes at the end of this function: the mapping keeps the segment.
+        let memory = SharedMemory::map(&fd, size)?;
+        Ok((memory, owned))
+    }
+
+    /// Bonus: open and map the existing segment `name`, at the size its creator gave it.
+    pub fn open(name: &str) -> Result<SharedMemory> {
+        let cname = posix_name(PosixKind::SharedMemory, name)?;
+        let fd = shm_open(
+            cname.as_c_str(),
+            OFlag::O_RDWR | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| posix_error("shm_open", &cname, errno))?;
+        let stat = fstat(&fd).map_err(sys("fstat"))?;
+        let size = usize::try_from(stat.st_size)
+            .ok()
+            .and_then(NonZeroUsize::new)
+            .ok_or_else(|| Error::EmptySegment {
+                name: name.to_owned(),
+            })?;
+        SharedMemory::map(&fd, size)
+    }
+
+    fn map(fd: &OwnedFd, size: NonZeroUsize) -> Result<SharedMemory> {
+        // SAFETY: a new mapping of the whole segment overlaps no Rust object.
+        let ptr = unsafe {
+            mmap(
+                None,
+                size,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                fd,
+                0,
+            )
+        }
+        .map_err(sys("mmap"))?;
+        Ok(SharedMemory {
+            ptr: ptr.cast(),
+            size,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The segment's size in bytes.
+    pub fn size(&self) -> usize {
+        self.size.get()
+    }
+
+    /// Bonus: copy `bytes` into the segment at `offset`; [`Error::OutOfBounds`] if they do not
+    /// fit. Another process sees them at once: synchronise (a semaphore, a pipe) before it reads.
+    pub fn write_at(&self, offset: usize, bytes: &[u8]) -> Result<()> {
+        self.check(offset, bytes.len())?;
+        // SAFETY: the range lies inside the mapping (checked above), which lives as long as
+        // self; no Rust reference into the mapping exists, and `bytes` is not in it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.ptr.as_ptr().add(offset),
+                bytes.len(),
+            )
+        };
+        Ok(())
+    }
+
+    /// Bonus: copy `buf.len()` bytes of the segment from `offset` into `buf`.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        self.check(offset, buf.len())?;
+        // SAFETY: as in `write_at`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.ptr.as_ptr().add(offset),
+                buf.as_mut_ptr(),
+                buf.len(),
+            )
+        };
+        Ok(())
+    }
+
+    fn check(&self, offset: usize, len: usize) -> Result<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size.get() => Ok(()),
+            _ => Err(Error::OutOfBounds {
+                offset,
+                len,
+                size: self.size.get(),
+            }),
+        }
+    }
+}
+
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made by `map` with this size and is not used after this.
+        let _ = unsafe { munmap(self.ptr.cast(), self.size.get()) };
+    }
+}
+
+// --- Bonus 3: a message queue with priorities
+
+/// Bonus: a POSIX message queue (`mq_open`). Each message has a priority, and `receive` always
+/// returns the oldest message of the highest priority, whereas System V's `msgrcv` chooses by
+/// type. On Linux the descriptor is a file descriptor: reading the file (as
+/// `/dev/mqueue/<name>`) shows `QSIZE`, the bytes queued. Dropping the handle closes it.
+#[derive(Debug)]
+pub struct MessageQueue {
+    // Closed by Drop (nix's MqdT does not close itself).
+    mqd: ManuallyDrop<MqdT>,
+    message_size: usize,
+}
+
+impl MessageQueue {
+    /// Bonus: create the queue `name` (it must not exist yet), mode 0o600, for
+    /// [`MQ_MAX_MESSAGES`] messages of up to [`MQ_MESSAGE_SIZE`] bytes, open for sending and
+    /// receiving.
+    pub fn create(name: &str) -> Result<(MessageQueue, PosixName)> {
+        let cname = posix_name(PosixKind::MessageQueue, name)?;
+        // Message counts and sizes are small constants: they fit the attribute type.
+        let attr = MqAttr::new(0, MQ_MAX_MESSAGES as _, MQ_MESSAGE_SIZE as _, 0);
+        // Always with Some(attr): nix 0.32 passes neither mode nor attributes without it.
+        let mqd = mq_open(
+            cname.as_c_str(),
+            MQ_OFlag::O_CREAT | MQ_OFlag::O_EXCL | MQ_OFlag::O_RDWR | MQ_OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(POSIX_MODE),
+            Some(&attr),
+        )
+        .map_err(|errno| posix_error("mq_open", &cname, errno))?;
+        let owned = PosixName {
+            kind: PosixKind::MessageQueue,
+            name: cname,
+        };
+        let queue = MessageQueue::new(mqd)?;
+        Ok((queue, owned))
+    }
+
+    /// Bonus: open the existing queue `name` for sending and receiving.
+    pub fn open(name: &str) -> Result<MessageQueue> {
+        let cname = posix_name(PosixKind::MessageQueue, name)?;
+        let mqd = mq_open(
+            cname.as_c_str(),
+            MQ_OFlag::O_RDWR | MQ_OFlag::O_CLOEXEC,
+            Mode::empty(),
+            None,
+        )
+        .map_err(|errno| posix_error("mq_open", &cname, errno))?;
+        MessageQueue::new(mqd)
+    }
+
+    fn new(mqd: MqdT) -> Result<MessageQueue> {
+        // Owned from here on: an error below closes the descriptor again.
+        let mut queue = MessageQueue {
+            mqd: ManuallyDrop::new(mqd),
+            message_size: 0,
+        };
+        // The queue's message size, which may differ from ours if another program created it.
+        let attr = mq_getattr(&queue.mqd).map_err(sys("mq_getattr"))?;
+        queue.message_size = usize::try_from(attr.msgsize()).map_err(|_| Error::Sys {
+            call: "mq_getattr",
+            errno: Errno::EINVAL,
+        })?;
+        Ok(queue)
+    }
+
+    /// Bonus: send `message` with `priority` (below [`MQ_PRIO_MAX`]), waiting while the queue
+    /// is full.
+    pub fn send(&self, message: &[u8], priority: u32) -> Result<()> {
+        if priority >= MQ_PRIO_MAX {
+            return Err(Error::InvalidPriority { priority });
+        }
+        if message.len() > self.message_size {
+            return Err(self.too_long(message.len()));
+        }
+        loop {
+            match mq_send(&self.mqd, message, priority) {
+                Ok(()) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EMSGSIZE) => return Err(self.too_long(message.len())),
+                Err(errno) => return Err(sys("mq_send")(errno)),
+            }
+        }
+    }
+
+    /// Bonus: receive the oldest message of the highest priority queued, with its priority,
+    /// waiting while the queue is empty.
+    pub fn receive(&self) -> Result<(Vec<u8>, u32)> {
+        let mut buf = vec![0u8; self.message_size];
+        let mut priority = 0;
+        loop {
+            match mq_receive(&self.mqd, &mut buf, &mut priority) {
+                Ok(len) => {
+                    buf.truncate(len);
+                    return Ok((buf, priority));
+                }
+                Err(Errno::EINTR) => continue,
+                Err(errno) => return Err(sys("mq_receive")(errno)),
+            }
+        }
+    }
+
+    /// Bonus: how many messages are queued now (`mq_getattr`).
+    pub fn queued(&self) -> Result<usize> {
+        let attr = mq_getattr(&self.mqd).map_err(sys("mq_getattr"))?;
+        Ok(usize::try_from(attr.curmsgs()).unwrap_or(0))
+    }
+
+    fn too_long(&self, len: usize) -> Error {
+        Error::MessageTooLong {
+            len,
+            max: self.message_size,
+        }
+    }
+}
+
+impl AsFd for MessageQueue {
+    /// The queue's file descriptor, as `/proc/<pid>/fd` lists it.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.mqd.as_fd()
+    }
+}
+
+impl Drop for MessageQueue {
+    fn drop(&mut self) {
+        // SAFETY: `mqd` is taken exactly once, here, and not used afterwards.
+        let mqd = unsafe { ManuallyDrop::take(&mut self.mqd) };
+        let _ = mq_close(mqd);
     }
 }
