@@ -32,6 +32,8 @@ use predicates::prelude::*;
 use rstest::rstest;
 use tempfile::TempDir;
 
+const NEVER_RETURNED_HINT: &str = "the call never returned. receive_message must stop at end of file (a read that returns 0) instead of reading again, and create_fifo never waits for anything";
+
 const SERVER: &str = env!("CARGO_BIN_EXE_ex02-fifo-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_ex02-fifo-client");
 
@@ -546,27 +548,29 @@ impl Read for Trickle {
 #[case::a_line("hello, fifo".len())]
 #[case::longest(MAX_MESSAGE)]
 fn task3_messages_are_received_whole_and_in_order_then_none(#[case] len: usize) {
-    let messages = [payload(len), b"next".to_vec(), payload(len)];
-    let stream: Vec<u8> = messages.iter().flat_map(|m| frame(m)).collect();
-    let mut reader = stream.as_slice();
-    for (i, expected) in messages.iter().enumerate() {
-        match receive_message(&mut reader) {
-            Ok(Some(got)) => assert!(
-                got == *expected,
-                "message {i}: got {} bytes, expected the {} bytes that were sent",
-                got.len(),
-                expected.len()
-            ),
-            other => panic!(
-                "message {i} ({} bytes): expected Ok(Some(..)), got {other:?}",
-                expected.len()
-            ),
+    isolated(NEVER_RETURNED_HINT, || {
+        let messages = [payload(len), b"next".to_vec(), payload(len)];
+        let stream: Vec<u8> = messages.iter().flat_map(|m| frame(m)).collect();
+        let mut reader = stream.as_slice();
+        for (i, expected) in messages.iter().enumerate() {
+            match receive_message(&mut reader) {
+                Ok(Some(got)) => assert!(
+                    got == *expected,
+                    "message {i}: got {} bytes, expected the {} bytes that were sent",
+                    got.len(),
+                    expected.len()
+                ),
+                other => panic!(
+                    "message {i} ({} bytes): expected Ok(Some(..)), got {other:?}",
+                    expected.len()
+                ),
+            }
         }
-    }
-    match receive_message(&mut reader) {
-        Ok(None) => {}
-        other => panic!("at end of file between messages, expected Ok(None), got {other:?}"),
-    }
+        match receive_message(&mut reader) {
+            Ok(None) => {}
+            other => panic!("at end of file between messages, expected Ok(None), got {other:?}"),
+        }
+    });
 }
 
 #[rstest]
@@ -574,71 +578,77 @@ fn task3_messages_are_received_whole_and_in_order_then_none(#[case] len: usize) 
 #[case::three_bytes_per_read(3)]
 #[case::thousand_bytes_per_read(1000)]
 fn task3_partial_and_interrupted_reads_are_continued(#[case] step: usize) {
-    let messages = [
-        payload(MAX_MESSAGE),
-        b"short".to_vec(),
-        Vec::new(),
-        payload(2000),
-    ];
-    let data: Vec<u8> = messages.iter().flat_map(|m| frame(m)).collect();
-    let mut reader = Trickle {
-        data,
-        at: 0,
-        step,
-        interrupt_next: false,
-    };
-    for (i, expected) in messages.iter().enumerate() {
-        match receive_message(&mut reader) {
-            Ok(Some(got)) => assert!(
-                got == *expected,
-                "message {i}: got {} bytes, expected {}. A read may return fewer bytes than asked \
-                 for: keep reading until the header, then the body, is complete",
-                got.len(),
-                expected.len()
-            ),
-            other => panic!(
-                "message {i}, delivered {step} bytes per read with EINTR in between: expected \
-                 Ok(Some(..)), got {other:?}. Retry a read that fails with ErrorKind::Interrupted"
-            ),
+    isolated(NEVER_RETURNED_HINT, || {
+        let messages = [
+            payload(MAX_MESSAGE),
+            b"short".to_vec(),
+            Vec::new(),
+            payload(2000),
+        ];
+        let data: Vec<u8> = messages.iter().flat_map(|m| frame(m)).collect();
+        let mut reader = Trickle {
+            data,
+            at: 0,
+            step,
+            interrupt_next: false,
+        };
+        for (i, expected) in messages.iter().enumerate() {
+            match receive_message(&mut reader) {
+                Ok(Some(got)) => assert!(
+                    got == *expected,
+                    "message {i}: got {} bytes, expected {}. A read may return fewer bytes than asked \
+                     for: keep reading until the header, then the body, is complete",
+                    got.len(),
+                    expected.len()
+                ),
+                other => panic!(
+                    "message {i}, delivered {step} bytes per read with EINTR in between: expected \
+                     Ok(Some(..)), got {other:?}. Retry a read that fails with ErrorKind::Interrupted"
+                ),
+            }
         }
-    }
-    assert!(
-        matches!(receive_message(&mut reader), Ok(None)),
-        "expected Ok(None) after the last message"
-    );
+        assert!(
+            matches!(receive_message(&mut reader), Ok(None)),
+            "expected Ok(None) after the last message"
+        );
+    });
 }
 
 #[rstest]
 #[case::inside_the_header(vec![0x00])]
 #[case::inside_the_body([&100u16.to_be_bytes()[..], &[7u8; 10][..]].concat())]
 fn task3_end_of_file_inside_a_message_is_truncated(#[case] stream: Vec<u8>) {
-    let mut reader = stream.as_slice();
-    match receive_message(&mut reader) {
-        Err(Error::TruncatedMessage { .. }) => {}
-        other => panic!(
-            "the stream ends inside a message ({} bytes: {stream:?}): expected \
-             Err(Error::TruncatedMessage {{ .. }}), got {other:?}. Only end of file before a \
-             header's first byte is the clean end, Ok(None)",
-            stream.len()
-        ),
-    }
+    isolated(NEVER_RETURNED_HINT, || {
+        let mut reader = stream.as_slice();
+        match receive_message(&mut reader) {
+            Err(Error::TruncatedMessage { .. }) => {}
+            other => panic!(
+                "the stream ends inside a message ({} bytes: {stream:?}): expected \
+                 Err(Error::TruncatedMessage {{ .. }}), got {other:?}. Only end of file before a \
+                 header's first byte is the clean end, Ok(None)",
+                stream.len()
+            ),
+        }
+    });
 }
 
 #[test]
 fn task3_header_announcing_more_than_max_message_is_rejected() {
-    let len = MAX_MESSAGE + 1;
-    let stream = [&(len as u16).to_be_bytes()[..], &vec![1u8; len][..]].concat();
-    let mut reader = stream.as_slice();
-    match receive_message(&mut reader) {
-        Err(Error::MessageTooLong { len: l, max }) => {
-            assert_eq!((l, max), (len, MAX_MESSAGE));
+    isolated(NEVER_RETURNED_HINT, || {
+        let len = MAX_MESSAGE + 1;
+        let stream = [&(len as u16).to_be_bytes()[..], &vec![1u8; len][..]].concat();
+        let mut reader = stream.as_slice();
+        match receive_message(&mut reader) {
+            Err(Error::MessageTooLong { len: l, max }) => {
+                assert_eq!((l, max), (len, MAX_MESSAGE));
+            }
+            other => panic!(
+                "a header announcing {len} bytes (more than MAX_MESSAGE = {MAX_MESSAGE}) breaks the \
+                 protocol: expected Err(Error::MessageTooLong {{ len: {len}, max: {MAX_MESSAGE} }}), \
+                 got {other:?}"
+            ),
         }
-        other => panic!(
-            "a header announcing {len} bytes (more than MAX_MESSAGE = {MAX_MESSAGE}) breaks the \
-             protocol: expected Err(Error::MessageTooLong {{ len: {len}, max: {MAX_MESSAGE} }}), \
-             got {other:?}"
-        ),
-    }
+    });
 }
 
 #[test]

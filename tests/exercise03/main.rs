@@ -24,6 +24,8 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, getpid, ForkResult, Pid};
 use rstest::rstest;
 
+const NEVER_RETURNED_HINT: &str = "a queue operation blocked or looped. Nothing in this test waits for a message: a receive that must not wait passes IPC_NOWAIT, and checks of arguments happen before any system call";
+
 const RECEIVE_HINT: &str = "receive waited forever. A blocking msgrcv returns only when a message \
      of the selected type arrives: was the message sent to the same queue id, with a positive \
      type, and does the selector map to the right msgtyp (0, the type, or minus the bound)?";
@@ -94,126 +96,142 @@ fn kernel_limit(path: &str) -> usize {
 #[case::group_may_read(0o640)]
 #[case::everyone(0o666)]
 fn task1_private_queue_appears_in_the_kernel_with_the_requested_mode(#[case] mode: u32) {
-    let (queue, _net) = private_queue(mode);
-    let listed = row(queue.id());
-    assert_eq!(
-        listed.mode & 0o777,
-        mode,
-        "the kernel lists mode {:o}, but the queue was created with {mode:o}: pass the \
-         permission bits in msgget's flags, together with IPC_CREAT",
-        listed.mode & 0o777
-    );
-    assert_eq!(listed.key, 0, "a private queue has key IPC_PRIVATE (0)");
-    assert_eq!(listed.qnum, 0, "a new queue holds no message");
+    isolated(NEVER_RETURNED_HINT, || {
+        let (queue, _net) = private_queue(mode);
+        let listed = row(queue.id());
+        assert_eq!(
+            listed.mode & 0o777,
+            mode,
+            "the kernel lists mode {:o}, but the queue was created with {mode:o}: pass the \
+             permission bits in msgget's flags, together with IPC_CREAT",
+            listed.mode & 0o777
+        );
+        assert_eq!(listed.key, 0, "a private queue has key IPC_PRIVATE (0)");
+        assert_eq!(listed.qnum, 0, "a new queue holds no message");
+    });
 }
 
 #[test]
 fn task1_key_from_a_file_names_the_same_queue_for_every_opener() {
-    let (_dir, path) = key_file();
-    let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
-    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: a valid C string that outlives the call.
-    let expected = unsafe { libc::ftok(c_path.as_ptr(), libc::c_int::from(b'q')) };
-    assert_eq!(
-        key.raw(),
-        expected,
-        "Key::from_path must be ftok(path, project)"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let (_dir, path) = key_file();
+        let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
+        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string that outlives the call.
+        let expected = unsafe { libc::ftok(c_path.as_ptr(), libc::c_int::from(b'q')) };
+        assert_eq!(
+            key.raw(),
+            expected,
+            "Key::from_path must be ftok(path, project)"
+        );
 
-    let created = MessageQueue::create(key, 0o600).expect("create a queue for the key");
-    let _net = RemoveAtEnd(created.id());
-    let again = Key::from_path(&path, b'q').expect("the same key again");
-    let opened = MessageQueue::open(again).expect("open the queue by its key");
-    assert_eq!(
-        opened.id(),
-        created.id(),
-        "opening by the same key must give the same queue"
-    );
-    assert_eq!(
-        row(created.id()).key,
-        key.raw(),
-        "the kernel lists the queue under the key"
-    );
+        let created = MessageQueue::create(key, 0o600).expect("create a queue for the key");
+        let _net = RemoveAtEnd(created.id());
+        let again = Key::from_path(&path, b'q').expect("the same key again");
+        let opened = MessageQueue::open(again).expect("open the queue by its key");
+        assert_eq!(
+            opened.id(),
+            created.id(),
+            "opening by the same key must give the same queue"
+        );
+        assert_eq!(
+            row(created.id()).key,
+            key.raw(),
+            "the kernel lists the queue under the key"
+        );
+    });
 }
 
 #[test]
 fn task1_missing_path_is_a_clear_error() {
-    let (dir, _path) = key_file();
-    let missing = dir.path().join("no-such-file");
-    match Key::from_path(&missing, b'q') {
-        Err(e @ Error::NoSuchPath { .. }) => {
-            let Error::NoSuchPath { path } = &e else {
-                unreachable!()
-            };
-            assert_eq!(path, &missing, "the error must name the missing path");
-            let shown = e
-                .to_string()
-                .replace(&dir.path().display().to_string(), "[TMP]");
-            insta::assert_snapshot!("task1_missing_path", shown);
+    isolated(NEVER_RETURNED_HINT, || {
+        let (dir, _path) = key_file();
+        let missing = dir.path().join("no-such-file");
+        match Key::from_path(&missing, b'q') {
+            Err(e @ Error::NoSuchPath { .. }) => {
+                let Error::NoSuchPath { path } = &e else {
+                    unreachable!()
+                };
+                assert_eq!(path, &missing, "the error must name the missing path");
+                let shown = e
+                    .to_string()
+                    .replace(&dir.path().display().to_string(), "[TMP]");
+                insta::assert_snapshot!("task1_missing_path", shown);
+            }
+            other => panic!(
+                "ftok on a missing file fails with ENOENT: expected Err(Error::NoSuchPath {{ path }}), \
+                 got {other:?}"
+            ),
         }
-        other => panic!(
-            "ftok on a missing file fails with ENOENT: expected Err(Error::NoSuchPath {{ path }}), \
-             got {other:?}"
-        ),
-    }
+    });
 }
 
 #[test]
 fn task1_project_id_zero_is_refused() {
-    let (_dir, path) = key_file();
-    let result = Key::from_path(&path, 0);
-    assert!(
-        matches!(result, Err(Error::InvalidProjectId)),
-        "ftok needs a non-zero project id: expected Err(Error::InvalidProjectId), got {result:?}"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let (_dir, path) = key_file();
+        let result = Key::from_path(&path, 0);
+        assert!(
+            matches!(result, Err(Error::InvalidProjectId)),
+            "ftok needs a non-zero project id: expected Err(Error::InvalidProjectId), got {result:?}"
+        );
+    });
 }
 
 #[test]
 fn task1_opening_a_queue_that_does_not_exist_is_not_found() {
-    let (_dir, path) = key_file();
-    let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
-    match MessageQueue::open(key) {
-        Err(Error::NotFound { key: k }) => assert_eq!(k, key.raw(), "name the key in the error"),
-        Ok(queue) => {
-            let _net = RemoveAtEnd(queue.id());
-            panic!("open created a queue: msgget without IPC_CREAT must fail with ENOENT")
+    isolated(NEVER_RETURNED_HINT, || {
+        let (_dir, path) = key_file();
+        let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
+        match MessageQueue::open(key) {
+            Err(Error::NotFound { key: k }) => {
+                assert_eq!(k, key.raw(), "name the key in the error")
+            }
+            Ok(queue) => {
+                let _net = RemoveAtEnd(queue.id());
+                panic!("open created a queue: msgget without IPC_CREAT must fail with ENOENT")
+            }
+            Err(other) => panic!("expected Err(Error::NotFound {{ key }}), got {other:?}"),
         }
-        Err(other) => panic!("expected Err(Error::NotFound {{ key }}), got {other:?}"),
-    }
+    });
 }
 
 #[test]
 fn task1_creating_a_queue_that_exists_is_already_exists() {
-    let (_dir, path) = key_file();
-    let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
-    let first = MessageQueue::create(key, 0o600).expect("create the queue");
-    let _net = RemoveAtEnd(first.id());
-    match MessageQueue::create(key, 0o600) {
-        Err(Error::AlreadyExists { key: k }) => assert_eq!(k, key.raw()),
-        Ok(second) => {
-            let id = second.id();
-            std::mem::forget(second);
-            panic!(
-                "create returned queue {id} for a key whose queue {} exists: pass IPC_EXCL so \
-                 that msgget fails with EEXIST",
-                first.id()
-            )
+    isolated(NEVER_RETURNED_HINT, || {
+        let (_dir, path) = key_file();
+        let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
+        let first = MessageQueue::create(key, 0o600).expect("create the queue");
+        let _net = RemoveAtEnd(first.id());
+        match MessageQueue::create(key, 0o600) {
+            Err(Error::AlreadyExists { key: k }) => assert_eq!(k, key.raw()),
+            Ok(second) => {
+                let id = second.id();
+                std::mem::forget(second);
+                panic!(
+                    "create returned queue {id} for a key whose queue {} exists: pass IPC_EXCL so \
+                     that msgget fails with EEXIST",
+                    first.id()
+                )
+            }
+            Err(other) => panic!("expected Err(Error::AlreadyExists {{ key }}), got {other:?}"),
         }
-        Err(other) => panic!("expected Err(Error::AlreadyExists {{ key }}), got {other:?}"),
-    }
+    });
 }
 
 #[test]
 fn task1_open_refuses_the_private_key() {
-    let result = MessageQueue::open(Key::private());
-    if let Ok(queue) = &result {
-        let _net = RemoveAtEnd(queue.id());
-    }
-    assert!(
-        matches!(result, Err(Error::PrivateKey)),
-        "msgget(IPC_PRIVATE) always makes a new queue, so `open` must refuse it with \
-         Err(Error::PrivateKey); got {result:?}"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let result = MessageQueue::open(Key::private());
+        if let Ok(queue) = &result {
+            let _net = RemoveAtEnd(queue.id());
+        }
+        assert!(
+            matches!(result, Err(Error::PrivateKey)),
+            "msgget(IPC_PRIVATE) always makes a new queue, so `open` must refuse it with \
+             Err(Error::PrivateKey); got {result:?}"
+        );
+    });
 }
 
 #[rstest]
@@ -221,15 +239,17 @@ fn task1_open_refuses_the_private_key() {
 #[case::ipc_creat_bit(0o1000 | 0o600)]
 #[case::way_out_of_range(0o7_0000_0600)]
 fn task1_mode_beyond_permission_bits_is_refused(#[case] mode: u32) {
-    let result = MessageQueue::create(Key::private(), mode);
-    if let Ok(queue) = &result {
-        let _net = RemoveAtEnd(queue.id());
-    }
-    assert!(
-        matches!(result, Err(Error::InvalidMode { mode: m }) if m == mode),
-        "mode {mode:#o} has bits beyond 0o777, which msgget would read as flags (IPC_CREAT is \
-         0o1000): expected Err(Error::InvalidMode {{ mode }}), got {result:?}"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let result = MessageQueue::create(Key::private(), mode);
+        if let Ok(queue) = &result {
+            let _net = RemoveAtEnd(queue.id());
+        }
+        assert!(
+            matches!(result, Err(Error::InvalidMode { mode: m }) if m == mode),
+            "mode {mode:#o} has bits beyond 0o777, which msgget would read as flags (IPC_CREAT is \
+             0o1000): expected Err(Error::InvalidMode {{ mode }}), got {result:?}"
+        );
+    });
 }
 
 #[test]
@@ -403,20 +423,22 @@ fn task2_lowest_type_up_to_a_bound_makes_a_priority_queue() {
 #[case::zero(0)]
 #[case::negative(-5)]
 fn task2_message_types_must_be_positive(#[case] mtype: i64) {
-    let (queue, _net) = private_queue(0o600);
-    let sent = queue.send(mtype, b"x");
-    assert!(
-        matches!(sent, Err(Error::InvalidType { mtype: t }) if t == mtype),
-        "a message's type must be > 0: expected Err(Error::InvalidType {{ mtype: {mtype} }}), \
-         got {sent:?}"
-    );
-    let selected = queue.try_receive(Selector::OfType(mtype));
-    assert!(
-        matches!(selected, Err(Error::InvalidType { .. })),
-        "Selector::OfType needs a positive type too (0 and negatives mean other selectors): \
-         expected Err(Error::InvalidType {{ .. }}), got {selected:?}"
-    );
-    assert_eq!(row(queue.id()).qnum, 0, "nothing may reach the queue");
+    isolated(NEVER_RETURNED_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        let sent = queue.send(mtype, b"x");
+        assert!(
+            matches!(sent, Err(Error::InvalidType { mtype: t }) if t == mtype),
+            "a message's type must be > 0: expected Err(Error::InvalidType {{ mtype: {mtype} }}), \
+             got {sent:?}"
+        );
+        let selected = queue.try_receive(Selector::OfType(mtype));
+        assert!(
+            matches!(selected, Err(Error::InvalidType { .. })),
+            "Selector::OfType needs a positive type too (0 and negatives mean other selectors): \
+             expected Err(Error::InvalidType {{ .. }}), got {selected:?}"
+        );
+        assert_eq!(row(queue.id()).qnum, 0, "nothing may reach the queue");
+    });
 }
 
 #[test]
@@ -499,36 +521,40 @@ fn task3_a_waiting_message_is_returned_at_once() {
 
 #[test]
 fn task4_kernel_limits_are_read_from_proc() {
-    assert_eq!(
-        msgmax().expect("msgmax"),
-        kernel_limit(MSGMAX_PATH),
-        "msgmax() must read {MSGMAX_PATH}"
-    );
-    assert_eq!(
-        msgmnb().expect("msgmnb"),
-        kernel_limit(MSGMNB_PATH),
-        "msgmnb() must read {MSGMNB_PATH}"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        assert_eq!(
+            msgmax().expect("msgmax"),
+            kernel_limit(MSGMAX_PATH),
+            "msgmax() must read {MSGMAX_PATH}"
+        );
+        assert_eq!(
+            msgmnb().expect("msgmnb"),
+            kernel_limit(MSGMNB_PATH),
+            "msgmnb() must read {MSGMNB_PATH}"
+        );
+    });
 }
 
 #[test]
 fn task4_message_larger_than_msgmax_is_refused() {
-    let (queue, _net) = private_queue(0o600);
-    let max = kernel_limit(MSGMAX_PATH);
-    let result = queue.send(1, &payload(max + 1));
-    match result {
-        Err(Error::TooLarge { len, max: m }) => assert_eq!(
-            (len, m),
-            (max + 1, max),
-            "Error::TooLarge must carry the message's length and the kernel's msgmax"
-        ),
-        other => panic!(
-            "a message of msgmax + 1 = {} bytes must be refused before msgsnd (which would only \
-             say EINVAL) with Err(Error::TooLarge {{ len, max }}); got {other:?}",
-            max + 1
-        ),
-    }
-    assert_eq!(row(queue.id()).qnum, 0, "nothing may reach the queue");
+    isolated(NEVER_RETURNED_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        let max = kernel_limit(MSGMAX_PATH);
+        let result = queue.send(1, &payload(max + 1));
+        match result {
+            Err(Error::TooLarge { len, max: m }) => assert_eq!(
+                (len, m),
+                (max + 1, max),
+                "Error::TooLarge must carry the message's length and the kernel's msgmax"
+            ),
+            other => panic!(
+                "a message of msgmax + 1 = {} bytes must be refused before msgsnd (which would only \
+                 say EINVAL) with Err(Error::TooLarge {{ len, max }}); got {other:?}",
+                max + 1
+            ),
+        }
+        assert_eq!(row(queue.id()).qnum, 0, "nothing may reach the queue");
+    });
 }
 
 #[test]
@@ -570,35 +596,37 @@ fn task4_full_queue_is_reported_as_full() {
 
 #[test]
 fn task5_status_counts_messages_and_bytes_as_the_kernel_does() {
-    let (queue, _net) = private_queue(0o640);
-    let fresh = queue.status().expect("status");
-    assert_eq!(
-        (
-            fresh.messages,
-            fresh.bytes,
-            fresh.last_sender,
-            fresh.last_receiver
-        ),
-        (0, 0, None, None),
-        "a new queue is empty and nobody has sent or received"
-    );
-    for len in [5, 7, 11] {
-        queue.send(1, &payload(len)).expect("send");
-    }
-    let status = queue.status().expect("status");
-    let listed = row(queue.id());
-    assert_eq!(
-        (status.messages, status.bytes),
-        (listed.qnum, listed.cbytes),
-        "status must report what the kernel holds (msg_qnum, msg_cbytes)"
-    );
-    assert_eq!((status.messages, status.bytes), (3, 23));
-    assert_eq!(status.mode, 0o640, "the permission bits of msg_perm.mode");
-    assert_eq!(
-        status.capacity as usize,
-        kernel_limit(MSGMNB_PATH),
-        "a new queue's capacity (msg_qbytes) is msgmnb"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let (queue, _net) = private_queue(0o640);
+        let fresh = queue.status().expect("status");
+        assert_eq!(
+            (
+                fresh.messages,
+                fresh.bytes,
+                fresh.last_sender,
+                fresh.last_receiver
+            ),
+            (0, 0, None, None),
+            "a new queue is empty and nobody has sent or received"
+        );
+        for len in [5, 7, 11] {
+            queue.send(1, &payload(len)).expect("send");
+        }
+        let status = queue.status().expect("status");
+        let listed = row(queue.id());
+        assert_eq!(
+            (status.messages, status.bytes),
+            (listed.qnum, listed.cbytes),
+            "status must report what the kernel holds (msg_qnum, msg_cbytes)"
+        );
+        assert_eq!((status.messages, status.bytes), (3, 23));
+        assert_eq!(status.mode, 0o640, "the permission bits of msg_perm.mode");
+        assert_eq!(
+            status.capacity as usize,
+            kernel_limit(MSGMNB_PATH),
+            "a new queue's capacity (msg_qbytes) is msgmnb"
+        );
+    });
 }
 
 #[test]
@@ -791,76 +819,84 @@ fn task6_client_names_its_pid_and_takes_only_its_reply() {
 
 #[test]
 fn task7_remove_takes_the_queue_out_of_the_kernel() {
-    let (queue, _net) = private_queue(0o600);
-    let id = queue.id();
-    queue.send(1, b"discarded").expect("send");
-    queue.remove().expect("remove");
-    assert_eq!(
-        sysvipc::message_queue(id),
-        None,
-        "queue {id} is still listed in /proc/sysvipc/msg after remove: call msgctl(IPC_RMID)"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        let id = queue.id();
+        queue.send(1, b"discarded").expect("send");
+        queue.remove().expect("remove");
+        assert_eq!(
+            sysvipc::message_queue(id),
+            None,
+            "queue {id} is still listed in /proc/sysvipc/msg after remove: call msgctl(IPC_RMID)"
+        );
+    });
 }
 
 #[test]
 fn task7_dropping_the_owner_removes_the_queue() {
-    let (queue, _net) = private_queue(0o600);
-    let id = queue.id();
-    drop(queue);
-    assert_eq!(
-        sysvipc::message_queue(id),
-        None,
-        "queue {id} outlived its owner: a System V queue exists until IPC_RMID, so the owner's \
-         Drop must remove it"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        let id = queue.id();
+        drop(queue);
+        assert_eq!(
+            sysvipc::message_queue(id),
+            None,
+            "queue {id} outlived its owner: a System V queue exists until IPC_RMID, so the owner's \
+             Drop must remove it"
+        );
+    });
 }
 
 #[test]
 fn task7_queue_is_removed_even_when_the_code_panics_halfway() {
-    let (ids_tx, ids_rx) = mpsc::channel();
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        let queue = MessageQueue::create(Key::private(), 0o600).expect("create");
-        ids_tx.send(queue.id()).expect("send the id");
-        queue.send(1, b"half done").expect("send");
-        panic!("the code using the queue panics halfway");
-    }));
-    let Ok(id) = ids_rx.try_recv() else {
-        // Creating it failed: that panic is the test's answer.
-        panic::resume_unwind(outcome.expect_err("the body always panics"));
-    };
-    let listed = sysvipc::message_queue(id);
-    let _net = RemoveAtEnd(id);
-    assert_eq!(
-        listed.map(|r| r.qnum),
-        None,
-        "queue {id} survived a panic: removal must happen in Drop, which runs while unwinding"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let (ids_tx, ids_rx) = mpsc::channel();
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            let queue = MessageQueue::create(Key::private(), 0o600).expect("create");
+            ids_tx.send(queue.id()).expect("send the id");
+            queue.send(1, b"half done").expect("send");
+            panic!("the code using the queue panics halfway");
+        }));
+        let Ok(id) = ids_rx.try_recv() else {
+            // Creating it failed: that panic is the test's answer.
+            panic::resume_unwind(outcome.expect_err("the body always panics"));
+        };
+        let listed = sysvipc::message_queue(id);
+        let _net = RemoveAtEnd(id);
+        assert_eq!(
+            listed.map(|r| r.qnum),
+            None,
+            "queue {id} survived a panic: removal must happen in Drop, which runs while unwinding"
+        );
+    });
 }
 
 #[test]
 fn task7_operations_on_a_removed_queue_say_so() {
-    let (queue, _net) = private_queue(0o600);
-    let id = queue.id();
-    let handle = queue.handle();
-    queue.remove().expect("remove");
-    let sent = handle.send(1, b"late");
-    let taken = handle.try_receive(Selector::First);
-    let status = handle.status();
-    for (what, result) in [
-        ("send", sent.err()),
-        ("try_receive", taken.err()),
-        ("status", status.err()),
-    ] {
-        assert!(
-            matches!(result, Some(Error::Removed { id: i }) if i == id),
-            "{what} on a removed queue must fail with Err(Error::Removed {{ id: {id} }}) (the \
-             kernel says EINVAL or EIDRM), got {result:?}"
-        );
-    }
-    let shown = Error::Removed { id }
-        .to_string()
-        .replace(&id.to_string(), "[ID]");
-    insta::assert_snapshot!("task7_removed", shown);
+    isolated(NEVER_RETURNED_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        let id = queue.id();
+        let handle = queue.handle();
+        queue.remove().expect("remove");
+        let sent = handle.send(1, b"late");
+        let taken = handle.try_receive(Selector::First);
+        let status = handle.status();
+        for (what, result) in [
+            ("send", sent.err()),
+            ("try_receive", taken.err()),
+            ("status", status.err()),
+        ] {
+            assert!(
+                matches!(result, Some(Error::Removed { id: i }) if i == id),
+                "{what} on a removed queue must fail with Err(Error::Removed {{ id: {id} }}) (the \
+                 kernel says EINVAL or EIDRM), got {result:?}"
+            );
+        }
+        let shown = Error::Removed { id }
+            .to_string()
+            .replace(&id.to_string(), "[ID]");
+        insta::assert_snapshot!("task7_removed", shown);
+    });
 }
 
 #[test]

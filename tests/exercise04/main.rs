@@ -29,8 +29,13 @@ use nix::unistd::{fork, getpid, pipe, ForkResult, Pid};
 use predicates::prelude::*;
 use rstest::rstest;
 
+const NEVER_RETURNED_HINT: &str = "the test hung: creating, attaching, detaching or removing a segment never blocks, so look for a loop that waits for a condition that never comes";
+
 const PAGE: usize = 4096;
 const KIB: usize = 1024;
+
+const SEGMENT_HINT: &str = "the test hung: creating, attaching, detaching or removing a segment \
+     never blocks, so look for a loop that waits for a condition that never comes";
 
 const MAILBOX_HINT: &str = "the mailbox exchange hung. `receive` waits until the other side's \
      slot is published as full: does `send` store the bytes and the length first and then the \
@@ -217,132 +222,142 @@ fn ftok(path: &Path) -> i32 {
 #[case::one_page_plus_one(PAGE + 1)]
 #[case::one_mib_plus_one(MIB + 1)]
 fn task1_new_segment_has_the_requested_size_and_mode(#[case] size: usize) {
-    let segment = Segment::create(size).expect("Segment::create returned an error");
-    let row = row(segment.id(), "right after Segment::create");
-    assert_eq!(
-        row.size, size as u64,
-        "the kernel's size for the segment (shmget's size argument)"
-    );
-    assert_eq!(
-        row.mode & 0o777,
-        0o600,
-        "the segment's mode should be 0600 (read and write for the owner only), the kernel lists {:o}",
-        row.mode & 0o777
-    );
-    assert_eq!(
-        row.key, 0,
-        "Segment::create makes a private segment (IPC_PRIVATE, key 0)"
-    );
-    assert_eq!(row.cpid, getpid(), "the creator's pid in /proc/sysvipc/shm");
-    assert_eq!(row.nattch, 0, "creating a segment does not attach it");
-    assert_eq!(segment.size(), size);
+    isolated(SEGMENT_HINT, || {
+        let segment = Segment::create(size).expect("Segment::create returned an error");
+        let row = row(segment.id(), "right after Segment::create");
+        assert_eq!(
+            row.size, size as u64,
+            "the kernel's size for the segment (shmget's size argument)"
+        );
+        assert_eq!(
+            row.mode & 0o777,
+            0o600,
+            "the segment's mode should be 0600 (read and write for the owner only), the kernel lists {:o}",
+            row.mode & 0o777
+        );
+        assert_eq!(
+            row.key, 0,
+            "Segment::create makes a private segment (IPC_PRIVATE, key 0)"
+        );
+        assert_eq!(row.cpid, getpid(), "the creator's pid in /proc/sysvipc/shm");
+        assert_eq!(row.nattch, 0, "creating a segment does not attach it");
+        assert_eq!(segment.size(), size);
+    });
 }
 
 #[test]
 fn task1_attachment_is_a_shared_mapping_of_the_segment() {
-    let size = 3 * PAGE + 1;
-    let segment = Segment::create(size).expect("Segment::create returned an error");
-    let id = segment.id();
-    let attachment = segment.attach().expect("attach returned an error");
+    isolated(SEGMENT_HINT, || {
+        let size = 3 * PAGE + 1;
+        let segment = Segment::create(size).expect("Segment::create returned an error");
+        let id = segment.id();
+        let attachment = segment.attach().expect("attach returned an error");
 
-    let slice = attachment.as_slice();
-    assert_eq!(slice.len(), size, "as_slice() must cover the whole segment");
-    assert!(
-        slice.iter().all(|&b| b == 0),
-        "a new segment holds zeros (the kernel clears its pages)"
-    );
-    let mapping = the_mapping(getpid(), id, "this process");
-    assert_eq!(
-        mapping.start,
-        slice.as_ptr() as usize,
-        "the slice must start where the kernel mapped the segment (the address shmat returned)"
-    );
-    assert_eq!(
-        mapping.len(),
-        size.div_ceil(PAGE) * PAGE,
-        "the mapping covers the segment's size rounded up to whole pages"
-    );
-    // What the kernel prints, with what varies from run to run redacted.
-    let mut fields = mapping.fields.clone();
-    fields[0] = "[start]-[end]".into();
-    fields[3] = "[device]".into();
-    fields[4] = "[shmid]".into();
-    insta::assert_snapshot!("task1_maps_line_of_an_attachment", fields.join(" "));
-    assert_eq!(
-        row(id, "while attached").nattch,
-        1,
-        "one attachment, nattch 1"
-    );
+        let slice = attachment.as_slice();
+        assert_eq!(slice.len(), size, "as_slice() must cover the whole segment");
+        assert!(
+            slice.iter().all(|&b| b == 0),
+            "a new segment holds zeros (the kernel clears its pages)"
+        );
+        let mapping = the_mapping(getpid(), id, "this process");
+        assert_eq!(
+            mapping.start,
+            slice.as_ptr() as usize,
+            "the slice must start where the kernel mapped the segment (the address shmat returned)"
+        );
+        assert_eq!(
+            mapping.len(),
+            size.div_ceil(PAGE) * PAGE,
+            "the mapping covers the segment's size rounded up to whole pages"
+        );
+        // What the kernel prints, with what varies from run to run redacted.
+        let mut fields = mapping.fields.clone();
+        fields[0] = "[start]-[end]".into();
+        fields[3] = "[device]".into();
+        fields[4] = "[shmid]".into();
+        insta::assert_snapshot!("task1_maps_line_of_an_attachment", fields.join(" "));
+        assert_eq!(
+            row(id, "while attached").nattch,
+            1,
+            "one attachment, nattch 1"
+        );
 
-    drop(attachment);
-    assert!(
-        mappings_of(getpid(), id).is_empty(),
-        "dropping the Attachment must detach (shmdt): /proc/self/maps still maps segment {id}"
-    );
-    assert_eq!(
-        row(id, "after the detach").nattch,
-        0,
-        "after the attachment is dropped, nattch goes back to 0"
-    );
+        drop(attachment);
+        assert!(
+            mappings_of(getpid(), id).is_empty(),
+            "dropping the Attachment must detach (shmdt): /proc/self/maps still maps segment {id}"
+        );
+        assert_eq!(
+            row(id, "after the detach").nattch,
+            0,
+            "after the attachment is dropped, nattch goes back to 0"
+        );
+    });
 }
 
 #[test]
 fn task1_two_attachments_are_two_addresses_for_the_same_bytes() {
-    let segment = Segment::create(2 * PAGE).expect("Segment::create returned an error");
-    let mut first = segment.attach().expect("attach returned an error");
-    let second = segment.attach().expect("attach returned an error");
-    assert_ne!(
-        first.as_slice().as_ptr(),
-        second.as_slice().as_ptr(),
-        "each attachment is a mapping of its own, at its own address"
-    );
-    first.as_mut_slice()[..5].copy_from_slice(b"hello");
-    first.as_mut_slice()[2 * PAGE - 3..].copy_from_slice(b"end");
-    assert_eq!(
-        &second.as_slice()[..5],
-        b"hello",
-        "a store through one attachment must be visible through the other: same physical pages"
-    );
-    assert_eq!(&second.as_slice()[2 * PAGE - 3..], b"end");
-    assert_eq!(mappings_of(getpid(), segment.id()).len(), 2);
-    assert_eq!(row(segment.id(), "with two attachments").nattch, 2);
+    isolated(SEGMENT_HINT, || {
+        let segment = Segment::create(2 * PAGE).expect("Segment::create returned an error");
+        let mut first = segment.attach().expect("attach returned an error");
+        let second = segment.attach().expect("attach returned an error");
+        assert_ne!(
+            first.as_slice().as_ptr(),
+            second.as_slice().as_ptr(),
+            "each attachment is a mapping of its own, at its own address"
+        );
+        first.as_mut_slice()[..5].copy_from_slice(b"hello");
+        first.as_mut_slice()[2 * PAGE - 3..].copy_from_slice(b"end");
+        assert_eq!(
+            &second.as_slice()[..5],
+            b"hello",
+            "a store through one attachment must be visible through the other: same physical pages"
+        );
+        assert_eq!(&second.as_slice()[2 * PAGE - 3..], b"end");
+        assert_eq!(mappings_of(getpid(), segment.id()).len(), 2);
+        assert_eq!(row(segment.id(), "with two attachments").nattch, 2);
+    });
 }
 
 #[test]
 fn task1_dropping_the_segment_removes_it() {
-    let segment = Segment::create(PAGE).expect("Segment::create returned an error");
-    let id = segment.id();
-    row(id, "right after Segment::create");
-    drop(segment);
-    assert_gone(
-        id,
-        "dropping the Segment guard must remove it (shmctl IPC_RMID); a System V object outlives \
-         every process unless someone removes it",
-    );
+    isolated(SEGMENT_HINT, || {
+        let segment = Segment::create(PAGE).expect("Segment::create returned an error");
+        let id = segment.id();
+        row(id, "right after Segment::create");
+        drop(segment);
+        assert_gone(
+            id,
+            "dropping the Segment guard must remove it (shmctl IPC_RMID); a System V object outlives \
+             every process unless someone removes it",
+        );
+    });
 }
 
 #[test]
 fn task1_segment_is_removed_even_when_the_code_panics() {
-    let seen = Cell::new(None);
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        let segment = Segment::create(PAGE).expect("Segment::create returned an error");
-        seen.set(Some(segment.id()));
-        let mut attachment = segment.attach().expect("attach returned an error");
-        attachment.as_mut_slice()[0] = 1;
-        panic!("a deliberate panic halfway through (part of the test)");
-    }));
-    assert!(outcome.is_err());
-    let id = seen
-        .get()
-        .expect("the segment was created before the panic");
-    assert!(
-        mappings_of(getpid(), id).is_empty(),
-        "after the panic unwound, segment {id} is still mapped: Attachment's Drop must detach"
-    );
-    assert_gone(
-        id,
-        "after the panic unwound; the guards' Drop implementations must detach and remove",
-    );
+    isolated(SEGMENT_HINT, || {
+        let seen = Cell::new(None);
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            let segment = Segment::create(PAGE).expect("Segment::create returned an error");
+            seen.set(Some(segment.id()));
+            let mut attachment = segment.attach().expect("attach returned an error");
+            attachment.as_mut_slice()[0] = 1;
+            panic!("a deliberate panic halfway through (part of the test)");
+        }));
+        assert!(outcome.is_err());
+        let id = seen
+            .get()
+            .expect("the segment was created before the panic");
+        assert!(
+            mappings_of(getpid(), id).is_empty(),
+            "after the panic unwound, segment {id} is still mapped: Attachment's Drop must detach"
+        );
+        assert_gone(
+            id,
+            "after the panic unwound; the guards' Drop implementations must detach and remove",
+        );
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -514,65 +529,69 @@ fn task2_unrelated_processes_meet_through_a_key() {
 
 #[test]
 fn task3_removed_segment_lives_until_the_last_detach() {
-    let segment = Segment::create(2 * PAGE).expect("Segment::create returned an error");
-    let id = segment.id();
-    let mut first = segment.attach().expect("attach returned an error");
-    let second = segment.attach().expect("attach returned an error");
-    first.as_mut_slice()[..10].copy_from_slice(b"still here");
+    isolated(SEGMENT_HINT, || {
+        let segment = Segment::create(2 * PAGE).expect("Segment::create returned an error");
+        let id = segment.id();
+        let mut first = segment.attach().expect("attach returned an error");
+        let second = segment.attach().expect("attach returned an error");
+        first.as_mut_slice()[..10].copy_from_slice(b"still here");
 
-    segment.remove().expect("Segment::remove returned an error");
-    let marked = row(id, "after IPC_RMID while two attachments remain");
-    assert!(
-        marked.is_marked_for_removal(),
-        "after IPC_RMID the kernel marks the segment (SHM_DEST, 0o1000 in its mode); it lists mode {:o}",
-        marked.mode
-    );
-    assert_eq!(marked.nattch, 2, "both attachments are still there");
-    assert_eq!(marked.key, 0, "a segment marked for removal loses its key");
-    assert!(
-        status(id)
-            .expect("status returned an error for a marked but attached segment")
-            .marked_for_removal,
-        "status(id).marked_for_removal"
-    );
-    assert_eq!(
-        &second.as_slice()[..10],
-        b"still here",
-        "attachments keep working after IPC_RMID"
-    );
+        segment.remove().expect("Segment::remove returned an error");
+        let marked = row(id, "after IPC_RMID while two attachments remain");
+        assert!(
+            marked.is_marked_for_removal(),
+            "after IPC_RMID the kernel marks the segment (SHM_DEST, 0o1000 in its mode); it lists mode {:o}",
+            marked.mode
+        );
+        assert_eq!(marked.nattch, 2, "both attachments are still there");
+        assert_eq!(marked.key, 0, "a segment marked for removal loses its key");
+        assert!(
+            status(id)
+                .expect("status returned an error for a marked but attached segment")
+                .marked_for_removal,
+            "status(id).marked_for_removal"
+        );
+        assert_eq!(
+            &second.as_slice()[..10],
+            b"still here",
+            "attachments keep working after IPC_RMID"
+        );
 
-    drop(first);
-    assert_eq!(row(id, "after the first detach").nattch, 1);
-    drop(second);
-    assert_gone(
-        id,
-        "the last attachment is gone, so the kernel must have destroyed it",
-    );
-    assert!(
-        matches!(status(id), Err(Error::NoSuchSegment { id: e }) if e == id),
-        "status of a destroyed segment must be Err(Error::NoSuchSegment), got {:?}",
-        status(id)
-    );
+        drop(first);
+        assert_eq!(row(id, "after the first detach").nattch, 1);
+        drop(second);
+        assert_gone(
+            id,
+            "the last attachment is gone, so the kernel must have destroyed it",
+        );
+        assert!(
+            matches!(status(id), Err(Error::NoSuchSegment { id: e }) if e == id),
+            "status of a destroyed segment must be Err(Error::NoSuchSegment), got {:?}",
+            status(id)
+        );
+    });
 }
 
 #[test]
 fn task3_a_removed_key_is_free_for_a_new_segment() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = key_file(&dir);
-    let old = Segment::create_at(&path, PAGE).expect("Segment::create_at returned an error");
-    let old_id = old.id();
-    let _attachment = old.attach().expect("attach returned an error");
-    old.remove().expect("Segment::remove returned an error");
-    assert!(
-        matches!(lookup(&path), Err(Error::NoSuchKey { .. })),
-        "after IPC_RMID the key no longer finds the segment: lookup must fail with \
-         Error::NoSuchKey, got {:?}",
-        lookup(&path)
-    );
-    let new = Segment::create_at(&path, PAGE)
-        .expect("the key is free again after IPC_RMID, so create_at must succeed");
-    assert_ne!(new.id(), old_id, "a new segment, with a new id");
-    assert_eq!(row(old_id, "while still attached").nattch, 1);
+    isolated(SEGMENT_HINT, || {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = key_file(&dir);
+        let old = Segment::create_at(&path, PAGE).expect("Segment::create_at returned an error");
+        let old_id = old.id();
+        let _attachment = old.attach().expect("attach returned an error");
+        old.remove().expect("Segment::remove returned an error");
+        assert!(
+            matches!(lookup(&path), Err(Error::NoSuchKey { .. })),
+            "after IPC_RMID the key no longer finds the segment: lookup must fail with \
+             Error::NoSuchKey, got {:?}",
+            lookup(&path)
+        );
+        let new = Segment::create_at(&path, PAGE)
+            .expect("the key is free again after IPC_RMID, so create_at must succeed");
+        assert_ne!(new.id(), old_id, "a new segment, with a new id");
+        assert_eq!(row(old_id, "while still attached").nattch, 1);
+    });
 }
 
 #[test]
@@ -622,34 +641,36 @@ fn task3_segment_outlives_its_creator_while_a_child_is_attached() {
 
 #[test]
 fn task3_status_agrees_with_the_kernel_table() {
-    let segment = Segment::create(5 * KIB).expect("Segment::create returned an error");
-    let id = segment.id();
-    let check = |when: &str| {
-        let s = status(id).expect("status returned an error");
-        let r = row(id, when);
-        assert_eq!(s.size as u64, r.size, "size {when}");
-        assert_eq!(s.attachments, r.nattch, "attachments (nattch) {when}");
-        assert_eq!(s.creator, r.cpid, "creator (cpid) {when}");
-        assert_eq!(
-            s.last_attach_or_detach, r.lpid,
-            "last attach or detach (lpid) {when}"
-        );
-        assert_eq!(
-            s.marked_for_removal,
-            r.is_marked_for_removal(),
-            "marked {when}"
-        );
-        s
-    };
-    let fresh = check("before any attach");
-    assert_eq!((fresh.size, fresh.attachments), (5 * KIB, 0));
-    assert_eq!(fresh.creator, getpid());
-    let attachment = segment.attach().expect("attach returned an error");
-    let attached = check("while attached");
-    assert_eq!(attached.attachments, 1);
-    assert_eq!(attached.last_attach_or_detach, getpid());
-    drop(attachment);
-    assert_eq!(check("after the detach").attachments, 0);
+    isolated(SEGMENT_HINT, || {
+        let segment = Segment::create(5 * KIB).expect("Segment::create returned an error");
+        let id = segment.id();
+        let check = |when: &str| {
+            let s = status(id).expect("status returned an error");
+            let r = row(id, when);
+            assert_eq!(s.size as u64, r.size, "size {when}");
+            assert_eq!(s.attachments, r.nattch, "attachments (nattch) {when}");
+            assert_eq!(s.creator, r.cpid, "creator (cpid) {when}");
+            assert_eq!(
+                s.last_attach_or_detach, r.lpid,
+                "last attach or detach (lpid) {when}"
+            );
+            assert_eq!(
+                s.marked_for_removal,
+                r.is_marked_for_removal(),
+                "marked {when}"
+            );
+            s
+        };
+        let fresh = check("before any attach");
+        assert_eq!((fresh.size, fresh.attachments), (5 * KIB, 0));
+        assert_eq!(fresh.creator, getpid());
+        let attachment = segment.attach().expect("attach returned an error");
+        let attached = check("while attached");
+        assert_eq!(attached.attachments, 1);
+        assert_eq!(attached.last_attach_or_detach, getpid());
+        drop(attachment);
+        assert_eq!(check("after the detach").attachments, 0);
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -863,44 +884,48 @@ fn shmmax_from_proc() -> u64 {
 #[case::above_shmmax(usize::try_from(shmmax_from_proc().saturating_add(1)).unwrap_or(usize::MAX))]
 #[case::usize_max(usize::MAX)]
 fn task5_a_segment_beyond_the_kernel_limit_is_too_large(#[case] size: usize) {
-    match Segment::create(size) {
+    isolated(SEGMENT_HINT, || match Segment::create(size) {
         Err(Error::TooLarge { size: reported }) => assert_eq!(reported, size),
         other => panic!(
             "a segment of {size} bytes is more than /proc/sys/kernel/shmmax allows: expected \
-             Err(Error::TooLarge {{ size: {size} }}), got {other:?}"
+                 Err(Error::TooLarge {{ size: {size} }}), got {other:?}"
         ),
-    }
+    });
 }
 
 #[test]
 fn task5_an_empty_segment_is_rejected() {
-    let result = Segment::create(0);
-    assert!(
-        matches!(result, Err(Error::ZeroSize)),
-        "shmget refuses size 0 with the same EINVAL as a size too large: tell them apart and \
-         return Err(Error::ZeroSize); got {result:?}"
-    );
+    isolated(SEGMENT_HINT, || {
+        let result = Segment::create(0);
+        assert!(
+            matches!(result, Err(Error::ZeroSize)),
+            "shmget refuses size 0 with the same EINVAL as a size too large: tell them apart and \
+             return Err(Error::ZeroSize); got {result:?}"
+        );
+    });
 }
 
 #[rstest]
 #[case::removed(true)]
 #[case::never_valid(false)]
 fn task5_attaching_a_missing_segment_is_no_such_segment(#[case] removed: bool) {
-    let id = if removed {
-        let segment = Segment::create(PAGE).expect("Segment::create returned an error");
-        let id = segment.id();
-        segment.remove().expect("Segment::remove returned an error");
-        id
-    } else {
-        ShmId::from_raw(-1)
-    };
-    match Attachment::new(id) {
-        Err(Error::NoSuchSegment { id: reported }) => assert_eq!(reported, id),
-        other => panic!(
-            "segment {id} does not exist: shmat fails with EINVAL, which must be reported as \
-             Err(Error::NoSuchSegment {{ id: {id} }}); got {other:?}"
-        ),
-    }
+    isolated(SEGMENT_HINT, || {
+        let id = if removed {
+            let segment = Segment::create(PAGE).expect("Segment::create returned an error");
+            let id = segment.id();
+            segment.remove().expect("Segment::remove returned an error");
+            id
+        } else {
+            ShmId::from_raw(-1)
+        };
+        match Attachment::new(id) {
+            Err(Error::NoSuchSegment { id: reported }) => assert_eq!(reported, id),
+            other => panic!(
+                "segment {id} does not exist: shmat fails with EINVAL, which must be reported as \
+                 Err(Error::NoSuchSegment {{ id: {id} }}); got {other:?}"
+            ),
+        }
+    });
 }
 
 #[test]
@@ -941,88 +966,96 @@ fn task5_attaching_a_foreign_segment_is_permission_denied() {
 
 #[test]
 fn task5_lookup_without_a_segment_names_the_key_file() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = key_file(&dir);
-    match lookup(&path) {
-        Err(Error::NoSuchKey {
-            path: reported,
-            key,
-        }) => {
-            assert_eq!(reported, path);
-            assert_eq!(key, ftok(&path), "the key is ftok(path, PROJECT_ID)");
+    isolated(SEGMENT_HINT, || {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = key_file(&dir);
+        match lookup(&path) {
+            Err(Error::NoSuchKey {
+                path: reported,
+                key,
+            }) => {
+                assert_eq!(reported, path);
+                assert_eq!(key, ftok(&path), "the key is ftok(path, PROJECT_ID)");
+            }
+            other => panic!(
+                "no segment was created under this key: expected Err(Error::NoSuchKey {{ .. }}), got \
+                 {other:?}"
+            ),
         }
-        other => panic!(
-            "no segment was created under this key: expected Err(Error::NoSuchKey {{ .. }}), got \
-             {other:?}"
-        ),
-    }
-    let missing = dir.path().join("no-such-file");
-    assert!(
-        matches!(lookup(&missing), Err(Error::KeyFile { .. })),
-        "ftok needs an existing file: for a missing one expected Err(Error::KeyFile {{ .. }}), \
-         got {:?}",
-        lookup(&missing)
-    );
+        let missing = dir.path().join("no-such-file");
+        assert!(
+            matches!(lookup(&missing), Err(Error::KeyFile { .. })),
+            "ftok needs an existing file: for a missing one expected Err(Error::KeyFile {{ .. }}), \
+             got {:?}",
+            lookup(&missing)
+        );
+    });
 }
 
 #[test]
 fn task5_creating_twice_under_one_key_is_already_exists() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = key_file(&dir);
-    let _first = Segment::create_at(&path, PAGE).expect("Segment::create_at returned an error");
-    let second = Segment::create_at(&path, PAGE);
-    assert!(
-        matches!(&second, Err(Error::AlreadyExists { path: p, .. }) if *p == path),
-        "create_at must not silently reuse a segment someone else created (IPC_EXCL): expected \
-         Err(Error::AlreadyExists {{ .. }}), got {second:?}"
-    );
+    isolated(SEGMENT_HINT, || {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = key_file(&dir);
+        let _first = Segment::create_at(&path, PAGE).expect("Segment::create_at returned an error");
+        let second = Segment::create_at(&path, PAGE);
+        assert!(
+            matches!(&second, Err(Error::AlreadyExists { path: p, .. }) if *p == path),
+            "create_at must not silently reuse a segment someone else created (IPC_EXCL): expected \
+             Err(Error::AlreadyExists {{ .. }}), got {second:?}"
+        );
+    });
 }
 
 #[test]
 fn task5_a_message_larger_than_the_mailbox_is_refused() {
-    let segment = Segment::create(PAGE).expect("Segment::create returned an error");
-    let mut attachment = segment.attach().expect("attach returned an error");
-    let mailbox =
-        Mailbox::new(&mut attachment, Side::Host).expect("Mailbox::new returned an error");
-    let capacity = mailbox.capacity();
-    assert!(capacity > 0 && capacity < PAGE / 2);
-    match mailbox.send(&payload(capacity + 1)) {
-        Err(Error::MessageTooLong { len, capacity: c }) => {
-            assert_eq!((len, c), (capacity + 1, capacity))
+    isolated(SEGMENT_HINT, || {
+        let segment = Segment::create(PAGE).expect("Segment::create returned an error");
+        let mut attachment = segment.attach().expect("attach returned an error");
+        let mailbox =
+            Mailbox::new(&mut attachment, Side::Host).expect("Mailbox::new returned an error");
+        let capacity = mailbox.capacity();
+        assert!(capacity > 0 && capacity < PAGE / 2);
+        match mailbox.send(&payload(capacity + 1)) {
+            Err(Error::MessageTooLong { len, capacity: c }) => {
+                assert_eq!((len, c), (capacity + 1, capacity))
+            }
+            other => panic!(
+                "a message one byte longer than capacity() must be Err(Error::MessageTooLong), got \
+                 {other:?}"
+            ),
         }
-        other => panic!(
-            "a message one byte longer than capacity() must be Err(Error::MessageTooLong), got \
-             {other:?}"
-        ),
-    }
-    let tiny = Segment::create(100).expect("Segment::create returned an error");
-    let mut tiny = tiny.attach().expect("attach returned an error");
-    assert!(
-        matches!(
-            Mailbox::new(&mut tiny, Side::Host),
-            Err(Error::TooSmall { .. })
-        ),
-        "a 100-byte segment cannot hold a mailbox: expected Err(Error::TooSmall)"
-    );
+        let tiny = Segment::create(100).expect("Segment::create returned an error");
+        let mut tiny = tiny.attach().expect("attach returned an error");
+        assert!(
+            matches!(
+                Mailbox::new(&mut tiny, Side::Host),
+                Err(Error::TooSmall { .. })
+            ),
+            "a 100-byte segment cannot hold a mailbox: expected Err(Error::TooSmall)"
+        );
+    });
 }
 
 #[test]
 fn task5_echo_program_names_the_missing_segment() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = key_file(&dir);
-    let output = CmdAssert::new(env!("CARGO_BIN_EXE_ex04-shm-echo"))
-        .arg(&path)
-        .timeout(Duration::from_secs(5))
-        .output()
-        .expect("run ex04-shm-echo");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stderr.contains("panicked"),
-        "ex04-shm-echo panicked instead of reporting that no segment exists for its key file:\n{stderr}"
-    );
-    // The same, said with predicates: a failure whose message names the key file.
-    output
-        .assert()
-        .failure()
-        .stderr(predicate::str::contains(path.to_str().unwrap()));
+    isolated(NEVER_RETURNED_HINT, || {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = key_file(&dir);
+        let output = CmdAssert::new(env!("CARGO_BIN_EXE_ex04-shm-echo"))
+            .arg(&path)
+            .timeout(Duration::from_secs(5))
+            .output()
+            .expect("run ex04-shm-echo");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("panicked"),
+            "ex04-shm-echo panicked instead of reporting that no segment exists for its key file:\n{stderr}"
+        );
+        // The same, said with predicates: a failure whose message names the key file.
+        output
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(path.to_str().unwrap()));
+    });
 }

@@ -26,6 +26,8 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, pipe, ForkResult, Pid};
 use rstest::rstest;
 
+const NEVER_RETURNED_HINT: &str = "a semaphore or lock operation blocked. Nothing in this test waits: creating, reading, removing and refusing bad arguments must not call semop with a decrement";
+
 const SEM_HINT: &str = "a semaphore operation hung. wait() (P, semop -1) sleeps while the value \
      is 0: was the semaphore created with the right initial value (semctl SETVAL), and does \
      post() really add 1 (semop +1) to the same set?";
@@ -125,17 +127,19 @@ fn exit_code(pid: Pid) -> i32 {
 #[case::binary(1)]
 #[case::counting(5)]
 fn task1_semaphore_starts_at_its_initial_value(#[case] initial: i32) {
-    let (sem, _net) = semaphore(initial);
-    assert_eq!(
-        kernel_value(sem.id()),
-        initial,
-        "the kernel holds a different value: set it with semctl(SETVAL) after semget"
-    );
-    assert_eq!(
-        sem.value().expect("value"),
-        initial,
-        "value() is semctl(GETVAL)"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let (sem, _net) = semaphore(initial);
+        assert_eq!(
+            kernel_value(sem.id()),
+            initial,
+            "the kernel holds a different value: set it with semctl(SETVAL) after semget"
+        );
+        assert_eq!(
+            sem.value().expect("value"),
+            initial,
+            "value() is semctl(GETVAL)"
+        );
+    });
 }
 
 #[test]
@@ -558,81 +562,91 @@ fn task3_concurrent_writers_never_interleave_records() {
 
 #[test]
 fn task4_set_is_listed_while_it_exists_and_gone_after_drop() {
-    let sem = Semaphore::new(1, 0o640).expect("Semaphore::new");
-    let id = sem.id();
-    let _net = RemoveAtEnd(id);
-    let row = sysvipc::semaphore_set(id).expect("the new set is listed in /proc/sysvipc/sem");
-    assert_eq!(
-        (row.nsems, row.mode & 0o777),
-        (1, 0o640),
-        "one semaphore, mode 0o640"
-    );
-    drop(sem);
-    assert!(
-        sysvipc::semaphore_set(id).is_none(),
-        "semaphore set {id} outlived its owner: Drop must remove it (semctl IPC_RMID)"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let sem = Semaphore::new(1, 0o640).expect("Semaphore::new");
+        let id = sem.id();
+        let _net = RemoveAtEnd(id);
+        let row = sysvipc::semaphore_set(id).expect("the new set is listed in /proc/sysvipc/sem");
+        assert_eq!(
+            (row.nsems, row.mode & 0o777),
+            (1, 0o640),
+            "one semaphore, mode 0o640"
+        );
+        drop(sem);
+        assert!(
+            sysvipc::semaphore_set(id).is_none(),
+            "semaphore set {id} outlived its owner: Drop must remove it (semctl IPC_RMID)"
+        );
+    });
 }
 
 #[test]
 fn task4_remove_reports_and_removes() {
-    let sem = Semaphore::new(1, 0o600).expect("Semaphore::new");
-    let id = sem.id();
-    let _net = RemoveAtEnd(id);
-    sem.remove().expect("remove");
-    assert!(
-        sysvipc::semaphore_set(id).is_none(),
-        "set {id} is still listed after remove"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let sem = Semaphore::new(1, 0o600).expect("Semaphore::new");
+        let id = sem.id();
+        let _net = RemoveAtEnd(id);
+        sem.remove().expect("remove");
+        assert!(
+            sysvipc::semaphore_set(id).is_none(),
+            "set {id} is still listed after remove"
+        );
+    });
 }
 
 #[test]
 fn task4_set_is_removed_even_when_the_code_panics_halfway() {
-    let (ids_tx, ids_rx) = mpsc::channel();
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        let sem = Semaphore::new(1, 0o600).expect("Semaphore::new");
-        ids_tx.send(sem.id()).expect("send the id");
-        let _guard = sem.lock().expect("lock");
-        panic!("the code holding the semaphore panics halfway");
-    }));
-    let Ok(id) = ids_rx.try_recv() else {
-        // Creating it failed: that panic is the test's answer.
-        panic::resume_unwind(outcome.expect_err("the body always panics"));
-    };
-    let listed = sysvipc::semaphore_set(id);
-    let _net = RemoveAtEnd(id);
-    assert!(
-        listed.is_none(),
-        "semaphore set {id} survived a panic: removal belongs in Drop, which runs while unwinding"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let (ids_tx, ids_rx) = mpsc::channel();
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            let sem = Semaphore::new(1, 0o600).expect("Semaphore::new");
+            ids_tx.send(sem.id()).expect("send the id");
+            let _guard = sem.lock().expect("lock");
+            panic!("the code holding the semaphore panics halfway");
+        }));
+        let Ok(id) = ids_rx.try_recv() else {
+            // Creating it failed: that panic is the test's answer.
+            panic::resume_unwind(outcome.expect_err("the body always panics"));
+        };
+        let listed = sysvipc::semaphore_set(id);
+        let _net = RemoveAtEnd(id);
+        assert!(
+            listed.is_none(),
+            "semaphore set {id} survived a panic: removal belongs in Drop, which runs while unwinding"
+        );
+    });
 }
 
 #[rstest]
 #[case::negative(-1)]
 #[case::above_semvmx(SEMVMX + 1)]
 fn task4_initial_value_out_of_range_is_refused(#[case] value: i32) {
-    let result = Semaphore::new(value, 0o600);
-    if let Ok(sem) = &result {
-        let _net = RemoveAtEnd(sem.id());
-    }
-    assert!(
-        matches!(result, Err(Error::InvalidValue { value: v }) if v == value),
-        "a semaphore holds 0 to SEMVMX ({SEMVMX}): expected Err(Error::InvalidValue {{ value: \
-         {value} }}), got {result:?}"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let result = Semaphore::new(value, 0o600);
+        if let Ok(sem) = &result {
+            let _net = RemoveAtEnd(sem.id());
+        }
+        assert!(
+            matches!(result, Err(Error::InvalidValue { value: v }) if v == value),
+            "a semaphore holds 0 to SEMVMX ({SEMVMX}): expected Err(Error::InvalidValue {{ value: \
+             {value} }}), got {result:?}"
+        );
+    });
 }
 
 #[test]
 fn task4_mode_beyond_permission_bits_is_refused() {
-    let result = Semaphore::new(1, 0o1600);
-    if let Ok(sem) = &result {
-        let _net = RemoveAtEnd(sem.id());
-    }
-    assert!(
-        matches!(result, Err(Error::InvalidMode { mode: 0o1600 })),
-        "mode 0o1600 has bits beyond 0o777, which semget would read as IPC_CREAT: expected \
-         Err(Error::InvalidMode {{ mode: 0o1600 }}), got {result:?}"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let result = Semaphore::new(1, 0o1600);
+        if let Ok(sem) = &result {
+            let _net = RemoveAtEnd(sem.id());
+        }
+        assert!(
+            matches!(result, Err(Error::InvalidMode { mode: 0o1600 })),
+            "mode 0o1600 has bits beyond 0o777, which semget would read as IPC_CREAT: expected \
+             Err(Error::InvalidMode {{ mode: 0o1600 }}), got {result:?}"
+        );
+    });
 }
 
 #[test]
@@ -981,68 +995,70 @@ fn bonus_named_semaphore_processes_that_open_it_by_name_lose_no_update() {
 
 #[test]
 fn bonus_shm_segment_lives_in_dev_shm_and_in_the_maps() {
-    let name = unique_name("shm");
-    let _net = UnlinkAtEnd(Posix::SharedMemory, name.clone());
-    let (memory, owned) = SharedMemory::create(&name, 4096).expect("SharedMemory::create");
-    let file = shm_file(&name);
-    let meta = fs::metadata(&file).unwrap_or_else(|e| {
-        panic!(
-            "a POSIX shared memory segment is the file {} ({e}): create it with \
-             shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600)",
+    isolated(NEVER_RETURNED_HINT, || {
+        let name = unique_name("shm");
+        let _net = UnlinkAtEnd(Posix::SharedMemory, name.clone());
+        let (memory, owned) = SharedMemory::create(&name, 4096).expect("SharedMemory::create");
+        let file = shm_file(&name);
+        let meta = fs::metadata(&file).unwrap_or_else(|e| {
+            panic!(
+                "a POSIX shared memory segment is the file {} ({e}): create it with \
+                 shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600)",
+                file.display()
+            )
+        });
+        assert_eq!(
+            meta.len(),
+            4096,
+            "the segment's size is the file's: give it with ftruncate"
+        );
+        assert_eq!(meta.mode() & 0o777, 0o600, "the segment's mode is 0o600");
+        assert_eq!(memory.size(), 4096);
+        let me = nix::unistd::getpid();
+        assert!(
+            maps_line(me, &file).is_some(),
+            "this process maps no {}: map the shm_open descriptor with mmap(MAP_SHARED)",
             file.display()
-        )
+        );
+        assert!(
+            !has_open(&file),
+            "a descriptor of {} is still open: close it after mmap, the mapping keeps the segment",
+            file.display()
+        );
+
+        memory.write_at(100, b"hello").expect("write_at");
+        let content = fs::read(&file).expect("read the segment's file");
+        assert_eq!(
+            &content[100..105],
+            b"hello",
+            "the segment is the file: bytes written through the mapping are in it"
+        );
+        let other = fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .expect("open the file");
+        other.write_all_at(b"world", 200).expect("write the file");
+        drop(other);
+        let mut seen = [0u8; 5];
+        memory.read_at(200, &mut seen).expect("read_at");
+        assert_eq!(
+            &seen, b"world",
+            "bytes written to the file appear in the mapping"
+        );
+
+        drop(memory);
+        assert!(
+            maps_line(me, &file).is_none(),
+            "dropping SharedMemory must munmap it"
+        );
+        assert!(file.exists(), "unmapping does not remove the name");
+        drop(owned);
+        assert!(
+            !file.exists(),
+            "{} is still there after the PosixName was dropped: its Drop must shm_unlink the name",
+            file.display()
+        );
     });
-    assert_eq!(
-        meta.len(),
-        4096,
-        "the segment's size is the file's: give it with ftruncate"
-    );
-    assert_eq!(meta.mode() & 0o777, 0o600, "the segment's mode is 0o600");
-    assert_eq!(memory.size(), 4096);
-    let me = nix::unistd::getpid();
-    assert!(
-        maps_line(me, &file).is_some(),
-        "this process maps no {}: map the shm_open descriptor with mmap(MAP_SHARED)",
-        file.display()
-    );
-    assert!(
-        !has_open(&file),
-        "a descriptor of {} is still open: close it after mmap, the mapping keeps the segment",
-        file.display()
-    );
-
-    memory.write_at(100, b"hello").expect("write_at");
-    let content = fs::read(&file).expect("read the segment's file");
-    assert_eq!(
-        &content[100..105],
-        b"hello",
-        "the segment is the file: bytes written through the mapping are in it"
-    );
-    let other = fs::OpenOptions::new()
-        .write(true)
-        .open(&file)
-        .expect("open the file");
-    other.write_all_at(b"world", 200).expect("write the file");
-    drop(other);
-    let mut seen = [0u8; 5];
-    memory.read_at(200, &mut seen).expect("read_at");
-    assert_eq!(
-        &seen, b"world",
-        "bytes written to the file appear in the mapping"
-    );
-
-    drop(memory);
-    assert!(
-        maps_line(me, &file).is_none(),
-        "dropping SharedMemory must munmap it"
-    );
-    assert!(file.exists(), "unmapping does not remove the name");
-    drop(owned);
-    assert!(
-        !file.exists(),
-        "{} is still there after the PosixName was dropped: its Drop must shm_unlink the name",
-        file.display()
-    );
 }
 
 #[test]
@@ -1111,70 +1127,74 @@ fn bonus_shm_another_process_opens_it_by_name() {
 
 #[test]
 fn bonus_shm_mapping_outlives_the_name() {
-    let name = unique_name("shm");
-    let _net = UnlinkAtEnd(Posix::SharedMemory, name.clone());
-    let file = shm_file(&name);
-    let (memory, owned) = SharedMemory::create(&name, 4096).expect("SharedMemory::create");
-    memory.write_at(0, b"still here").expect("write_at");
-    owned.unlink().expect("unlink");
-    assert!(!file.exists(), "unlink removes the name at once");
-    let line = maps_line(nix::unistd::getpid(), &file)
-        .expect("the mapping stays after the name is gone (this process maps no such file)");
-    assert!(
-        line.ends_with("(deleted)"),
-        "the kernel marks the mapping of an unlinked segment \"(deleted)\": {line}"
-    );
-    let mut seen = [0u8; 10];
-    memory.read_at(0, &mut seen).expect("read_at");
-    assert_eq!(&seen, b"still here", "the segment lives while it is mapped");
-    let again = SharedMemory::open(&name);
-    assert!(
-        matches!(again, Err(Error::NoSuchName { .. })),
-        "after shm_unlink, opening the name fails with ENOENT: expected Err(Error::NoSuchName), \
-         got {again:?}"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let name = unique_name("shm");
+        let _net = UnlinkAtEnd(Posix::SharedMemory, name.clone());
+        let file = shm_file(&name);
+        let (memory, owned) = SharedMemory::create(&name, 4096).expect("SharedMemory::create");
+        memory.write_at(0, b"still here").expect("write_at");
+        owned.unlink().expect("unlink");
+        assert!(!file.exists(), "unlink removes the name at once");
+        let line = maps_line(nix::unistd::getpid(), &file)
+            .expect("the mapping stays after the name is gone (this process maps no such file)");
+        assert!(
+            line.ends_with("(deleted)"),
+            "the kernel marks the mapping of an unlinked segment \"(deleted)\": {line}"
+        );
+        let mut seen = [0u8; 10];
+        memory.read_at(0, &mut seen).expect("read_at");
+        assert_eq!(&seen, b"still here", "the segment lives while it is mapped");
+        let again = SharedMemory::open(&name);
+        assert!(
+            matches!(again, Err(Error::NoSuchName { .. })),
+            "after shm_unlink, opening the name fails with ENOENT: expected Err(Error::NoSuchName), \
+             got {again:?}"
+        );
+    });
 }
 
 #[test]
 fn bonus_shm_out_of_bounds_and_empty_are_refused() {
-    let name = unique_name("shm");
-    let _net = UnlinkAtEnd(Posix::SharedMemory, name.clone());
-    let (memory, _owned) = SharedMemory::create(&name, 4096).expect("SharedMemory::create");
-    let result = memory.write_at(4090, b"too long");
-    assert!(
-        matches!(
-            result,
-            Err(Error::OutOfBounds {
-                offset: 4090,
-                len: 8,
-                size: 4096
-            })
-        ),
-        "8 bytes at 4090 do not fit 4096: expected Err(Error::OutOfBounds {{ offset: 4090, len: \
-         8, size: 4096 }}), got {result:?}"
-    );
-    let result = memory.read_at(usize::MAX, &mut [0u8; 2]);
-    assert!(
-        matches!(result, Err(Error::OutOfBounds { .. })),
-        "an offset near usize::MAX must be refused, not overflow: got {result:?}"
-    );
-    memory
-        .write_at(4088, b"the end!")
-        .expect("the last 8 bytes fit");
+    isolated(NEVER_RETURNED_HINT, || {
+        let name = unique_name("shm");
+        let _net = UnlinkAtEnd(Posix::SharedMemory, name.clone());
+        let (memory, _owned) = SharedMemory::create(&name, 4096).expect("SharedMemory::create");
+        let result = memory.write_at(4090, b"too long");
+        assert!(
+            matches!(
+                result,
+                Err(Error::OutOfBounds {
+                    offset: 4090,
+                    len: 8,
+                    size: 4096
+                })
+            ),
+            "8 bytes at 4090 do not fit 4096: expected Err(Error::OutOfBounds {{ offset: 4090, len: \
+             8, size: 4096 }}), got {result:?}"
+        );
+        let result = memory.read_at(usize::MAX, &mut [0u8; 2]);
+        assert!(
+            matches!(result, Err(Error::OutOfBounds { .. })),
+            "an offset near usize::MAX must be refused, not overflow: got {result:?}"
+        );
+        memory
+            .write_at(4088, b"the end!")
+            .expect("the last 8 bytes fit");
 
-    let empty = unique_name("shm");
-    let _net_empty = UnlinkAtEnd(Posix::SharedMemory, empty.clone());
-    let result = SharedMemory::create(&empty, 0);
-    assert!(
-        matches!(result, Err(Error::EmptySegment { .. })),
-        "a segment of 0 bytes cannot be mapped: expected Err(Error::EmptySegment), got {:?}",
-        result.as_ref().map(|(m, _)| m.size())
-    );
-    drop(result);
-    assert!(
-        !shm_file(&empty).exists(),
-        "refusing an empty segment must leave no name behind"
-    );
+        let empty = unique_name("shm");
+        let _net_empty = UnlinkAtEnd(Posix::SharedMemory, empty.clone());
+        let result = SharedMemory::create(&empty, 0);
+        assert!(
+            matches!(result, Err(Error::EmptySegment { .. })),
+            "a segment of 0 bytes cannot be mapped: expected Err(Error::EmptySegment), got {:?}",
+            result.as_ref().map(|(m, _)| m.size())
+        );
+        drop(result);
+        assert!(
+            !shm_file(&empty).exists(),
+            "refusing an empty segment must leave no name behind"
+        );
+    });
 }
 
 // --- Bonus 3: a message queue with priorities
@@ -1299,79 +1319,83 @@ fn bonus_mq_another_process_sends_by_name() {
 
 #[test]
 fn bonus_mq_bad_priority_and_oversized_message_are_refused() {
-    let name = unique_name("mq");
-    let _net = UnlinkAtEnd(Posix::MessageQueue, name.clone());
-    let (queue, _owned) = MessageQueue::create(&name).expect("MessageQueue::create");
-    let result = queue.send(b"x", MQ_PRIO_MAX);
-    assert!(
-        matches!(result, Err(Error::InvalidPriority { priority }) if priority == MQ_PRIO_MAX),
-        "priorities lie below MQ_PRIO_MAX ({MQ_PRIO_MAX}): expected \
-         Err(Error::InvalidPriority), got {result:?}"
-    );
-    let result = queue.send(&vec![0u8; MQ_MESSAGE_SIZE + 1], 0);
-    assert!(
-        matches!(
-            result,
-            Err(Error::MessageTooLong { len, max }) if len == MQ_MESSAGE_SIZE + 1 && max == MQ_MESSAGE_SIZE
-        ),
-        "the queue's messages hold {MQ_MESSAGE_SIZE} bytes: expected Err(Error::MessageTooLong), \
-         got {result:?}"
-    );
-    queue
-        .send(&vec![0u8; MQ_MESSAGE_SIZE], MQ_PRIO_MAX - 1)
-        .expect("a full-size message at the highest priority fits");
-    assert_eq!(queue.queued().expect("queued"), 1);
+    isolated(NEVER_RETURNED_HINT, || {
+        let name = unique_name("mq");
+        let _net = UnlinkAtEnd(Posix::MessageQueue, name.clone());
+        let (queue, _owned) = MessageQueue::create(&name).expect("MessageQueue::create");
+        let result = queue.send(b"x", MQ_PRIO_MAX);
+        assert!(
+            matches!(result, Err(Error::InvalidPriority { priority }) if priority == MQ_PRIO_MAX),
+            "priorities lie below MQ_PRIO_MAX ({MQ_PRIO_MAX}): expected \
+             Err(Error::InvalidPriority), got {result:?}"
+        );
+        let result = queue.send(&vec![0u8; MQ_MESSAGE_SIZE + 1], 0);
+        assert!(
+            matches!(
+                result,
+                Err(Error::MessageTooLong { len, max }) if len == MQ_MESSAGE_SIZE + 1 && max == MQ_MESSAGE_SIZE
+            ),
+            "the queue's messages hold {MQ_MESSAGE_SIZE} bytes: expected Err(Error::MessageTooLong), \
+             got {result:?}"
+        );
+        queue
+            .send(&vec![0u8; MQ_MESSAGE_SIZE], MQ_PRIO_MAX - 1)
+            .expect("a full-size message at the highest priority fits");
+        assert_eq!(queue.queued().expect("queued"), 1);
+    });
 }
 
 // --- Bonus: names
 
 #[test]
 fn bonus_posix_name_taken_and_name_missing_are_reported() {
-    let (sem, shm, mq) = (unique_name("sem"), unique_name("shm"), unique_name("mq"));
-    let _nets = (
-        UnlinkAtEnd(Posix::Semaphore, sem.clone()),
-        UnlinkAtEnd(Posix::SharedMemory, shm.clone()),
-        UnlinkAtEnd(Posix::MessageQueue, mq.clone()),
-    );
-    let missing = (
-        NamedSemaphore::open(&sem).err(),
-        SharedMemory::open(&shm).err(),
-        MessageQueue::open(&mq).err(),
-    );
-    assert!(
-        matches!(
-            missing,
-            (
-                Some(Error::NoSuchName { .. }),
-                Some(Error::NoSuchName { .. }),
-                Some(Error::NoSuchName { .. })
-            )
-        ),
-        "opening a name that does not exist fails with ENOENT: expected Error::NoSuchName for \
-         the semaphore, the segment and the queue, got {missing:?}"
-    );
-    let _first = (
-        NamedSemaphore::create(&sem, 1).expect("NamedSemaphore::create"),
-        SharedMemory::create(&shm, 64).expect("SharedMemory::create"),
-        MessageQueue::create(&mq).expect("MessageQueue::create"),
-    );
-    let taken = (
-        NamedSemaphore::create(&sem, 1).err(),
-        SharedMemory::create(&shm, 64).err(),
-        MessageQueue::create(&mq).err(),
-    );
-    assert!(
-        matches!(
-            taken,
-            (
-                Some(Error::NameTaken { .. }),
-                Some(Error::NameTaken { .. }),
-                Some(Error::NameTaken { .. })
-            )
-        ),
-        "creating with O_CREAT | O_EXCL a name that exists fails with EEXIST: expected \
-         Error::NameTaken for all three, got {taken:?}"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let (sem, shm, mq) = (unique_name("sem"), unique_name("shm"), unique_name("mq"));
+        let _nets = (
+            UnlinkAtEnd(Posix::Semaphore, sem.clone()),
+            UnlinkAtEnd(Posix::SharedMemory, shm.clone()),
+            UnlinkAtEnd(Posix::MessageQueue, mq.clone()),
+        );
+        let missing = (
+            NamedSemaphore::open(&sem).err(),
+            SharedMemory::open(&shm).err(),
+            MessageQueue::open(&mq).err(),
+        );
+        assert!(
+            matches!(
+                missing,
+                (
+                    Some(Error::NoSuchName { .. }),
+                    Some(Error::NoSuchName { .. }),
+                    Some(Error::NoSuchName { .. })
+                )
+            ),
+            "opening a name that does not exist fails with ENOENT: expected Error::NoSuchName for \
+             the semaphore, the segment and the queue, got {missing:?}"
+        );
+        let _first = (
+            NamedSemaphore::create(&sem, 1).expect("NamedSemaphore::create"),
+            SharedMemory::create(&shm, 64).expect("SharedMemory::create"),
+            MessageQueue::create(&mq).expect("MessageQueue::create"),
+        );
+        let taken = (
+            NamedSemaphore::create(&sem, 1).err(),
+            SharedMemory::create(&shm, 64).err(),
+            MessageQueue::create(&mq).err(),
+        );
+        assert!(
+            matches!(
+                taken,
+                (
+                    Some(Error::NameTaken { .. }),
+                    Some(Error::NameTaken { .. }),
+                    Some(Error::NameTaken { .. })
+                )
+            ),
+            "creating with O_CREAT | O_EXCL a name that exists fails with EEXIST: expected \
+             Error::NameTaken for all three, got {taken:?}"
+        );
+    });
 }
 
 #[rstest]
@@ -1380,65 +1404,69 @@ fn bonus_posix_name_taken_and_name_missing_are_reported() {
 #[case::a_second_slash("/ipclab-ex07/inner")]
 #[case::longer_than_name_max(&format!("/{}", "x".repeat(256)))]
 fn bonus_invalid_posix_names_are_refused(#[case] name: &str) {
-    let results = (
-        NamedSemaphore::open(name).err(),
-        SharedMemory::open(name).err(),
-        MessageQueue::open(name).err(),
-    );
-    assert!(
-        matches!(
-            results,
-            (
-                Some(Error::InvalidName { .. }),
-                Some(Error::InvalidName { .. }),
-                Some(Error::InvalidName { .. })
-            )
-        ),
-        "a POSIX IPC name is '/' and then 1 to NAME_MAX characters without '/'; {name:?} is not \
-         one: expected Error::InvalidName from all three opens, before any system call, got \
-         {results:?}"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let results = (
+            NamedSemaphore::open(name).err(),
+            SharedMemory::open(name).err(),
+            MessageQueue::open(name).err(),
+        );
+        assert!(
+            matches!(
+                results,
+                (
+                    Some(Error::InvalidName { .. }),
+                    Some(Error::InvalidName { .. }),
+                    Some(Error::InvalidName { .. })
+                )
+            ),
+            "a POSIX IPC name is '/' and then 1 to NAME_MAX characters without '/'; {name:?} is not \
+             one: expected Error::InvalidName from all three opens, before any system call, got \
+             {results:?}"
+        );
+    });
 }
 
 #[test]
 fn bonus_posix_names_are_unlinked_even_when_the_code_panics() {
-    let (sem, shm, mq) = (unique_name("sem"), unique_name("shm"), unique_name("mq"));
-    let _nets = (
-        UnlinkAtEnd(Posix::Semaphore, sem.clone()),
-        UnlinkAtEnd(Posix::SharedMemory, shm.clone()),
-        UnlinkAtEnd(Posix::MessageQueue, mq.clone()),
-    );
-    let (created_tx, created_rx) = mpsc::channel();
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        let _all = (
-            NamedSemaphore::create(&sem, 1).expect("NamedSemaphore::create"),
-            SharedMemory::create(&shm, 64).expect("SharedMemory::create"),
-            MessageQueue::create(&mq).expect("MessageQueue::create"),
+    isolated(NEVER_RETURNED_HINT, || {
+        let (sem, shm, mq) = (unique_name("sem"), unique_name("shm"), unique_name("mq"));
+        let _nets = (
+            UnlinkAtEnd(Posix::Semaphore, sem.clone()),
+            UnlinkAtEnd(Posix::SharedMemory, shm.clone()),
+            UnlinkAtEnd(Posix::MessageQueue, mq.clone()),
         );
-        created_tx.send(()).expect("send");
-        panic!("the code using the objects panics halfway");
-    }));
-    if created_rx.try_recv().is_err() {
-        // Creating them failed: that panic is the test's answer.
-        panic::resume_unwind(outcome.expect_err("the body always panics"));
-    }
-    let left: Vec<String> = [
-        (
-            sem_file(&sem).exists(),
-            sem_file(&sem).display().to_string(),
-        ),
-        (
-            shm_file(&shm).exists(),
-            shm_file(&shm).display().to_string(),
-        ),
-        (mq_exists(&mq), format!("message queue {mq}")),
-    ]
-    .into_iter()
-    .filter_map(|(exists, what)| exists.then_some(what))
-    .collect();
-    assert!(
-        left.is_empty(),
-        "{left:?} survived a panic: unlinking belongs in PosixName's Drop, which runs while \
-         unwinding"
-    );
+        let (created_tx, created_rx) = mpsc::channel();
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            let _all = (
+                NamedSemaphore::create(&sem, 1).expect("NamedSemaphore::create"),
+                SharedMemory::create(&shm, 64).expect("SharedMemory::create"),
+                MessageQueue::create(&mq).expect("MessageQueue::create"),
+            );
+            created_tx.send(()).expect("send");
+            panic!("the code using the objects panics halfway");
+        }));
+        if created_rx.try_recv().is_err() {
+            // Creating them failed: that panic is the test's answer.
+            panic::resume_unwind(outcome.expect_err("the body always panics"));
+        }
+        let left: Vec<String> = [
+            (
+                sem_file(&sem).exists(),
+                sem_file(&sem).display().to_string(),
+            ),
+            (
+                shm_file(&shm).exists(),
+                shm_file(&shm).display().to_string(),
+            ),
+            (mq_exists(&mq), format!("message queue {mq}")),
+        ]
+        .into_iter()
+        .filter_map(|(exists, what)| exists.then_some(what))
+        .collect();
+        assert!(
+            left.is_empty(),
+            "{left:?} survived a panic: unlinking belongs in PosixName's Drop, which runs while \
+             unwinding"
+        );
+    });
 }

@@ -25,6 +25,8 @@ use nix::sys::signal::Signal;
 use nix::unistd::{getpid, Pid};
 use rstest::rstest;
 
+const NEVER_RETURNED_HINT: &str = "the call never returned. The parser must advance through the line on every step; a built-in must not wait for anything";
+
 const SHELL: &str = env!("CARGO_BIN_EXE_ex09-shell");
 
 const PIPELINE_HINT: &str = "the pipeline hung. Usually a stage waits for end of file on a pipe \
@@ -154,12 +156,14 @@ fn canonical(path: &Path) -> PathBuf {
 
 #[test]
 fn task1_words_are_separated_by_blanks() {
-    let parsed = parse("ls -l   /tmp\t-a").expect("a valid line");
-    assert_eq!(
-        parsed,
-        pipeline(vec![cmd(&["ls", "-l", "/tmp", "-a"])]),
-        "spaces and tabs separate words, however many there are"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let parsed = parse("ls -l   /tmp\t-a").expect("a valid line");
+        assert_eq!(
+            parsed,
+            pipeline(vec![cmd(&["ls", "-l", "/tmp", "-a"])]),
+            "spaces and tabs separate words, however many there are"
+        );
+    });
 }
 
 #[rstest]
@@ -167,11 +171,13 @@ fn task1_words_are_separated_by_blanks() {
 #[case::spaces("    ")]
 #[case::tab("\t")]
 fn task1_a_blank_line_is_an_empty_pipeline(#[case] line: &str) {
-    assert_eq!(
-        parse(line),
-        Ok(Pipeline::default()),
-        "a blank line is no error: it is a pipeline of no commands, which the shell skips"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        assert_eq!(
+            parse(line),
+            Ok(Pipeline::default()),
+            "a blank line is no error: it is a pipeline of no commands, which the shell skips"
+        );
+    });
 }
 
 #[rstest]
@@ -184,35 +190,41 @@ fn task1_a_blank_line_is_an_empty_pipeline(#[case] line: &str) {
 #[case::double_quotes_escape_quote_and_backslash(r#"echo "say \"hi\" \\ \n""#, &["echo", r#"say "hi" \ \n"#])]
 #[case::single_quotes_are_literal(r#"echo 'a\b"c'"#, &["echo", r#"a\b"c"#])]
 fn task1_quotes_and_backslashes(#[case] line: &str, #[case] expected: &[&str]) {
-    let parsed = parse(line).unwrap_or_else(|e| panic!("{line:?} is a valid line, got {e:?}"));
-    assert_eq!(
-        parsed,
-        pipeline(vec![cmd(expected)]),
-        "quotes group characters into one word and are removed; a backslash makes the next \
-         character ordinary"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let parsed = parse(line).unwrap_or_else(|e| panic!("{line:?} is a valid line, got {e:?}"));
+        assert_eq!(
+            parsed,
+            pipeline(vec![cmd(expected)]),
+            "quotes group characters into one word and are removed; a backslash makes the next \
+             character ordinary"
+        );
+    });
 }
 
 #[rstest]
 #[case::spaced("ps auxf | grep mysql | wc -l")]
 #[case::unspaced("ps auxf|grep mysql|wc -l")]
 fn task1_pipes_separate_commands(#[case] line: &str) {
-    assert_eq!(
-        parse(line).expect("a valid line"),
-        pipeline(vec![
-            cmd(&["ps", "auxf"]),
-            cmd(&["grep", "mysql"]),
-            cmd(&["wc", "-l"])
-        ]),
-        "an unquoted | ends one command and starts the next, with or without spaces around it"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        assert_eq!(
+            parse(line).expect("a valid line"),
+            pipeline(vec![
+                cmd(&["ps", "auxf"]),
+                cmd(&["grep", "mysql"]),
+                cmd(&["wc", "-l"])
+            ]),
+            "an unquoted | ends one command and starts the next, with or without spaces around it"
+        );
+    });
 }
 
 #[test]
 fn task1_pipelines_have_any_length() {
-    let line = ["cat"; 12].join(" | ");
-    let parsed = parse(&line).expect("a valid line");
-    assert_eq!(parsed, pipeline(vec![cmd(&["cat"]); 12]));
+    isolated(NEVER_RETURNED_HINT, || {
+        let line = ["cat"; 12].join(" | ");
+        let parsed = parse(&line).expect("a valid line");
+        assert_eq!(parsed, pipeline(vec![cmd(&["cat"]); 12]));
+    });
 }
 
 #[rstest]
@@ -221,12 +233,14 @@ fn task1_pipelines_have_any_length() {
 #[case::unspaced("cat<in>out", cmd_with(&["cat"], Some("in"), Some("out")))]
 #[case::quoted_name("wc -l > 'my file'", cmd_with(&["wc", "-l"], None, Some("my file")))]
 fn task1_redirections_belong_to_their_command(#[case] line: &str, #[case] expected: Command) {
-    assert_eq!(
-        parse(line).expect("a valid line"),
-        pipeline(vec![expected]),
-        "`< file` and `> file` may stand anywhere in a command; the next word is the file name, \
-         and neither is an argument"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        assert_eq!(
+            parse(line).expect("a valid line"),
+            pipeline(vec![expected]),
+            "`< file` and `> file` may stand anywhere in a command; the next word is the file name, \
+             and neither is an argument"
+        );
+    });
 }
 
 fn cmd_with(argv: &[&str], stdin: Option<&str>, stdout: Option<&str>) -> Command {
@@ -239,9 +253,11 @@ fn cmd_with(argv: &[&str], stdin: Option<&str>, stdout: Option<&str>) -> Command
 
 #[test]
 fn task1_the_notes_pipeline() {
-    let parsed =
-        parse("ps auxf | grep 'my sql' | wc -l > \"count file.txt\"").expect("a valid line");
-    insta::assert_debug_snapshot!("task1_the_notes_pipeline", parsed);
+    isolated(NEVER_RETURNED_HINT, || {
+        let parsed =
+            parse("ps auxf | grep 'my sql' | wc -l > \"count file.txt\"").expect("a valid line");
+        insta::assert_debug_snapshot!("task1_the_notes_pipeline", parsed);
+    });
 }
 
 #[rstest]
@@ -257,11 +273,13 @@ fn task1_the_notes_pipeline() {
 #[case::open_double_quote("echo \"oops", ParseError::UnterminatedQuote('"'))]
 #[case::trailing_backslash("echo \\", ParseError::TrailingBackslash)]
 fn task1_mistakes_are_named(#[case] line: &str, #[case] expected: ParseError) {
-    assert_eq!(
-        parse(line),
-        Err(expected.clone()),
-        "{line:?} is not a valid line: parse must say why ({expected})"
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        assert_eq!(
+            parse(line),
+            Err(expected.clone()),
+            "{line:?} is not a valid line: parse must say why ({expected})"
+        );
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,45 +607,49 @@ fn task3_cd_to_a_missing_directory_is_an_error() {
 #[case::code_wraps_at_256(&["exit", "257"], Some(Some(1)))]
 #[case::not_a_number(&["exit", "three"], None)]
 fn task3_exit_says_how_to_end(#[case] argv: &[&str], #[case] expected: Option<Option<i32>>) {
-    let (result, _) = builtin(argv);
-    match (expected, result) {
-        (Some(code), Ok(BuiltinOutcome::Exit(got))) => assert_eq!(
-            got,
-            code,
-            "`{}`: Exit(None) means \"the last command's status\"; a code keeps its low 8 bits",
-            argv.join(" ")
-        ),
-        (None, Err(ShellError::Usage { builtin, .. })) => assert_eq!(builtin, "exit"),
-        (expected, got) => panic!(
-            "`{}`: expected {}, got {got:?}",
-            argv.join(" "),
-            match expected {
-                Some(code) => format!("Ok(BuiltinOutcome::Exit({code:?}))"),
-                None => "Err(ShellError::Usage { builtin: \"exit\", .. })".into(),
-            }
-        ),
-    }
+    isolated(NEVER_RETURNED_HINT, || {
+        let (result, _) = builtin(argv);
+        match (expected, result) {
+            (Some(code), Ok(BuiltinOutcome::Exit(got))) => assert_eq!(
+                got,
+                code,
+                "`{}`: Exit(None) means \"the last command's status\"; a code keeps its low 8 bits",
+                argv.join(" ")
+            ),
+            (None, Err(ShellError::Usage { builtin, .. })) => assert_eq!(builtin, "exit"),
+            (expected, got) => panic!(
+                "`{}`: expected {}, got {got:?}",
+                argv.join(" "),
+                match expected {
+                    Some(code) => format!("Ok(BuiltinOutcome::Exit({code:?}))"),
+                    None => "Err(ShellError::Usage { builtin: \"exit\", .. })".into(),
+                }
+            ),
+        }
+    });
 }
 
 #[test]
 fn task3_kill_l_lists_every_signal() {
-    let (result, out) = builtin(&["kill", "-l"]);
-    assert!(
-        matches!(result, Ok(BuiltinOutcome::Continue)),
-        "got {result:?}"
-    );
-    // The layout is free: read the `NUMBER) NAME` pairs, whatever the spacing.
-    let tokens: Vec<&str> = out.split_whitespace().collect();
-    let pairs: Vec<String> = tokens
-        .windows(2)
-        .filter(|w| w[0].ends_with(')') && w[0][..w[0].len() - 1].parse::<u32>().is_ok())
-        .map(|w| format!("{} {}", w[0], w[1]))
-        .collect();
-    assert!(
-        !pairs.is_empty(),
-        "kill -l must write `NUMBER) NAME` pairs such as ` 9) SIGKILL`; it wrote {out:?}"
-    );
-    insta::assert_snapshot!("task3_kill_l_lists_every_signal", pairs.join("\n"));
+    isolated(NEVER_RETURNED_HINT, || {
+        let (result, out) = builtin(&["kill", "-l"]);
+        assert!(
+            matches!(result, Ok(BuiltinOutcome::Continue)),
+            "got {result:?}"
+        );
+        // The layout is free: read the `NUMBER) NAME` pairs, whatever the spacing.
+        let tokens: Vec<&str> = out.split_whitespace().collect();
+        let pairs: Vec<String> = tokens
+            .windows(2)
+            .filter(|w| w[0].ends_with(')') && w[0][..w[0].len() - 1].parse::<u32>().is_ok())
+            .map(|w| format!("{} {}", w[0], w[1]))
+            .collect();
+        assert!(
+            !pairs.is_empty(),
+            "kill -l must write `NUMBER) NAME` pairs such as ` 9) SIGKILL`; it wrote {out:?}"
+        );
+        insta::assert_snapshot!("task3_kill_l_lists_every_signal", pairs.join("\n"));
+    });
 }
 
 #[rstest]
@@ -693,19 +715,21 @@ fn task3_kill_with_a_negative_pid_signals_a_process_group() {
 #[case::no_pid(&["kill", "-TERM"])]
 #[case::pid_not_a_number(&["kill", "-TERM", "init"])]
 fn task3_kill_mistakes_are_errors(#[case] argv: &[&str]) {
-    let (result, _) = builtin(argv);
-    let ok = match (argv, &result) {
-        ([_, "-NOPE", ..], Err(ShellError::UnknownSignal(name))) => name.contains("NOPE"),
-        ([.., "2147483647"], Err(ShellError::Kill { errno, .. })) => *errno == Errno::ESRCH,
-        (_, Err(ShellError::Usage { builtin, .. })) => *builtin == "kill",
-        _ => false,
-    };
-    assert!(
-        ok,
-        "`{}` must fail with the error that names the cause (UnknownSignal, Kill with ESRCH, or \
-         Usage), got {result:?}",
-        argv.join(" ")
-    );
+    isolated(NEVER_RETURNED_HINT, || {
+        let (result, _) = builtin(argv);
+        let ok = match (argv, &result) {
+            ([_, "-NOPE", ..], Err(ShellError::UnknownSignal(name))) => name.contains("NOPE"),
+            ([.., "2147483647"], Err(ShellError::Kill { errno, .. })) => *errno == Errno::ESRCH,
+            (_, Err(ShellError::Usage { builtin, .. })) => *builtin == "kill",
+            _ => false,
+        };
+        assert!(
+            ok,
+            "`{}` must fail with the error that names the cause (UnknownSignal, Kill with ESRCH, or \
+             Usage), got {result:?}",
+            argv.join(" ")
+        );
+    });
 }
 
 #[test]
