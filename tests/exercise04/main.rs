@@ -21,11 +21,12 @@ use std::time::Duration;
 use assert_cmd::assert::OutputAssertExt;
 use assert_cmd::Command as CmdAssert;
 use exercise04::*;
+use ipclab_support::child::{exit_code, spawn_child};
 use ipclab_support::data::{assert_same_bytes, payload, MIB};
 use ipclab_support::sysvipc::{self, ShmRow};
 use ipclab_support::{isolated, isolated_for, Deadline};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, getpid, pipe, ForkResult, Pid};
+use nix::unistd::{getpid, pipe, Pid};
 use predicates::prelude::*;
 use rstest::rstest;
 
@@ -147,28 +148,6 @@ fn the_mapping(pid: Pid, id: ShmId, whose: &str) -> Mapping {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers for processes.
-
-/// Forks; the child runs `body` and ends with `_exit` and its result (101 if it panicked).
-fn spawn_child(body: impl FnOnce() -> i32) -> Pid {
-    // SAFETY: the child runs only `body` and ends with _exit; it never returns into the test.
-    match unsafe { fork() }.expect("fork") {
-        ForkResult::Child => {
-            let code = panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(101);
-            // SAFETY: ends the child at once, without running the harness's code.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => child,
-    }
-}
-
-/// Waits for `pid` and returns its exit code, failing the test if a signal ended it.
-#[track_caller]
-fn exit_code(pid: Pid, what: &str) -> i32 {
-    match waitpid(pid, None).expect("waitpid") {
-        WaitStatus::Exited(_, code) => code,
-        other => panic!("{what} did not exit normally: {other:?}"),
-    }
-}
 
 /// Blocks until a byte arrives on the pipe (a readiness event, not a sleep).
 fn wait_for_cue(read_end: &OwnedFd) {

@@ -19,11 +19,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use exercise07::*;
+use ipclab_support::child::{exit_code, spawn_child};
 use ipclab_support::sysvipc;
 use ipclab_support::{isolated, isolated_for, procfs, Deadline};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, pipe, ForkResult, Pid};
+use nix::sys::wait::waitpid;
+use nix::unistd::{pipe, Pid};
 use rstest::rstest;
 
 const NEVER_RETURNED_HINT: &str = "a semaphore or lock operation blocked. Nothing in this test waits: creating, reading, removing and refusing bad arguments must not call semop with a decrement";
@@ -94,29 +95,8 @@ fn wait_for_waiters(id: i32, n: i32, what: &str) {
     }
 }
 
-/// Forks a child running `body`, which ends with `_exit(body())`.
-fn spawn_child(body: impl FnOnce() -> i32) -> Pid {
-    // SAFETY: the child runs `body` and then `_exit`s; it never returns into the test.
-    match unsafe { fork() }.expect("fork") {
-        ForkResult::Child => {
-            let code = panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(101);
-            // SAFETY: ends the child without running the test's destructors.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => child,
-    }
-}
-
 fn files((read, write): (std::os::fd::OwnedFd, std::os::fd::OwnedFd)) -> (File, File) {
     (File::from(read), File::from(write))
-}
-
-#[track_caller]
-fn exit_code(pid: Pid) -> i32 {
-    match waitpid(pid, None).expect("waitpid") {
-        WaitStatus::Exited(_, code) => code,
-        other => panic!("child {pid} did not exit normally: {other:?}"),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -167,7 +147,7 @@ fn task1_wait_sleeps_until_another_process_posts() {
         );
         sem.post().expect("post");
         assert_eq!(
-            exit_code(child),
+            exit_code(child, "the child"),
             0,
             "the child's wait() should succeed after the post"
         );
@@ -189,7 +169,7 @@ fn task1_children_share_the_counter() {
             }
             0
         });
-        assert_eq!(exit_code(child), 0);
+        assert_eq!(exit_code(child, "the child"), 0);
         assert_eq!(
             counter.get(),
             5,
@@ -345,7 +325,11 @@ fn task2_a_waiter_gets_the_semaphore_when_the_holder_is_killed() {
         );
         kill(holder, Signal::SIGKILL).expect("kill the holder");
         waitpid(holder, None).expect("waitpid");
-        assert_eq!(exit_code(waiter), 0, "the waiter should get the semaphore");
+        assert_eq!(
+            exit_code(waiter, "the child"),
+            0,
+            "the waiter should get the semaphore"
+        );
         assert_eq!(
             kernel_value(sem.id()),
             1,
@@ -425,7 +409,11 @@ impl Holder {
         (&self.release)
             .write_all(b"!")
             .expect("tell the holder to let go");
-        assert_eq!(exit_code(self.pid), 0, "the lock holder failed");
+        assert_eq!(
+            exit_code(self.pid, "the lock holder"),
+            0,
+            "the lock holder failed"
+        );
     }
 }
 
@@ -497,7 +485,7 @@ fn task3_append_waits_for_the_lock() {
             "nothing may be written while another process holds the lock"
         );
         holder.let_go();
-        assert_eq!(exit_code(writer), 0, "append_record failed");
+        assert_eq!(exit_code(writer, "the child"), 0, "append_record failed");
         assert_eq!(
             fs::read_to_string(&path).expect("read the log"),
             "first line\nsecond line\n"
@@ -531,7 +519,7 @@ fn task3_concurrent_writers_never_interleave_records() {
             })
             .collect();
         for child in children {
-            assert_eq!(exit_code(child), 0, "a writer failed");
+            assert_eq!(exit_code(child, "the child"), 0, "a writer failed");
         }
         let content = fs::read_to_string(&path).expect("read the log");
         let all: Vec<&str> = content.lines().collect();
@@ -662,7 +650,7 @@ fn task4_waiter_learns_that_the_set_was_removed() {
         });
         wait_for_waiters(id, 1, "wait() on a semaphore at 0 should sleep");
         sem.remove().expect("remove");
-        match exit_code(waiter) {
+        match exit_code(waiter, "the child") {
             0 => {}
             2 => panic!(
                 "the waiter got an error other than Err(Error::Removed {{ id: {id} }}): semop \
@@ -971,7 +959,11 @@ fn bonus_named_semaphore_processes_that_open_it_by_name_lose_no_update() {
         opener.post().expect("post");
         let mut total = [0u8; 8];
         let reported = (&total_read).read_exact(&mut total);
-        assert_eq!(exit_code(counting), 0, "count_with_named_semaphore failed");
+        assert_eq!(
+            exit_code(counting, "the child"),
+            0,
+            "count_with_named_semaphore failed"
+        );
         reported.expect("the counting process reports its total");
         assert_eq!(
             u64::from_le_bytes(total),
@@ -1097,7 +1089,7 @@ fn bonus_shm_another_process_opens_it_by_name() {
             .write_all(b"!")
             .expect("start the other process");
         if (&ready_read).read_exact(&mut [0u8; 1]).is_err() {
-            let why = match exit_code(child) {
+            let why = match exit_code(child, "the child") {
                 2 => "SharedMemory::open failed",
                 3 => "it did not read the bytes written before (\"hello\" at 0)",
                 4 => "write_at(8000, 5 bytes) failed: open must map the segment's whole size",
@@ -1121,7 +1113,7 @@ fn bonus_shm_another_process_opens_it_by_name() {
         (&done_write)
             .write_all(b"!")
             .expect("let the other process go");
-        assert_eq!(exit_code(child), 0);
+        assert_eq!(exit_code(child, "the child"), 0);
     });
 }
 
@@ -1272,7 +1264,7 @@ fn bonus_mq_another_process_sends_by_name() {
             .write_all(b"!")
             .expect("start the other process");
         let sent = (&ready_read).read_exact(&mut [0u8; 1]);
-        match exit_code(child) {
+        match exit_code(child, "the child") {
             0 => sent.expect("the sender reports"),
             2 => panic!("the other process could not open the queue by its name"),
             3 => panic!("the other process could not send"),

@@ -14,6 +14,7 @@
 //! * [`sysvipc`] reads the kernel's tables of System V IPC objects (`/proc/sysvipc/{msg,shm,sem}`),
 //!   so that tests see which queues, segments and semaphore sets exist, what they hold, and that
 //!   they are gone after cleanup.
+//! * [`child`] forks a child that runs a closure and ends with `_exit`, and reads its exit code.
 //! * [`data`] names the message sizes where pipes change behaviour and compares payloads.
 //! * [`pty`] drives a program through a pseudo-terminal (keys in, screen out, every read with a
 //!   deadline), for what only exists on a terminal: job control, Ctrl+C, Ctrl+Z.
@@ -26,6 +27,7 @@ compile_error!(
      Build it on Linux (a virtual machine or WSL 2 works)."
 );
 
+pub mod child;
 pub mod data;
 pub mod interrupt;
 pub mod isolate;
