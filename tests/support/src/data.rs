@@ -56,6 +56,57 @@ pub fn assert_same_bytes(actual: &[u8], expected: &[u8], what: &str) {
     );
 }
 
+/// What the test process received, as the judge needs it: a digest and a length instead of the
+/// bytes (an observation must stay small), and, when the bytes are wrong, how they differ.
+///
+/// Built on the untrusted side with [`Received::of`]; checked by the judge with
+/// [`Received::assert_matches`], which recomputes the expected digest itself: a forged
+/// `Received` must carry the right digest, which only the right bytes give.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Received {
+    pub len: usize,
+    pub digest: u64,
+    /// How `actual` differed from what the test expected, if it did.
+    pub difference: Option<String>,
+}
+
+impl Received {
+    pub fn of(actual: &[u8], expected: &[u8]) -> Received {
+        Received {
+            len: actual.len(),
+            digest: digest(actual),
+            difference: std::panic::catch_unwind(|| assert_same_bytes(actual, expected, "bytes"))
+                .err()
+                .map(|p| {
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .unwrap_or_else(|| "they differ".into())
+                }),
+        }
+    }
+
+    /// Panics with `what` and the difference unless these are exactly `expected`'s bytes.
+    #[track_caller]
+    pub fn assert_matches(&self, expected: &[u8], what: &str) {
+        if self.len == expected.len() && self.digest == digest(expected) {
+            return;
+        }
+        let detail = self
+            .difference
+            .clone()
+            .unwrap_or_else(|| format!("got {} bytes, expected {}", self.len, expected.len()));
+        let detail = detail.strip_prefix("bytes: ").unwrap_or(&detail).to_owned();
+        panic!("{what}: {detail}");
+    }
+}
+
+/// FNV-1a, 64 bits: enough to tell payloads apart, not a cryptographic hash.
+pub fn digest(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,12 @@
 //! A suite is a specification the student reads, so the pieces here exist to keep suites short
 //! and their failures readable:
 //!
-//! * [`isolated`] runs a test body in a process of its own with a deadline, because code under
-//!   test forks, blocks and changes process-wide state, and a hang must become a failing test
-//!   with a hint, not a stuck `cargo test`.
+//! * [`isolated`] runs a test body (the student's code) in a sandboxed process of its own with a
+//!   deadline, and hands what it returns to a judging closure that runs where no student code has
+//!   run: the verdict cannot be forged, a hang becomes a failing test with a hint, and nothing
+//!   outlives the test. [`checkpoint`] lets the judge read the kernel's state of the test's
+//!   processes itself ([`witness`]); [`sandbox`] says what walls the test ran behind; [`record`]
+//!   is the structured verdict that tools read instead of libtest's text.
 //! * [`procfs`] reads what the kernel shows about a process (open descriptors, children,
 //!   zombies, signal masks), so that tests can use the kernel as the witness: a submission that
 //!   fakes a mechanism, leaks a descriptor or leaves a zombie fails.
@@ -31,9 +34,16 @@ pub mod child;
 pub mod data;
 pub mod interrupt;
 pub mod isolate;
+mod keeper;
+pub mod probe;
+pub mod record;
+pub mod sandbox;
+pub mod witness;
 pub mod netprocfs;
 pub mod procfs;
 pub mod pty;
 pub mod sysvipc;
 
-pub use isolate::{isolated, isolated_for, Deadline};
+pub use isolate::{isolated, isolated_for, Deadline, Outcome, Witness};
+pub use probe::checkpoint;
+pub use witness::Snapshot;

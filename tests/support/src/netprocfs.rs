@@ -95,7 +95,7 @@ pub fn tcp_listener_at(addr: SocketAddrV4) -> io::Result<Option<InetSocket>> {
         .find(|s| s.state == TCP_LISTEN && s.local == addr))
 }
 
-fn parse_unix(table: &str) -> Vec<UnixSocket> {
+pub(crate) fn parse_unix(table: &str) -> Vec<UnixSocket> {
     // "Num: RefCount Protocol Flags Type St Inode [Path]"
     table
         .lines()
@@ -125,7 +125,7 @@ fn parse_unix(table: &str) -> Vec<UnixSocket> {
         .collect()
 }
 
-fn parse_inet(table: &str) -> Vec<InetSocket> {
+pub(crate) fn parse_inet(table: &str) -> Vec<InetSocket> {
     // "sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode"
     table
         .lines()

@@ -362,6 +362,11 @@ pub fn signal_state(pid: Pid) -> io::Result<SignalState> {
     signal_state_from(&format!("/proc/{pid}/status"))
 }
 
+/// The signal state of thread `tid` of process `pid` (masks are per thread).
+pub fn thread_signal_state(pid: Pid, tid: Pid) -> io::Result<SignalState> {
+    signal_state_from(&format!("/proc/{pid}/task/{tid}/status"))
+}
+
 /// The signal state of the calling thread (masks are per thread: this reads the thread's own).
 pub fn own_thread_signal_state() -> io::Result<SignalState> {
     signal_state_from("/proc/thread-self/status")
