@@ -1,7 +1,10 @@
-//! Running one exercise's graded suite with `cargo test` and reading libtest's verdict.
+//! Running one exercise's graded suite with `cargo test` and reading the judges' verdicts.
 //!
 //! The suite is run exactly as the student runs it (`cargo test -p exerciseNN`), so `ipclab`,
-//! `cargo xtask verify` and plain cargo can never disagree about what passes.
+//! `cargo xtask verify` and plain cargo can never disagree about what passes. Which tests passed
+//! is read from the verdict record the suite's judges write (`IPCLAB_VERDICTS`, see
+//! `ipclab_support::record`), not from libtest's text, which the code under test can print too;
+//! libtest's text only says which tests ran and, for a suite without judges, what it says.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -79,6 +82,9 @@ pub struct RunOptions {
     pub deadline: Duration,
     /// Extra environment for cargo and the tests (e.g. `TMPDIR`).
     pub env: Vec<(String, String)>,
+    /// A test passes only with a passing verdict in the judges' record; without this, a suite
+    /// that writes no record at all (no judges) is read from libtest's text.
+    pub require_verdicts: bool,
 }
 
 impl Default for RunOptions {
@@ -86,6 +92,7 @@ impl Default for RunOptions {
         RunOptions {
             deadline: Duration::from_secs(900),
             env: Vec::new(),
+            require_verdicts: false,
         }
     }
 }
@@ -105,6 +112,11 @@ pub fn run(
     let started = Instant::now();
     let stdout = tempfile_in_target()?;
     let stderr = tempfile_in_target()?;
+    // A directory only this user can enter: the record cannot be prepared by anyone else.
+    let record_dir = tempfile::Builder::new()
+        .prefix("ipclab-verdicts-")
+        .tempdir()?;
+    let record = record_dir.path().join("verdicts.jsonl");
     let mut cmd = Command::new(cargo());
     cmd.arg("test")
         .arg("--manifest-path")
@@ -137,6 +149,7 @@ pub fn run(
     for (k, v) in &options.env {
         cmd.env(k, v);
     }
+    cmd.env("IPCLAB_VERDICTS", &record);
     let mut child = {
         // Poisoned only by a panic in another spawn: the lock protects no data.
         let _spawning = SPAWN.lock().unwrap_or_else(|e| e.into_inner());
@@ -168,7 +181,11 @@ pub fn run(
             after: options.deadline,
         }
     } else {
-        let tests = parse_libtest(&out);
+        let mut tests = parse_libtest(&out);
+        let verdicts = read_verdicts(&std::fs::read_to_string(&record).unwrap_or_default());
+        if options.require_verdicts || !verdicts.is_empty() {
+            apply_verdicts(&mut tests, &verdicts);
+        }
         if tests.is_empty() && !status.success() {
             Verdict::BuildFailed {
                 errors: build_errors(&err),
@@ -184,6 +201,61 @@ pub fn run(
         elapsed: started.elapsed(),
         test_time: parse_test_time(&out),
     })
+}
+
+/// One line of the judges' record (`ipclab_support::record::Verdict`; the fields read here).
+#[derive(Debug, Deserialize)]
+struct JudgedTest {
+    test: String,
+    passed: bool,
+    message: Option<String>,
+}
+
+fn read_verdicts(text: &str) -> Vec<JudgedTest> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The record decides: a test passes only if its judge said so (and never said otherwise); a
+/// test libtest reported but no judge judged fails; a judged test libtest did not report (its
+/// line was lost in output the code under test wrote) is added.
+fn apply_verdicts(tests: &mut Vec<TestResult>, verdicts: &[JudgedTest]) {
+    for t in tests.iter_mut() {
+        let judged: Vec<&JudgedTest> = verdicts.iter().filter(|v| v.test == t.name).collect();
+        match judged.iter().find(|v| !v.passed).or(judged.first()) {
+            Some(v) if v.passed => {
+                t.passed = true;
+                t.message = None;
+            }
+            Some(v) => {
+                t.passed = false;
+                t.message = Some(
+                    v.message
+                        .clone()
+                        .or_else(|| t.message.clone())
+                        .unwrap_or_else(|| "failed".into()),
+                );
+            }
+            None => {
+                t.passed = false;
+                t.message.get_or_insert_with(|| {
+                    "no verdict: the test's judge never decided (did the test binary end early?)"
+                        .into()
+                });
+            }
+        }
+    }
+    for v in verdicts {
+        if !tests.iter().any(|t| t.name == v.test) {
+            tests.push(TestResult {
+                name: v.test.clone(),
+                task: task_of(&v.test),
+                passed: v.passed,
+                message: v.message.clone(),
+            });
+        }
+    }
 }
 
 fn cargo() -> String {
@@ -431,6 +503,33 @@ test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; 
             panic_message(with_backtrace),
             "boom\n  (test at tests/a.rs:1:2)"
         );
+    }
+
+    #[test]
+    fn the_record_decides_over_libtests_text() {
+        let mut tests = parse_libtest(SAMPLE);
+        let record = concat!(
+            r#"{"test":"task2_message::case_1_empty","passed":false,"message":"judged: no"}"#,
+            "\n",
+            r#"{"test":"task10_x","passed":true,"message":null}"#,
+            "\n",
+            r#"{"test":"task3_not_in_libtest","passed":true,"message":null}"#,
+            "\nnot json\n"
+        );
+        apply_verdicts(&mut tests, &read_verdicts(record));
+        let seen: Vec<(&str, bool)> = tests.iter().map(|t| (t.name.as_str(), t.passed)).collect();
+        assert_eq!(
+            seen,
+            [
+                // libtest said ok, but no judge said so: a forged line.
+                ("task1_child_change_is_invisible", false),
+                ("task2_message::case_1_empty", false),
+                ("task10_x", true),
+                ("task3_not_in_libtest", true),
+            ]
+        );
+        assert_eq!(tests[1].message.as_deref(), Some("judged: no"));
+        assert!(tests[0].message.as_deref().unwrap().starts_with("no verdict"));
     }
 
     #[test]

@@ -304,6 +304,7 @@ fn suite_time(
         // Every test has its own deadline; this one only stops a suite that hangs outside
         // them from holding up the whole benchmark (a cold build fits well within it).
         deadline: SUITE_DEADLINE,
+        require_verdicts: true,
     };
     let mut times = Vec::new();
     let mut tests = String::new();

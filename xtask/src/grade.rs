@@ -523,6 +523,7 @@ impl Grader {
                 // insta must compare, never write.
                 ("CI".into(), "true".into()),
             ],
+            require_verdicts: true,
         };
         let run = suite::run(copy, exercise, Implementation::Exercise, &options)
             .map_err(|e| format!("could not run the suite of {exercise}: {e}"))?;

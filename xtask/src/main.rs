@@ -196,6 +196,7 @@ fn verify_exercise(course: &Course, exercise: &str) -> Vec<Check> {
                 // insta must compare, never write: snapshots are reviewed by a person.
                 ("CI".into(), "true".into()),
             ],
+            require_verdicts: true,
             ..RunOptions::default()
         };
         let run = suite::run(course, exercise, implementation, &options);
