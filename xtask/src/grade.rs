@@ -215,7 +215,11 @@ pub fn main(course: Course, args: &[String]) -> ExitCode {
             .join("grading")
     });
     leftovers::become_subreaper();
+    // Every run of this grader gets an IPC namespace of its own where allowed (root), so that
+    // leftovers are the run's own and nothing of other programs is ever removed.
+    let private_ipc = leftovers::private_ipc_namespace();
     let mut grader = Grader {
+        private_ipc,
         course,
         exercises,
         target_dir,
@@ -392,6 +396,7 @@ fn grade_class(grader: &mut Grader, dir: &Path, options: &Options) -> ExitCode {
 }
 
 struct Grader {
+    private_ipc: bool,
     course: Course,
     exercises: Vec<String>,
     target_dir: PathBuf,
@@ -507,7 +512,7 @@ impl Grader {
         exercise: &str,
         notes: &mut Vec<String>,
     ) -> Result<suite::SuiteRun, String> {
-        let baseline = Baseline::take();
+        let baseline = Baseline::take(self.private_ipc);
         let tmp = tempfile::Builder::new()
             .prefix("ipclab-grade-tmp-")
             .tempdir()

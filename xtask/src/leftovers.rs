@@ -29,25 +29,29 @@ pub fn private_ipc_namespace() -> bool {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWIPC).is_ok()
 }
 
-/// The state of the machine before a run.
+/// The state of the machine before a run: only what a run could have made is compared, and only
+/// what the run itself made is ever removed or blamed.
 pub struct Baseline {
-    sysv: BTreeSet<(String, String)>,
-    fifos: BTreeSet<PathBuf>,
+    /// System V objects, compared only inside a private IPC namespace (where every object is the
+    /// run's own); outside one, other programs' objects are none of our business.
+    sysv: Option<BTreeSet<(String, String)>>,
     posix: BTreeSet<PathBuf>,
-    zombies: BTreeSet<i32>,
 }
 
 impl Baseline {
-    pub fn take() -> Baseline {
+    /// `private_ipc`: this process is in an IPC namespace of its own (see
+    /// [`private_ipc_namespace`]).
+    pub fn take(private_ipc: bool) -> Baseline {
         Baseline {
-            sysv: sysv_objects(),
-            fifos: fifos_in_tmp(),
+            sysv: private_ipc.then(sysv_objects),
             posix: posix_ipc_names(),
-            zombies: zombies(),
         }
     }
 
-    /// Everything the run added, described for a person, after removing it.
+    /// Everything the run added, described for a person, after removing it. Looks only at the
+    /// run's own objects: its System V objects (in its private namespace), POSIX IPC names made by
+    /// a test's own uid, the FIFOs and files in its own TMPDIR, and its own processes and zombies
+    /// (we are the subreaper of everything it started). Nothing else is touched.
     pub fn left_behind(&self, run_tmpdir: &Path) -> Vec<String> {
         let mut found = Vec::new();
         // Orphans that are still running are ours (we are the subreaper): stop them first.
@@ -65,26 +69,38 @@ impl Baseline {
                 strays.join(", ")
             ));
         }
+        // Zombies among our children were never reaped by the run's own processes.
+        let zombies = zombie_children();
+        if !zombies.is_empty() {
+            found.push(format!(
+                "zombies not reaped by anyone: pids {}",
+                zombies.join(", ")
+            ));
+        }
         // Twice: a killed stray's own zombie children are reparented to us as it dies.
         reap_children();
         reap_children();
 
-        for (kind, id) in sysv_objects().difference(&self.sysv) {
-            remove_sysv(kind, id);
-            found.push(format!(
-                "System V {kind} id {id} was not removed (IPC_RMID)"
-            ));
+        if let Some(before) = &self.sysv {
+            for (kind, id) in sysv_objects().difference(before) {
+                remove_sysv(kind, id);
+                found.push(format!(
+                    "System V {kind} id {id} was not removed (IPC_RMID)"
+                ));
+            }
         }
         for name in posix_ipc_names().difference(&self.posix) {
-            // unlink is shm_unlink, sem_unlink or mq_unlink for these file systems.
-            let _ = fs::remove_file(name);
-            found.push(format!(
-                "POSIX IPC object {} was not unlinked",
-                name.display()
-            ));
+            if made_by_a_test(name) {
+                // unlink is shm_unlink, sem_unlink or mq_unlink for these file systems.
+                let _ = fs::remove_file(name);
+                found.push(format!(
+                    "POSIX IPC object {} was not unlinked",
+                    name.display()
+                ));
+            }
         }
-        for fifo in fifos_in_tmp().difference(&self.fifos) {
-            let _ = fs::remove_file(fifo);
+        for fifo in fifos_below(run_tmpdir) {
+            let _ = fs::remove_file(&fifo);
             found.push(format!("FIFO {} was not removed", fifo.display()));
         }
         if let Ok(entries) = fs::read_dir(run_tmpdir) {
@@ -95,18 +111,19 @@ impl Baseline {
                 ));
             }
         }
-        let new_zombies: Vec<String> = zombies()
-            .difference(&self.zombies)
-            .map(|p| p.to_string())
-            .collect();
-        if !new_zombies.is_empty() {
-            found.push(format!(
-                "zombies not reaped by anyone: pids {}",
-                new_zombies.join(", ")
-            ));
-        }
         found
     }
+}
+
+/// Made by a test process: owned by one of the uids the sandbox gives tests (as root), or, where
+/// tests run as our own user, by us (the closest a run without separate uids can tell).
+fn made_by_a_test(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return false;
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    meta.uid() >= 1_000_000_000 || (me != 0 && meta.uid() == me)
 }
 
 /// `(kind, id)` of every System V object, from `/proc/sysvipc`.
@@ -151,15 +168,11 @@ fn posix_ipc_names() -> BTreeSet<PathBuf> {
         .collect()
 }
 
-/// FIFOs in the system temporary directory, one level deep (tests make them in a temporary
-/// directory of their own, which itself should be gone).
-fn fifos_in_tmp() -> BTreeSet<PathBuf> {
-    let mut fifos = BTreeSet::new();
-    let mut dirs = vec![(std::env::temp_dir(), 0)];
-    if std::env::temp_dir() != Path::new("/tmp") {
-        dirs.push((PathBuf::from("/tmp"), 0));
-    }
-    while let Some((dir, depth)) = dirs.pop() {
+/// FIFOs anywhere below the run's own TMPDIR.
+fn fifos_below(dir: &Path) -> Vec<PathBuf> {
+    let mut fifos = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };
@@ -168,23 +181,20 @@ fn fifos_in_tmp() -> BTreeSet<PathBuf> {
                 continue;
             };
             if kind.is_fifo() {
-                fifos.insert(entry.path());
-            } else if kind.is_dir() && depth < 1 {
-                dirs.push((entry.path(), depth + 1));
+                fifos.push(entry.path());
+            } else if kind.is_dir() {
+                dirs.push(entry.path());
             }
         }
     }
     fifos
 }
 
-/// Zombies that a run could have left: ours (we are the subreaper of everything the runs start)
-/// or init's (on machines where init does not reap). Other programs' zombies are not counted.
-fn zombies() -> BTreeSet<i32> {
-    let me = getpid();
-    procfs::all_processes()
+/// Our children that exited and were never reaped: orphans of the runs, which came to us.
+fn zombie_children() -> Vec<String> {
+    procfs::zombie_children(getpid())
         .into_iter()
-        .filter(|p| p.is_zombie() && (p.ppid == me || p.ppid.as_raw() == 1))
-        .map(|p| p.pid.as_raw())
+        .map(|p| format!("{} ({})", p.pid, p.comm))
         .collect()
 }
 

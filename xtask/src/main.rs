@@ -175,10 +175,10 @@ fn verify_exercise(course: &Course, exercise: &str) -> Vec<Check> {
             Implementation::Solution => "solution",
             Implementation::Exercise => "starter",
         };
-        // Best effort: without root the run shares the machine's IPC objects, and the
-        // comparison below covers them all.
-        leftovers::private_ipc_namespace();
-        let baseline = Baseline::take();
+        // Best effort: without root the run shares the machine's IPC objects, and then they are
+        // not compared at all (other programs' objects are none of the run's business).
+        let private_ipc = leftovers::private_ipc_namespace();
+        let baseline = Baseline::take(private_ipc);
         let tmp = match tempfile::Builder::new().prefix("ipclab-verify-").tempdir() {
             Ok(dir) => dir,
             Err(e) => {
