@@ -18,6 +18,7 @@
 //! exercise and cached in the grading target directory. A graded test that the student's run did
 //! not report scores 0; a result for a test the suite does not have is ignored, with a note.
 
+mod inspect;
 mod report;
 mod source;
 
@@ -486,9 +487,33 @@ impl Grader {
                 notes.push(format!("{s} was not taken (only regular files are)"));
             }
             notes.extend(suspicious(&target_src));
-            let run = self.run(copy, exercise, &mut notes)?;
-            let clean = |m: &str| m.replace(&format!("{}/", copy.root.display()), "");
-            judge(&expected, run.verdict, &mut notes, clean)
+            let outside = match self.build_library(copy, exercise) {
+                Some(rlib) => inspect::code_outside_calls(&rlib).unwrap_or_else(|e| vec![e]),
+                // It does not compile: the run below says so.
+                None => Vec::new(),
+            };
+            if outside.is_empty() {
+                let run = self.run(copy, exercise, &mut notes)?;
+                let clean = |m: &str| m.replace(&format!("{}/", copy.root.display()), "");
+                judge(&expected, run.verdict, &mut notes, clean)
+            } else {
+                let message = format!(
+                    "not run: the library holds code that would run outside the calls the tests \
+                     make: {}",
+                    outside.join("; ")
+                );
+                notes.push(message.clone());
+                let verdicts = expected
+                    .iter()
+                    .map(|t| Verdict {
+                        name: t.name.clone(),
+                        task: t.task.unwrap_or(0),
+                        passed: false,
+                        message: Some(message.clone()),
+                    })
+                    .collect();
+                (Outcome::Ran, Some(message), verdicts)
+            }
         };
         let mut report = ExerciseReport::assemble(
             exercise,
@@ -503,6 +528,34 @@ impl Grader {
         report.notes = notes;
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
+    }
+
+    /// Builds the student's library alone and returns its rlib (`None` if it does not compile).
+    fn build_library(&self, copy: &Course, exercise: &str) -> Option<PathBuf> {
+        let output = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+            .args(["build", "--quiet", "--lib", "--message-format=json", "--package", exercise])
+            .arg("--manifest-path")
+            .arg(copy.root.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &self.target_dir)
+            .current_dir(&copy.root)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == exercise)
+            .flat_map(|m| {
+                m["filenames"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|f| f.as_str().map(PathBuf::from))
+                    .collect::<Vec<_>>()
+            })
+            .find(|f| f.extension().is_some_and(|e| e == "rlib"))
     }
 
     /// Runs the suite in `copy` as `cargo xtask verify` does, noting (and removing) leftovers.
