@@ -236,3 +236,33 @@ fn run_autograder_explains_an_upload_without_exercises() {
         "{output}"
     );
 }
+
+#[test]
+fn run_autograder_never_keeps_a_results_json_it_did_not_write() {
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join("submission/exercises/exercise01/src")).unwrap();
+    // A "grader" that, like a hostile submission, writes its own results and dies.
+    let fake = root.path().join("fake-xtask");
+    fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nmkdir -p {0}/results\necho '{{\"score\": 1000, \"tests\": []}}' > {0}/results/results.json\nkill -9 $$\n",
+            root.path().display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("755").arg(&fake).status().unwrap();
+    let status = Command::new(course().join("grading/gradescope/run_autograder"))
+        .env("AUTOGRADER_ROOT", root.path())
+        .env("IPCLAB_COURSE", course())
+        .env("IPCLAB_XTASK", &fake)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let results = read_json(&root.path().join("results/results.json"));
+    assert_eq!(results["score"], 0, "{results}");
+    assert!(
+        results["output"].as_str().unwrap().contains("the grader failed"),
+        "{results}"
+    );
+}
