@@ -204,6 +204,7 @@ impl Tester {
                 ("INSTA_UPDATE".into(), "no".into()),
             ],
             require_verdicts: false,
+            wrapper: Vec::new(),
         };
         let run = suite::run(&self.course, exercise, Implementation::Exercise, &options);
         // Interrupted: the run was killed under us; its verdict means nothing and must not be
@@ -268,6 +269,7 @@ impl Record {
             verdict: self.verdict.clone(),
             elapsed: self.elapsed,
             test_time: self.test_time,
+            protections: Vec::new(),
         }
     }
 }

@@ -56,6 +56,9 @@ pub struct SuiteRun {
     pub elapsed: Duration,
     /// Time the tests took, as libtest reports it (`finished in …s`), without the build.
     pub test_time: Option<Duration>,
+    /// The distinct sandboxes the judges report their tests ran in
+    /// (`ipclab_support::sandbox::Protections`, as JSON).
+    pub protections: Vec<serde_json::Value>,
 }
 
 impl SuiteRun {
@@ -85,6 +88,8 @@ pub struct RunOptions {
     /// A test passes only with a passing verdict in the judges' record; without this, a suite
     /// that writes no record at all (no judges) is read from libtest's text.
     pub require_verdicts: bool,
+    /// A command line that runs `cargo` behind walls (the grader's `xtask sandbox-exec … --`).
+    pub wrapper: Vec<std::ffi::OsString>,
 }
 
 impl Default for RunOptions {
@@ -93,6 +98,7 @@ impl Default for RunOptions {
             deadline: Duration::from_secs(900),
             env: Vec::new(),
             require_verdicts: false,
+            wrapper: Vec::new(),
         }
     }
 }
@@ -112,12 +118,26 @@ pub fn run(
     let started = Instant::now();
     let stdout = tempfile_in_target()?;
     let stderr = tempfile_in_target()?;
-    // A directory only this user can enter: the record cannot be prepared by anyone else.
+    // A directory only this user can enter: the record cannot be prepared by anyone else. In the
+    // run's own TMPDIR when it has one (a sandboxed build may write there).
+    let run_tmp = options
+        .env
+        .iter()
+        .find(|(k, _)| k == "TMPDIR")
+        .map(|(_, v)| std::path::PathBuf::from(v))
+        .unwrap_or_else(std::env::temp_dir);
     let record_dir = tempfile::Builder::new()
         .prefix("ipclab-verdicts-")
-        .tempdir()?;
+        .tempdir_in(run_tmp)?;
     let record = record_dir.path().join("verdicts.jsonl");
-    let mut cmd = Command::new(cargo());
+    let mut cmd = match options.wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(cargo());
+            c
+        }
+        None => Command::new(cargo()),
+    };
     cmd.arg("test")
         .arg("--manifest-path")
         .arg(course.manifest(implementation))
@@ -176,6 +196,7 @@ pub fn run(
     let out = read_all(stdout);
     let err = read_all(stderr);
 
+    let mut protections = Vec::new();
     let verdict = if timed_out {
         Verdict::TimedOut {
             after: options.deadline,
@@ -183,6 +204,13 @@ pub fn run(
     } else {
         let mut tests = parse_libtest(&out);
         let verdicts = read_verdicts(&std::fs::read_to_string(&record).unwrap_or_default());
+        for v in &verdicts {
+            if let Some(p) = &v.protections {
+                if !protections.contains(p) {
+                    protections.push(p.clone());
+                }
+            }
+        }
         if options.require_verdicts || !verdicts.is_empty() {
             apply_verdicts(&mut tests, &verdicts);
         }
@@ -200,6 +228,7 @@ pub fn run(
         verdict,
         elapsed: started.elapsed(),
         test_time: parse_test_time(&out),
+        protections,
     })
 }
 
@@ -209,6 +238,8 @@ struct JudgedTest {
     test: String,
     passed: bool,
     message: Option<String>,
+    #[serde(default)]
+    protections: Option<serde_json::Value>,
 }
 
 fn read_verdicts(text: &str) -> Vec<JudgedTest> {

@@ -19,6 +19,7 @@
 //! not report scores 0; a result for a test the suite does not have is ignored, with a note.
 
 mod inspect;
+pub mod walls;
 mod report;
 mod source;
 
@@ -410,17 +411,21 @@ impl Grader {
     fn grade(&mut self, submission: &Path, label: &str) -> Result<Report, String> {
         let started = Instant::now();
         let student = find_exercises_dir(submission)?;
-        let work = tempfile::Builder::new()
-            .prefix("ipclab-grade-")
-            .tempdir()
-            .map_err(|e| format!("no temporary directory: {e}"))?;
-        copy_course(&self.course.root, work.path())
-            .map_err(|e| format!("cannot copy the course to {}: {e}", work.path().display()))?;
-        let copy = Course {
-            root: work.path().to_path_buf(),
-        };
         let mut exercises = Vec::new();
         for exercise in self.exercises.clone() {
+            // A fresh copy of the pristine course for every exercise: nothing an earlier
+            // exercise's build or tests did can reach this one (and the test processes, behind
+            // their walls, cannot write the copy at all).
+            let work = tempfile::Builder::new()
+                .prefix("ipclab-grade-")
+                .tempdir()
+                .map_err(|e| format!("no temporary directory: {e}"))?;
+            copy_course(&self.course.root, work.path()).map_err(|e| {
+                format!("cannot copy the course to {}: {e}", work.path().display())
+            })?;
+            let copy = Course {
+                root: work.path().to_path_buf(),
+            };
             exercises.push(self.grade_exercise(&copy, exercise.as_str(), &student)?);
         }
         Ok(Report::new(
@@ -487,13 +492,17 @@ impl Grader {
                 notes.push(format!("{s} was not taken (only regular files are)"));
             }
             notes.extend(suspicious(&target_src));
-            let outside = match self.build_library(copy, exercise) {
+            let build_tmp = tempfile::Builder::new()
+                .prefix("ipclab-grade-build-")
+                .tempdir()
+                .map_err(|e| format!("no temporary directory: {e}"))?;
+            let outside = match self.build_library(copy, exercise, build_tmp.path()) {
                 Some(rlib) => inspect::code_outside_calls(&rlib).unwrap_or_else(|e| vec![e]),
                 // It does not compile: the run below says so.
                 None => Vec::new(),
             };
             if outside.is_empty() {
-                let run = self.run(copy, exercise, &mut notes)?;
+                let run = self.run(copy, exercise, &mut notes, true)?;
                 let clean = |m: &str| m.replace(&format!("{}/", copy.root.display()), "");
                 judge(&expected, run.verdict, &mut notes, clean)
             } else {
@@ -531,8 +540,18 @@ impl Grader {
     }
 
     /// Builds the student's library alone and returns its rlib (`None` if it does not compile).
-    fn build_library(&self, copy: &Course, exercise: &str) -> Option<PathBuf> {
-        let output = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+    fn build_library(&self, copy: &Course, exercise: &str, tmp: &Path) -> Option<PathBuf> {
+        let walls = walls::Walls::for_build(
+            copy.root.clone(),
+            self.target_dir.clone(),
+            tmp.to_path_buf(),
+        )
+        .wrap();
+        let output = std::process::Command::new(&walls[0])
+            .args(&walls[1..])
+            .arg(std::env::var("CARGO").unwrap_or("cargo".into()))
+            .env("CARGO_NET_OFFLINE", "true")
+            .env("TMPDIR", tmp)
             .args(["build", "--quiet", "--lib", "--message-format=json", "--package", exercise])
             .arg("--manifest-path")
             .arg(copy.root.join("Cargo.toml"))
@@ -564,6 +583,7 @@ impl Grader {
         copy: &Course,
         exercise: &str,
         notes: &mut Vec<String>,
+        walled: bool,
     ) -> Result<suite::SuiteRun, String> {
         let baseline = Baseline::take(self.private_ipc);
         let tmp = tempfile::Builder::new()
@@ -580,11 +600,28 @@ impl Grader {
                 ("TMPDIR".into(), tmp.path().display().to_string()),
                 // insta must compare, never write.
                 ("CI".into(), "true".into()),
+                // The dependencies were fetched for the pristine starter: the build of a
+                // submission needs no network (and, behind its walls, has none to reach).
+                (
+                    "CARGO_NET_OFFLINE".into(),
+                    if walled { "true" } else { "false" }.into(),
+                ),
             ],
             require_verdicts: true,
+            wrapper: if walled {
+                walls::Walls::for_build(
+                    copy.root.clone(),
+                    self.target_dir.clone(),
+                    tmp.path().to_path_buf(),
+                )
+                .wrap()
+            } else {
+                Vec::new()
+            },
         };
         let run = suite::run(copy, exercise, Implementation::Exercise, &options)
             .map_err(|e| format!("could not run the suite of {exercise}: {e}"))?;
+        notes.extend(protection_notes(&run.protections));
         for left in baseline.left_behind(tmp.path()) {
             notes.push(format!("left behind (and removed): {left}"));
         }
@@ -610,7 +647,9 @@ impl Grader {
             Some(list) => list,
             None => {
                 let mut ignored = Vec::new();
-                let run = self.run(copy, exercise, &mut ignored)?;
+                // The course's own starter, in a pristine copy: no walls needed, and it may fetch
+                // the dependencies the submissions' offline builds then use.
+                let run = self.run(copy, exercise, &mut ignored, false)?;
                 let list: Vec<TestResult> = match run.verdict {
                     SuiteVerdict::Ran { tests } => {
                         tests.into_iter().filter(TestResult::is_graded).collect()
@@ -650,6 +689,43 @@ impl Grader {
         self.expected.insert(exercise.to_owned(), list.clone());
         Ok(list)
     }
+}
+
+/// What the judges say the tests ran behind, for the report: loud when a wall was missing.
+fn protection_notes(reported: &[serde_json::Value]) -> Vec<String> {
+    use ipclab_support::sandbox::Protections;
+    let seen: Vec<Protections> = reported
+        .iter()
+        .filter_map(|p| serde_json::from_value(p.clone()).ok())
+        .collect();
+    if seen.is_empty() {
+        return vec!["WARNING: no test reported its sandbox: the protections are unknown".into()];
+    }
+    let mut descriptions: Vec<String> = seen
+        .iter()
+        .map(|p| {
+            let d = p.describe();
+            // The uid differs per test; the walls are what matter.
+            match d.split_once(", ") {
+                Some((uid, rest)) if uid.starts_with("own uid") => format!("own uid per test, {rest}"),
+                _ => d,
+            }
+        })
+        .collect();
+    descriptions.sort();
+    descriptions.dedup();
+    let mut notes: Vec<String> = descriptions
+        .into_iter()
+        .map(|d| format!("sandbox: {d}"))
+        .collect();
+    if seen.iter().any(|p| !p.complete()) {
+        notes.push(
+            "WARNING: graded WITHOUT every protection (grade as root on Linux with namespaces and \
+             Landlock): a hostile submission could have read files or reached the network"
+                .into(),
+        );
+    }
+    notes
 }
 
 /// The verdict of each expected test from what the student's run reported.
