@@ -2,22 +2,26 @@
 //!
 //! Each test grades one behaviour of one task (`taskN_…`). Every test runs in a process of its
 //! own with a deadline (`isolated`), because the code under test forks and blocks; when the
-//! deadline passes, the message names the usual cause of that hang.
+//! deadline passes, the message names the usual cause of that hang. The body only runs the code
+//! and hands back plain data; the verdict is the judge's (`.judge`), which reads the kernel's
+//! state of the test's processes itself at checkpoints (`checkpoint`) and when the body returns.
 
 use std::io::Read;
 use std::os::fd::AsFd;
+use std::panic;
 use std::time::Duration;
 
 use exercise01::*;
-use ipclab_support::data::{assert_same_bytes, payload, MIB, PIPE_BUF, PIPE_CAPACITY};
+use ipclab_support::data::{payload, Received, MIB, PIPE_BUF, PIPE_CAPACITY};
 use ipclab_support::interrupt::Interrupter;
-use ipclab_support::isolated;
-use ipclab_support::procfs::{self, FdSnapshot};
+use ipclab_support::judging_ex01::{assert_no_fd_leaks, fds_opened_since};
+use ipclab_support::{checkpoint, isolated};
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::signal::{kill, signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, getpid, getppid, ForkResult};
 use rstest::rstest;
+use serde::{Deserialize, Serialize};
 
 const WAIT_HINT: &str = "the parent never got past waitpid: does it wait for the pid that fork \
      returned, and does the child end with _exit after running `child` instead of returning?";
@@ -45,6 +49,52 @@ const FEED_HINT: &str = "feeding the child hung. The child reads until EOF: the 
      its write end after writing, and the child must close its inherited copy of the write end \
      first, or its own read never sees EOF.";
 
+/// How a child ended, as the judge gets it: `ChildExit` in plain data (the signal by name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Exit {
+    Exited(i32),
+    Signaled(String),
+}
+
+impl From<ChildExit> for Exit {
+    fn from(exit: ChildExit) -> Exit {
+        match exit {
+            ChildExit::Exited(code) => Exit::Exited(code),
+            ChildExit::Signaled(signal) => signaled(signal),
+        }
+    }
+}
+
+fn signaled(signal: Signal) -> Exit {
+    Exit::Signaled(signal.as_str().to_owned())
+}
+
+/// What `pipeline` returned, as the judge gets it (output cut at 64 KiB: enough for every text
+/// a test compares; the long transfers are compared by digest).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pipeline {
+    stdout: Vec<u8>,
+    first: Exit,
+    second: Exit,
+}
+
+impl From<PipelineOutput> for Pipeline {
+    fn from(out: PipelineOutput) -> Pipeline {
+        let mut stdout = out.stdout;
+        stdout.truncate(64 * 1024);
+        Pipeline {
+            stdout,
+            first: out.first.into(),
+            second: out.second.into(),
+        }
+    }
+}
+
+/// At most `max` characters of `bytes` as text, for a message.
+fn text_of(bytes: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Task 1: fork gives the child a separate copy of memory.
 
@@ -62,14 +112,17 @@ fn task1_child_changes_only_its_own_copy_of_memory() {
             }
         })
         .expect("fork_and_wait returned an error");
+        (counter, Exit::from(finished.exit))
+    })
+    .judge(|(counter, exit), _| {
         assert_eq!(
             counter, 41,
             "the parent's counter changed: `child` ran in the parent's own address space. It must \
              run only in the child that fork() creates, which changes its own copy of memory."
         );
         assert_eq!(
-            finished.exit,
-            ChildExit::Exited(42),
+            exit,
+            Exit::Exited(42),
             "the child should exit with the code `child` returned (42: it saw 41 and changed its copy)"
         );
     });
@@ -80,6 +133,7 @@ fn task1_child_is_a_new_process_whose_parent_is_the_caller() {
     isolated(WAIT_HINT, || {
         let parent = getpid();
         let finished = fork_and_wait(|| {
+            checkpoint("child runs");
             if getppid() == parent && getpid() != parent {
                 0
             } else {
@@ -87,13 +141,30 @@ fn task1_child_is_a_new_process_whose_parent_is_the_caller() {
             }
         })
         .expect("fork_and_wait returned an error");
+        (finished.pid.as_raw(), Exit::from(finished.exit))
+    })
+    .judge(|(pid, exit), seen| {
+        let parent = seen.end.root;
         assert_ne!(
-            finished.pid, parent,
+            pid, parent,
+            "`pid` must be the child's pid, as fork() returned it to the parent"
+        );
+        let child = seen.at("child runs").requester();
+        assert!(
+            child.pid() != parent && child.info.ppid.as_raw() == parent,
+            "`child` must run in a new process whose parent is the caller of fork_and_wait \
+             (the kernel says it ran in pid {}, whose parent is {}; the caller is {parent})",
+            child.pid(),
+            child.info.ppid
+        );
+        assert_eq!(
+            pid,
+            child.pid(),
             "`pid` must be the child's pid, as fork() returned it to the parent"
         );
         assert_eq!(
-            finished.exit,
-            ChildExit::Exited(0),
+            exit,
+            Exit::Exited(0),
             "`child` must run in a new process whose parent is the caller of fork_and_wait"
         );
     });
@@ -103,12 +174,14 @@ fn task1_child_is_a_new_process_whose_parent_is_the_caller() {
 fn task1_parent_reaps_the_child() {
     isolated(WAIT_HINT, || {
         let finished = fork_and_wait(|| 0).expect("fork_and_wait returned an error");
-        procfs::assert_no_zombies("fork_and_wait must waitpid() for its child before returning.");
-        assert_eq!(
-            procfs::process(finished.pid).expect("read /proc"),
-            None,
-            "the child (pid {}) is still in the process table after fork_and_wait returned",
-            finished.pid
+        finished.pid.as_raw()
+    })
+    .judge(|pid, seen| {
+        seen.end
+            .assert_no_zombies("fork_and_wait must waitpid() for its child before returning.");
+        assert!(
+            seen.end.process(pid).is_none(),
+            "the child (pid {pid}) is still in the process table after fork_and_wait returned"
         );
     });
 }
@@ -121,9 +194,12 @@ fn task1_death_by_signal_is_reported_as_such() {
             0
         })
         .expect("fork_and_wait returned an error");
+        Exit::from(finished.exit)
+    })
+    .judge(|exit, _| {
         assert_eq!(
-            finished.exit,
-            ChildExit::Signaled(Signal::SIGTERM),
+            exit,
+            signaled(Signal::SIGTERM),
             "a child killed by SIGTERM did not exit: waitpid reports WaitStatus::Signaled, not Exited"
         );
     });
@@ -145,10 +221,16 @@ fn task2_parent_reads_whole_message_then_eof(#[case] len: usize) {
         let sent = expected.clone();
         let message =
             message_from_child(move || sent).expect("message_from_child returned an error");
-        assert_same_bytes(&message.bytes, &expected, "the message the parent read");
+        (
+            Received::of(&message.bytes, &expected),
+            Exit::from(message.exit),
+        )
+    })
+    .judge(|(received, exit), _| {
+        received.assert_matches(&payload(len), "the message the parent read");
         assert_eq!(
-            message.exit,
-            ChildExit::Exited(0),
+            exit,
+            Exit::Exited(0),
             "the child should exit with 0 after writing"
         );
     });
@@ -166,9 +248,11 @@ fn task2_reads_survive_interrupting_signals() {
             "message_from_child returned an error while signals kept arriving: a read or waitpid \
              interrupted by a signal fails with EINTR and must simply be retried",
         );
-        assert_same_bytes(
-            &message.bytes,
-            &expected,
+        Received::of(&message.bytes, &expected)
+    })
+    .judge(|received, _| {
+        received.assert_matches(
+            &payload(4 * MIB),
             "the message read while signals kept arriving",
         );
     });
@@ -177,43 +261,59 @@ fn task2_reads_survive_interrupting_signals() {
 #[test]
 fn task2_child_writes_into_a_pipe_holding_only_the_write_end() {
     isolated(EOF_HINT, || {
-        let before = FdSnapshot::take();
-        let message = message_from_child(move || {
-            // Runs in the child: which pipe descriptors does it hold beyond what the parent had?
-            let pipes: Vec<(i32, i32)> = before
-                .opened_since()
-                .into_iter()
-                .filter(|(_, target)| target.is_pipe())
-                .map(|(fd, _)| (fd, procfs::own_fd_access_mode(fd).unwrap_or(-1)))
-                .collect();
-            match pipes.as_slice() {
-                [(_, libc::O_WRONLY)] => b"ok".to_vec(),
-                [] => b"the child holds no pipe at all: the message must go through a pipe \
-                        (pipe() before fork())"
-                    .to_vec(),
-                more => format!(
-                    "the child still holds {} pipe descriptors {:?} (fd, access mode) when it \
-                     writes: it must close the read end first and keep only the write end",
-                    more.len(),
-                    more
-                )
-                .into_bytes(),
-            }
+        checkpoint("before the call");
+        let message = message_from_child(|| {
+            // Runs in the child: the judge reads which pipe descriptors it holds now.
+            checkpoint("the child writes");
+            b"ok".to_vec()
         })
         .expect("message_from_child returned an error");
-        assert_eq!(String::from_utf8_lossy(&message.bytes), "ok");
+        text_of(&message.bytes, 200)
+    })
+    .judge(|text, seen| {
+        let before = seen.at("before the call").test_process();
+        let child = seen.at("the child writes").requester();
+        // Which pipe descriptors does the child hold beyond what the parent had?
+        let pipes: Vec<(i32, i32)> = fds_opened_since(before, child)
+            .into_iter()
+            .filter(|(_, entry)| entry.target.is_pipe())
+            .map(|(fd, entry)| (fd, entry.access_mode()))
+            .collect();
+        match pipes.as_slice() {
+            [(_, libc::O_WRONLY)] => {}
+            [] => panic!(
+                "the child holds no pipe at all: the message must go through a pipe (pipe() \
+                 before fork())"
+            ),
+            more => panic!(
+                "the child still holds {} pipe descriptors {:?} (fd, access mode) when it writes: \
+                 it must close the read end first and keep only the write end",
+                more.len(),
+                more
+            ),
+        }
+        assert_eq!(text, "ok", "the message the parent read");
     });
 }
 
 #[test]
 fn task2_parent_leaks_no_descriptor_and_reaps_the_child() {
     isolated(EOF_HINT, || {
-        let before = FdSnapshot::take();
+        checkpoint("before the call");
         let message =
             message_from_child(|| b"hello".to_vec()).expect("message_from_child returned an error");
-        before.assert_no_leaks("Close both ends of the pipe in the parent: the write end right after fork, the read end after reading.");
-        procfs::assert_no_zombies("Reap the child with waitpid() after reading its message.");
-        assert_ne!(message.pid, getpid(), "`pid` must be the child's");
+        message.pid.as_raw()
+    })
+    .judge(|pid, seen| {
+        assert_no_fd_leaks(
+            seen.at("before the call").test_process(),
+            seen.end.test_process(),
+            "Close both ends of the pipe in the parent: the write end right after fork, the read \
+             end after reading.",
+        );
+        seen.end
+            .assert_no_zombies("Reap the child with waitpid() after reading its message.");
+        assert_ne!(pid, seen.end.root, "`pid` must be the child's");
     });
 }
 
@@ -229,40 +329,54 @@ fn task3_request_reaches_child_and_reply_comes_back(#[case] len: usize) {
     isolated(ROUND_TRIP_HINT, || {
         let request = payload(len);
         let reply = round_trip(&request, |received| {
+            checkpoint("serving");
             let mut answer: Vec<u8> = received.into_iter().rev().collect();
             answer.extend_from_slice(format!("|served by {}", getpid()).as_bytes());
             answer
         })
         .expect("round_trip returned an error");
-
-        let mut expected: Vec<u8> = request.iter().rev().copied().collect();
-        let served_by = reply
-            .get(len..)
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default();
+        let reversed: Vec<u8> = request.iter().rev().copied().collect();
+        let served_by = reply.get(len..).map(|t| text_of(t, 200)).unwrap_or_default();
+        (
+            Received::of(&reply[..len.min(reply.len())], &reversed),
+            served_by,
+        )
+    })
+    .judge(|(reversed_part, served_by), seen| {
         assert!(
             served_by.starts_with("|served by "),
             "the reply should be `serve(request)`: the request reversed, then `|served by <pid>`; got {served_by:?} after the first {len} bytes"
         );
+        let parent = seen.end.root;
         assert_ne!(
             served_by,
-            format!("|served by {}", getpid()),
+            format!("|served by {parent}"),
             "`serve` ran in the parent; it must run in the child"
         );
-        expected.extend_from_slice(&reply[len..]);
-        assert_same_bytes(&reply, &expected, "the reply");
+        assert_ne!(
+            seen.at("serving").requester().pid(),
+            parent,
+            "`serve` ran in the parent; it must run in the child"
+        );
+        let reversed: Vec<u8> = payload(len).into_iter().rev().collect();
+        reversed_part.assert_matches(&reversed, "the reply");
     });
 }
 
 #[test]
 fn task3_parent_leaks_no_descriptor_and_reaps_the_child() {
     isolated(ROUND_TRIP_HINT, || {
-        let before = FdSnapshot::take();
+        checkpoint("before the call");
         round_trip(b"ping", |_| b"pong".to_vec()).expect("round_trip returned an error");
-        before.assert_no_leaks(
+    })
+    .judge(|(), seen| {
+        assert_no_fd_leaks(
+            seen.at("before the call").test_process(),
+            seen.end.test_process(),
             "All four pipe ends must be closed in the parent by the time round_trip returns.",
         );
-        procfs::assert_no_zombies("Reap the child with waitpid() after reading the reply.");
+        seen.end
+            .assert_no_zombies("Reap the child with waitpid() after reading the reply.");
     });
 }
 
@@ -279,24 +393,28 @@ fn task4_stream_larger_than_the_pipes_without_deadlock(#[case] len: usize) {
         let input = payload(len);
         let output = stream_through_child(&input, |chunk| chunk.to_ascii_uppercase())
             .expect("stream_through_child returned an error");
-        assert_same_bytes(
-            &output,
-            &input.to_ascii_uppercase(),
-            "the transformed stream",
-        );
+        Received::of(&output, &input.to_ascii_uppercase())
+    })
+    .judge(|output, _| {
+        output.assert_matches(&payload(len).to_ascii_uppercase(), "the transformed stream");
     });
 }
 
 #[test]
 fn task4_parent_leaks_no_descriptor_and_reaps_the_child() {
     isolated(DEADLOCK_HINT, || {
-        let before = FdSnapshot::take();
+        checkpoint("before the call");
         stream_through_child(&payload(3 * PIPE_CAPACITY), <[u8]>::to_vec)
             .expect("stream_through_child returned an error");
-        before.assert_no_leaks(
+    })
+    .judge(|(), seen| {
+        assert_no_fd_leaks(
+            seen.at("before the call").test_process(),
+            seen.end.test_process(),
             "Every pipe end must be closed in the parent when stream_through_child returns.",
         );
-        procfs::assert_no_zombies("Reap the child with waitpid() once its output has ended.");
+        seen.end
+            .assert_no_zombies("Reap the child with waitpid() once its output has ended.");
     });
 }
 
@@ -311,15 +429,14 @@ fn task5_output_of_first_becomes_input_of_second() {
             "printf",
             "root 1 init\nmysql 812 mysqld --port=3306\nalice 990 bash\nalice 991 mysql -u alice\n",
         ];
-        let out = pipeline(&ps, &["grep", "mysql"]).expect("pipeline returned an error");
+        Pipeline::from(pipeline(&ps, &["grep", "mysql"]).expect("pipeline returned an error"))
+    })
+    .judge(|out, _| {
         insta::assert_snapshot!(
             "task5_grep_keeps_the_mysql_lines",
             String::from_utf8_lossy(&out.stdout)
         );
-        assert_eq!(
-            (out.first, out.second),
-            (ChildExit::Exited(0), ChildExit::Exited(0))
-        );
+        assert_eq!((out.first, out.second), (Exit::Exited(0), Exit::Exited(0)));
     });
 }
 
@@ -334,7 +451,9 @@ fn task5_stages_are_joined_by_one_pipe() {
             "readlink /proc/$$/fd/0; readlink /proc/$$/fd/1; cat",
         ];
         let out = pipeline(&first, &second).expect("pipeline returned an error");
-        let text = String::from_utf8_lossy(&out.stdout);
+        text_of(&out.stdout, 4096)
+    })
+    .judge(|text, _| {
         let lines: Vec<&str> = text.lines().collect();
         let [second_stdin, second_stdout, first_stdout] = lines[..] else {
             panic!("expected three lines (second stage's stdin and stdout, then the first's stdout), got {text:?}");
@@ -357,19 +476,19 @@ fn task5_stages_are_joined_by_one_pipe() {
 #[test]
 fn task5_exit_statuses_of_both_stages_are_reported() {
     isolated(PIPELINE_HINT, || {
-        let out = pipeline(
-            &["sh", "-c", "echo data; exit 3"],
-            &["sh", "-c", "cat >/dev/null; exit 5"],
+        Pipeline::from(
+            pipeline(
+                &["sh", "-c", "echo data; exit 3"],
+                &["sh", "-c", "cat >/dev/null; exit 5"],
+            )
+            .expect("pipeline returned an error"),
         )
-        .expect("pipeline returned an error");
-        assert_eq!(
-            out.first,
-            ChildExit::Exited(3),
-            "the first stage exited with 3"
-        );
+    })
+    .judge(|out, _| {
+        assert_eq!(out.first, Exit::Exited(3), "the first stage exited with 3");
         assert_eq!(
             out.second,
-            ChildExit::Exited(5),
+            Exit::Exited(5),
             "the second stage exited with 5"
         );
     });
@@ -380,8 +499,10 @@ fn task5_parent_reads_while_the_stages_run() {
     isolated(PIPELINE_HINT, || {
         let out = pipeline(&["head", "-c", "1048576", "/dev/zero"], &["cat"])
             .expect("pipeline returned an error");
-        assert_same_bytes(
-            &out.stdout,
+        Received::of(&out.stdout, &vec![0u8; MIB])
+    })
+    .judge(|stdout, _| {
+        stdout.assert_matches(
             &vec![0u8; MIB],
             "the output of `head -c 1048576 /dev/zero | cat`",
         );
@@ -394,11 +515,13 @@ fn task5_stages_start_with_the_default_sigpipe_action() {
         // `head` exits after one line; `yes` then writes into a pipe without readers. Under a
         // shell it dies of SIGPIPE at once. This test process ignores SIGPIPE (Rust does at
         // start-up) and an ignored signal stays ignored across exec.
-        let out = pipeline(&["yes"], &["head", "-n", "1"]).expect("pipeline returned an error");
+        Pipeline::from(pipeline(&["yes"], &["head", "-n", "1"]).expect("pipeline returned an error"))
+    })
+    .judge(|out, _| {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "y\n");
         assert_eq!(
             out.first,
-            ChildExit::Signaled(Signal::SIGPIPE),
+            signaled(Signal::SIGPIPE),
             "`yes` should be killed by SIGPIPE once `head` has gone, as under a shell. It inherited \
              SIGPIPE ignored from this Rust process: reset it to SIG_DFL in the child before exec."
         );
@@ -417,16 +540,26 @@ fn task5_missing_command_is_a_clear_error(#[case] first_missing: bool) {
         } else {
             (&present, &missing)
         };
-        let before = FdSnapshot::take();
+        checkpoint("before the call");
         match pipeline(first, second) {
-            Err(Error::CommandNotFound { command }) => assert_eq!(command, "ipclab-no-such-command"),
-            other => panic!("expected Err(Error::CommandNotFound {{ command: \"ipclab-no-such-command\" }}), got {other:?}"),
+            Err(Error::CommandNotFound { command }) => Ok(command),
+            other => Err(format!("{other:?}")),
         }
-        before.assert_no_leaks("Even when a stage cannot start, every pipe end must be closed.");
-        procfs::assert_no_zombies(
+    })
+    .judge(|result: std::result::Result<String, String>, seen| {
+        match result {
+            Ok(command) => assert_eq!(command, "ipclab-no-such-command"),
+            Err(other) => panic!("expected Err(Error::CommandNotFound {{ command: \"ipclab-no-such-command\" }}), got {other}"),
+        }
+        assert_no_fd_leaks(
+            seen.at("before the call").test_process(),
+            seen.end.test_process(),
+            "Even when a stage cannot start, every pipe end must be closed.",
+        );
+        seen.end.assert_no_zombies(
             "Even when a stage cannot start, every stage that was forked must be reaped.",
         );
-        let strays = procfs::descendants(getpid());
+        let strays: Vec<_> = seen.end.descendants().iter().map(|p| &p.info).collect();
         assert!(
             strays.is_empty(),
             "processes left running after the error: {strays:?}"
@@ -438,21 +571,32 @@ fn task5_missing_command_is_a_clear_error(#[case] first_missing: bool) {
 fn task5_empty_command_is_rejected() {
     isolated(PIPELINE_HINT, || {
         let result = pipeline(&[], &["cat"]);
-        assert!(
+        (
             matches!(result, Err(Error::EmptyCommand)),
-            "expected Err(Error::EmptyCommand), got {result:?}"
-        );
-        procfs::assert_no_zombies("Check the commands before forking anything.");
+            format!("{result:?}"),
+        )
+    })
+    .judge(|(rejected, result), seen| {
+        assert!(rejected, "expected Err(Error::EmptyCommand), got {result}");
+        seen.end
+            .assert_no_zombies("Check the commands before forking anything.");
     });
 }
 
 #[test]
 fn task5_parent_leaks_no_descriptor_and_reaps_both_stages() {
     isolated(PIPELINE_HINT, || {
-        let before = FdSnapshot::take();
+        checkpoint("before the call");
         pipeline(&["echo", "hi"], &["cat"]).expect("pipeline returned an error");
-        before.assert_no_leaks("The parent must close its copies of every pipe end.");
-        procfs::assert_no_zombies("Reap both stages with waitpid().");
+    })
+    .judge(|(), seen| {
+        assert_no_fd_leaks(
+            seen.at("before the call").test_process(),
+            seen.end.test_process(),
+            "The parent must close its copies of every pipe end.",
+        );
+        seen.end
+            .assert_no_zombies("Reap both stages with waitpid().");
     });
 }
 
@@ -473,13 +617,13 @@ fn task6_reader_sees_eof_once_every_write_end_is_closed(#[case] len: usize) {
             }
         })
         .expect("feed_child returned an error");
+        (fed.written, Exit::from(fed.exit))
+    })
+    .judge(|(written, exit), _| {
+        assert_eq!(written, len, "feed_child must report every byte written");
         assert_eq!(
-            fed.written, len,
-            "feed_child must report every byte written"
-        );
-        assert_eq!(
-            fed.exit,
-            ChildExit::Exited(0),
+            exit,
+            Exit::Exited(0),
             "the child must read all {len} bytes, then EOF"
         );
     });
@@ -487,17 +631,17 @@ fn task6_reader_sees_eof_once_every_write_end_is_closed(#[case] len: usize) {
 
 #[test]
 fn task6_interrupted_partial_writes_are_continued() {
+    const LEN: usize = 4 * MIB;
     isolated(FEED_HINT, || {
-        let len = 4 * MIB;
         // Signals interrupt the parent's writes, and the child shrinks the pipe to one page so
         // that the writer blocks often: an interrupted write returns the count written so far.
         let _noise =
             Interrupter::every(Duration::from_micros(200)).expect("start the interrupting timer");
-        let fed = feed_child(&payload(len), move |mut pipe| {
+        let fed = feed_child(&payload(LEN), move |mut pipe| {
             let _ = fcntl(pipe.as_fd(), FcntlArg::F_SETPIPE_SZ(4096));
             let mut received = Vec::new();
             match pipe.read_to_end(&mut received) {
-                Ok(_) if received == payload(len) => 0,
+                Ok(_) if received == payload(LEN) => 0,
                 _ => 3,
             }
         })
@@ -505,28 +649,37 @@ fn task6_interrupted_partial_writes_are_continued() {
             "feed_child returned an error while signals kept arriving: a write interrupted before \
              writing anything fails with EINTR and must be retried",
         );
+        (fed.written, Exit::from(fed.exit))
+    })
+    .judge(|(written, exit), _| {
         assert_eq!(
-            fed.exit,
-            ChildExit::Exited(0),
+            exit,
+            Exit::Exited(0),
             "the child did not receive exactly the bytes sent: a write interrupted by a signal may \
              write only part of the buffer and return that count; write the rest"
         );
-        assert_eq!(fed.written, len);
+        assert_eq!(written, LEN);
     });
 }
 
 #[test]
 fn task6_writing_after_the_reader_left_is_a_broken_pipe() {
     isolated(FEED_HINT, || {
-        let result = feed_child(&payload(MIB), drop_and_exit);
+        match feed_child(&payload(MIB), drop_and_exit) {
+            Err(Error::BrokenPipe { written }) => Ok(written),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .judge(|result: std::result::Result<usize, String>, seen| {
         match result {
-            Err(Error::BrokenPipe { written }) => assert!(written < MIB, "written = {written}"),
-            other => panic!(
+            Ok(written) => assert!(written < MIB, "written = {written}"),
+            Err(other) => panic!(
                 "the child closed its read end and exited at once, so writing 1 MiB must fail with \
-                 EPIPE, reported as Err(Error::BrokenPipe {{ .. }}); got {other:?}"
+                 EPIPE, reported as Err(Error::BrokenPipe {{ .. }}); got {other}"
             ),
         }
-        procfs::assert_no_zombies("Reap the child even when writing failed.");
+        seen.end
+            .assert_no_zombies("Reap the child even when writing failed.");
     });
 }
 
@@ -540,24 +693,53 @@ fn task6_broken_pipe_does_not_kill_the_writer_even_with_default_sigpipe() {
             ForkResult::Child => {
                 // SAFETY: restoring the default disposition installs no handler.
                 unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.expect("reset SIGPIPE");
-                let code = match feed_child(&payload(MIB), drop_and_exit) {
-                    Err(Error::BrokenPipe { .. }) => 0,
-                    _ => 2,
+                let fed = panic::catch_unwind(|| feed_child(&payload(MIB), drop_and_exit));
+                let code = match fed {
+                    Ok(Err(Error::BrokenPipe { .. })) => 0,
+                    Ok(_) => 2,
+                    Err(payload) => {
+                        // Handed to the parent, so that the verdict names what went wrong.
+                        let text = payload
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| payload.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        let _ = std::fs::write(child_panic_file(), text);
+                        101
+                    }
                 };
                 // SAFETY: ends the forked test process without returning into the harness.
                 unsafe { libc::_exit(code) }
             }
-            ForkResult::Parent { child } => match waitpid(child, None).expect("waitpid") {
-                WaitStatus::Exited(_, 0) => {}
-                WaitStatus::Signaled(_, Signal::SIGPIPE, _) => panic!(
-                    "with SIGPIPE at its default action, the write to a pipe without readers killed \
-                     the process. Block SIGPIPE in the writing thread (pthread_sigmask) while \
-                     writing, and consume a pending SIGPIPE before restoring the mask."
-                ),
-                other => panic!("feed_child did not report Err(Error::BrokenPipe) ({other:?})"),
-            },
+            ForkResult::Parent { child } => {
+                let status = match waitpid(child, None).expect("waitpid") {
+                    WaitStatus::Exited(_, code) => Ok(Exit::Exited(code)),
+                    WaitStatus::Signaled(_, signal, _) => Ok(signaled(signal)),
+                    other => Err(format!("{other:?}")),
+                };
+                (status, std::fs::read_to_string(child_panic_file()).ok())
+            }
+        }
+    })
+    .judge(|(status, panicked): (std::result::Result<Exit, String>, Option<String>), _| {
+        if let Some(message) = panicked {
+            panic!("feed_child panicked (in a process with SIGPIPE at its default action): {message}");
+        }
+        match status {
+        Ok(Exit::Exited(0)) => {}
+        Ok(Exit::Signaled(signal)) if signal == Signal::SIGPIPE.as_str() => panic!(
+            "with SIGPIPE at its default action, the write to a pipe without readers killed \
+             the process. Block SIGPIPE in the writing thread (pthread_sigmask) while \
+             writing, and consume a pending SIGPIPE before restoring the mask."
+        ),
+        other => panic!("feed_child did not report Err(Error::BrokenPipe) ({other:?})"),
         }
     });
+}
+
+/// Where the forked writer of the test above leaves the message of a panic.
+fn child_panic_file() -> std::path::PathBuf {
+    std::env::temp_dir().join("feed_child-panic")
 }
 
 fn drop_and_exit(pipe: std::fs::File) -> i32 {
