@@ -2,9 +2,11 @@
 //!
 //! Each test grades one behaviour of one task (`taskN_…`). The kernel is the witness: a queue
 //! that really exists shows up in `/proc/sysvipc/msg` with its mode, message count and bytes, and
-//! disappears once removed. Tests that fork, block or start programs run in a process of their
-//! own with a deadline (`isolated`). Every test also removes its queue itself at the end (a
-//! test-side guard), so that a broken submission cannot leave queues behind on the machine.
+//! disappears once removed. Every test runs the student's code in a sandboxed process of its own
+//! with a deadline (`isolated`), and hands what it saw to a judge that runs where no student code
+//! ran: the judge reads the kernel's queue table itself, at `checkpoint`s the body marks, and
+//! decides the verdict. Every test also removes its queue itself at the end (a test-side guard),
+//! so that a broken submission cannot leave queues behind.
 
 use std::io::{BufRead, BufReader};
 use std::panic::{self, AssertUnwindSafe};
@@ -16,13 +18,14 @@ use std::time::Duration;
 
 use assert_cmd::Command as BinCommand;
 use exercise03::*;
-use ipclab_support::data::payload;
-use ipclab_support::isolated;
+use ipclab_support::data::{payload, Received};
 use ipclab_support::procfs;
-use ipclab_support::sysvipc::{self, MsgQueueRow};
+use ipclab_support::sysvipc::MsgQueueRow;
+use ipclab_support::{checkpoint, isolated, Snapshot};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, getpid, ForkResult, Pid};
+use nix::unistd::{fork, ForkResult, Pid};
 use rstest::rstest;
+use serde::{Deserialize, Serialize};
 
 const NEVER_RETURNED_HINT: &str = "a queue operation blocked or looped. Nothing in this test waits for a message: a receive that must not wait passes IPC_NOWAIT, and checks of arguments happen before any system call";
 
@@ -69,10 +72,10 @@ fn key_file() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// What the kernel lists for queue `id`; fails the test if it lists nothing.
+/// What the kernel listed for queue `id` in the snapshot; fails the test if it listed nothing.
 #[track_caller]
-fn row(id: i32) -> MsgQueueRow {
-    sysvipc::message_queue(id).unwrap_or_else(|| {
+fn row(seen: &Snapshot, id: i32) -> MsgQueueRow {
+    seen.message_queue(id).copied().unwrap_or_else(|| {
         panic!(
             "queue {id} is not in /proc/sysvipc/msg: the kernel does not know it (was it created \
              with msgget(IPC_CREAT), and not removed too early?)"
@@ -88,6 +91,56 @@ fn kernel_limit(path: &str) -> usize {
         .expect("a number")
 }
 
+/// An error of the code under test, as the judge receives it: the variants the tests look for,
+/// and any other as its debug text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Failure {
+    NoSuchPath { path: PathBuf },
+    InvalidProjectId,
+    InvalidMode { mode: u32 },
+    PrivateKey,
+    NotFound { key: i32 },
+    AlreadyExists { key: i32 },
+    PermissionDenied { key: i32 },
+    InvalidType { mtype: i64 },
+    TooLarge { len: usize, max: usize },
+    QueueFull { len: usize },
+    Removed { id: i32 },
+    Other(String),
+}
+
+fn failure(e: &Error) -> Failure {
+    match e {
+        Error::NoSuchPath { path } => Failure::NoSuchPath { path: path.clone() },
+        Error::InvalidProjectId => Failure::InvalidProjectId,
+        Error::InvalidMode { mode } => Failure::InvalidMode { mode: *mode },
+        Error::PrivateKey => Failure::PrivateKey,
+        Error::NotFound { key } => Failure::NotFound { key: *key },
+        Error::AlreadyExists { key } => Failure::AlreadyExists { key: *key },
+        Error::PermissionDenied { key } => Failure::PermissionDenied { key: *key },
+        Error::InvalidType { mtype } => Failure::InvalidType { mtype: *mtype },
+        Error::TooLarge { len, max } => Failure::TooLarge {
+            len: *len,
+            max: *max,
+        },
+        Error::QueueFull { len } => Failure::QueueFull { len: *len },
+        Error::Removed { id } => Failure::Removed { id: *id },
+        other => Failure::Other(format!("{other:?}")),
+    }
+}
+
+/// A result of the code under test, as the judge receives it.
+type Seen<T> = std::result::Result<T, Failure>;
+
+fn seen<T, U>(result: Result<T>, keep: impl FnOnce(T) -> U) -> Seen<U> {
+    result.map(keep).map_err(|e| failure(&e))
+}
+
+/// A message as the judge receives it: its type and its text (lossily as UTF-8).
+fn text_of(m: Message) -> (i64, String) {
+    (m.mtype, String::from_utf8_lossy(&m.data).into_owned())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Task 1: create or open a queue from a key.
 
@@ -98,7 +151,11 @@ fn kernel_limit(path: &str) -> usize {
 fn task1_private_queue_appears_in_the_kernel_with_the_requested_mode(#[case] mode: u32) {
     isolated(NEVER_RETURNED_HINT, || {
         let (queue, _net) = private_queue(mode);
-        let listed = row(queue.id());
+        checkpoint("created");
+        queue.id()
+    })
+    .judge(|id, seen| {
+        let listed = row(seen.at("created"), id);
         assert_eq!(
             listed.mode & 0o777,
             mode,
@@ -114,29 +171,30 @@ fn task1_private_queue_appears_in_the_kernel_with_the_requested_mode(#[case] mod
 #[test]
 fn task1_key_from_a_file_names_the_same_queue_for_every_opener() {
     isolated(NEVER_RETURNED_HINT, || {
-        let (_dir, path) = key_file();
+        let (dir, path) = key_file();
         let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
-        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: a valid C string that outlives the call.
-        let expected = unsafe { libc::ftok(c_path.as_ptr(), libc::c_int::from(b'q')) };
-        assert_eq!(
-            key.raw(),
-            expected,
-            "Key::from_path must be ftok(path, project)"
-        );
-
         let created = MessageQueue::create(key, 0o600).expect("create a queue for the key");
         let _net = RemoveAtEnd(created.id());
         let again = Key::from_path(&path, b'q').expect("the same key again");
         let opened = MessageQueue::open(again).expect("open the queue by its key");
+        checkpoint("opened");
+        // The key file stays for the judge, who derives the key itself (the scratch directory
+        // goes when the test ends).
+        let _ = dir.keep();
+        (path, key.raw(), created.id(), opened.id())
+    })
+    .judge(|(path, key, created, opened), seen| {
+        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string that outlives the call.
+        let expected = unsafe { libc::ftok(c_path.as_ptr(), libc::c_int::from(b'q')) };
+        assert_eq!(key, expected, "Key::from_path must be ftok(path, project)");
         assert_eq!(
-            opened.id(),
-            created.id(),
+            opened, created,
             "opening by the same key must give the same queue"
         );
         assert_eq!(
-            row(created.id()).key,
-            key.raw(),
+            row(seen.at("opened"), created).key,
+            key,
             "the kernel lists the queue under the key"
         );
     });
@@ -147,22 +205,22 @@ fn task1_missing_path_is_a_clear_error() {
     isolated(NEVER_RETURNED_HINT, || {
         let (dir, _path) = key_file();
         let missing = dir.path().join("no-such-file");
-        match Key::from_path(&missing, b'q') {
-            Err(e @ Error::NoSuchPath { .. }) => {
-                let Error::NoSuchPath { path } = &e else {
-                    unreachable!()
-                };
-                assert_eq!(path, &missing, "the error must name the missing path");
-                let shown = e
-                    .to_string()
-                    .replace(&dir.path().display().to_string(), "[TMP]");
-                insta::assert_snapshot!("task1_missing_path", shown);
-            }
-            other => panic!(
-                "ftok on a missing file fails with ENOENT: expected Err(Error::NoSuchPath {{ path }}), \
-                 got {other:?}"
-            ),
+        let result = Key::from_path(&missing, b'q');
+        let shown = result.as_ref().err().map(|e| {
+            e.to_string()
+                .replace(&dir.path().display().to_string(), "[TMP]")
+        });
+        (missing, seen(result, Key::raw), shown)
+    })
+    .judge(|(missing, result, shown), _| match result {
+        Err(Failure::NoSuchPath { path }) => {
+            assert_eq!(path, missing, "the error must name the missing path");
+            insta::assert_snapshot!("task1_missing_path", shown.unwrap_or_default());
         }
+        other => panic!(
+            "ftok on a missing file fails with ENOENT: expected Err(Error::NoSuchPath {{ path }}), \
+             got {other:?}"
+        ),
     });
 }
 
@@ -170,9 +228,11 @@ fn task1_missing_path_is_a_clear_error() {
 fn task1_project_id_zero_is_refused() {
     isolated(NEVER_RETURNED_HINT, || {
         let (_dir, path) = key_file();
-        let result = Key::from_path(&path, 0);
+        seen(Key::from_path(&path, 0), Key::raw)
+    })
+    .judge(|result, _| {
         assert!(
-            matches!(result, Err(Error::InvalidProjectId)),
+            matches!(result, Err(Failure::InvalidProjectId)),
             "ftok needs a non-zero project id: expected Err(Error::InvalidProjectId), got {result:?}"
         );
     });
@@ -183,16 +243,14 @@ fn task1_opening_a_queue_that_does_not_exist_is_not_found() {
     isolated(NEVER_RETURNED_HINT, || {
         let (_dir, path) = key_file();
         let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
-        match MessageQueue::open(key) {
-            Err(Error::NotFound { key: k }) => {
-                assert_eq!(k, key.raw(), "name the key in the error")
-            }
-            Ok(queue) => {
-                let _net = RemoveAtEnd(queue.id());
-                panic!("open created a queue: msgget without IPC_CREAT must fail with ENOENT")
-            }
-            Err(other) => panic!("expected Err(Error::NotFound {{ key }}), got {other:?}"),
-        }
+        let result = MessageQueue::open(key);
+        let _net = result.as_ref().ok().map(|queue| RemoveAtEnd(queue.id()));
+        (key.raw(), seen(result, |queue| queue.id()))
+    })
+    .judge(|(key, result), _| match result {
+        Err(Failure::NotFound { key: k }) => assert_eq!(k, key, "name the key in the error"),
+        Ok(_) => panic!("open created a queue: msgget without IPC_CREAT must fail with ENOENT"),
+        Err(other) => panic!("expected Err(Error::NotFound {{ key }}), got {other:?}"),
     });
 }
 
@@ -203,19 +261,21 @@ fn task1_creating_a_queue_that_exists_is_already_exists() {
         let key = Key::from_path(&path, b'q').expect("Key::from_path on an existing file");
         let first = MessageQueue::create(key, 0o600).expect("create the queue");
         let _net = RemoveAtEnd(first.id());
-        match MessageQueue::create(key, 0o600) {
-            Err(Error::AlreadyExists { key: k }) => assert_eq!(k, key.raw()),
-            Ok(second) => {
-                let id = second.id();
-                std::mem::forget(second);
-                panic!(
-                    "create returned queue {id} for a key whose queue {} exists: pass IPC_EXCL so \
-                     that msgget fails with EEXIST",
-                    first.id()
-                )
-            }
-            Err(other) => panic!("expected Err(Error::AlreadyExists {{ key }}), got {other:?}"),
-        }
+        let second = MessageQueue::create(key, 0o600);
+        let second = seen(second, |second| {
+            let id = second.id();
+            std::mem::forget(second);
+            id
+        });
+        (key.raw(), first.id(), second)
+    })
+    .judge(|(key, first, second), _| match second {
+        Err(Failure::AlreadyExists { key: k }) => assert_eq!(k, key),
+        Ok(id) => panic!(
+            "create returned queue {id} for a key whose queue {first} exists: pass IPC_EXCL so \
+             that msgget fails with EEXIST"
+        ),
+        Err(other) => panic!("expected Err(Error::AlreadyExists {{ key }}), got {other:?}"),
     });
 }
 
@@ -223,11 +283,12 @@ fn task1_creating_a_queue_that_exists_is_already_exists() {
 fn task1_open_refuses_the_private_key() {
     isolated(NEVER_RETURNED_HINT, || {
         let result = MessageQueue::open(Key::private());
-        if let Ok(queue) = &result {
-            let _net = RemoveAtEnd(queue.id());
-        }
+        let _net = result.as_ref().ok().map(|queue| RemoveAtEnd(queue.id()));
+        seen(result, |queue| queue.id())
+    })
+    .judge(|result, _| {
         assert!(
-            matches!(result, Err(Error::PrivateKey)),
+            matches!(result, Err(Failure::PrivateKey)),
             "msgget(IPC_PRIVATE) always makes a new queue, so `open` must refuse it with \
              Err(Error::PrivateKey); got {result:?}"
         );
@@ -241,11 +302,12 @@ fn task1_open_refuses_the_private_key() {
 fn task1_mode_beyond_permission_bits_is_refused(#[case] mode: u32) {
     isolated(NEVER_RETURNED_HINT, || {
         let result = MessageQueue::create(Key::private(), mode);
-        if let Ok(queue) = &result {
-            let _net = RemoveAtEnd(queue.id());
-        }
+        let _net = result.as_ref().ok().map(|queue| RemoveAtEnd(queue.id()));
+        seen(result, |queue| queue.id())
+    })
+    .judge(|result, _| {
         assert!(
-            matches!(result, Err(Error::InvalidMode { mode: m }) if m == mode),
+            matches!(result, Err(Failure::InvalidMode { mode: m }) if m == mode),
             "mode {mode:#o} has bits beyond 0o777, which msgget would read as flags (IPC_CREAT is \
              0o1000): expected Err(Error::InvalidMode {{ mode }}), got {result:?}"
         );
@@ -260,41 +322,63 @@ fn task1_permission_problem_is_reported() {
         // Readable by its owner only: nobody else may write, and the owner may not write either.
         let queue = MessageQueue::create(key, 0o400).expect("create the queue");
         let _net = RemoveAtEnd(queue.id());
-        // SAFETY: the child only changes its own identity, calls `open` and _exits.
+        let (mut from_child, mut to_parent) =
+            std::io::pipe().expect("a pipe for the child's answer");
+        // SAFETY: the child only changes its own identity, calls `open`, writes what it got and
+        // _exits.
         match unsafe { fork() }.expect("fork") {
             ForkResult::Child => {
+                drop(from_child);
                 // SAFETY: geteuid/setgid/setuid take plain integers. As root (who may open
                 // anything), become `nobody` first; as anyone else, the 0o400 mode already
                 // denies writing to the owner.
-                unsafe {
+                let answer = unsafe {
                     if libc::geteuid() == 0
                         && (libc::setgid(65534) != 0 || libc::setuid(65534) != 0)
                     {
-                        libc::_exit(3);
+                        "no other user".to_owned()
+                    } else {
+                        match MessageQueue::open(key) {
+                            Err(Error::PermissionDenied { key: k }) => format!("denied {k}"),
+                            Ok(_) => "opened".to_owned(),
+                            Err(other) => format!("other error {other:?}"),
+                        }
                     }
-                }
-                let code = match MessageQueue::open(key) {
-                    Err(Error::PermissionDenied { key: k }) if k == key.raw() => 0,
-                    Err(Error::PermissionDenied { .. }) => 4,
-                    Ok(_) => 1,
-                    Err(_) => 2,
                 };
+                let code = i32::from(
+                    std::io::Write::write_all(&mut to_parent, answer.as_bytes()).is_err(),
+                );
                 // SAFETY: ends the child without returning into the test.
                 unsafe { libc::_exit(code) }
             }
-            ForkResult::Parent { child } => match waitpid(child, None).expect("waitpid") {
-                WaitStatus::Exited(_, 0) => {}
-                WaitStatus::Exited(_, 1) => panic!(
-                    "a user without write permission opened the queue: ask msgget for read and \
-                     write (0o600 in its flags), so that the kernel checks the queue's mode"
-                ),
-                WaitStatus::Exited(_, 2) => panic!(
-                    "opening a queue the user may not write must fail with EACCES, reported as \
-                     Err(Error::PermissionDenied {{ key }}); another error came back"
-                ),
-                WaitStatus::Exited(_, 4) => panic!("Error::PermissionDenied must name the key"),
-                other => panic!("the child testing permissions did not finish normally: {other:?}"),
-            },
+            ForkResult::Parent { child } => {
+                drop(to_parent);
+                let mut answer = String::new();
+                let _ = std::io::Read::read_to_string(&mut from_child, &mut answer);
+                let status = waitpid(child, None).expect("waitpid");
+                (key.raw(), format!("{status:?}"), answer)
+            }
+        }
+    })
+    .judge(|(key, status, answer), _| {
+        if let Some(k) = answer.strip_prefix("denied ") {
+            assert_eq!(
+                k,
+                key.to_string(),
+                "Error::PermissionDenied must name the key"
+            );
+        } else if answer == "opened" {
+            panic!(
+                "a user without write permission opened the queue: ask msgget for read and \
+                 write (0o600 in its flags), so that the kernel checks the queue's mode"
+            );
+        } else if answer.starts_with("other error") {
+            panic!(
+                "opening a queue the user may not write must fail with EACCES, reported as \
+                 Err(Error::PermissionDenied {{ key }}); another error came back"
+            );
+        } else {
+            panic!("the child testing permissions did not finish normally: {status} ({answer})");
         }
     });
 }
@@ -312,18 +396,27 @@ fn task2_message_comes_back_with_its_type_and_text(#[case] len: usize) {
         let (queue, _net) = private_queue(0o600);
         let text = payload(len);
         queue.send(7, &text).expect("send");
-        let listed = row(queue.id());
+        checkpoint("sent");
+        let message = queue.receive(Selector::First).expect("receive");
+        checkpoint("received");
+        (
+            queue.id(),
+            message.mtype,
+            Received::of(&message.data, &text),
+        )
+    })
+    .judge(|(id, mtype, received), seen| {
+        let listed = row(seen.at("sent"), id);
         assert_eq!(
             (listed.qnum, listed.cbytes as usize),
             (1, len),
             "after one send of {len} bytes the kernel should hold 1 message of {len} bytes \
              (the type is not counted)"
         );
-        let message = queue.receive(Selector::First).expect("receive");
-        assert_eq!(message.mtype, 7, "the type travels with the message");
-        ipclab_support::data::assert_same_bytes(&message.data, &text, "the received text");
+        assert_eq!(mtype, 7, "the type travels with the message");
+        received.assert_matches(&payload(len), "the received text");
         assert_eq!(
-            row(queue.id()).qnum,
+            row(seen.at("received"), id).qnum,
             0,
             "receiving takes the message out of the queue"
         );
@@ -337,12 +430,11 @@ fn task2_messages_of_any_type_come_out_in_sending_order() {
         for (mtype, text) in [(3, "c"), (1, "a"), (2, "b")] {
             queue.send(mtype, text.as_bytes()).expect("send");
         }
-        let got: Vec<(i64, String)> = (0..3)
-            .map(|_| {
-                let m = queue.receive(Selector::First).expect("receive");
-                (m.mtype, String::from_utf8_lossy(&m.data).into_owned())
-            })
-            .collect();
+        (0..3)
+            .map(|_| text_of(queue.receive(Selector::First).expect("receive")))
+            .collect::<Vec<_>>()
+    })
+    .judge(|got, _| {
         assert_eq!(
             got,
             [(3, "c".into()), (1, "a".into()), (2, "b".into())],
@@ -358,31 +450,27 @@ fn task2_selecting_a_type_skips_messages_of_other_types() {
         for (mtype, text) in [(1, "a"), (2, "b"), (1, "c"), (2, "d")] {
             queue.send(mtype, text.as_bytes()).expect("send");
         }
-        let take = |which| {
-            let m = queue.receive(which).expect("receive");
-            (m.mtype, String::from_utf8_lossy(&m.data).into_owned())
-        };
-        assert_eq!(
+        let take = |which| text_of(queue.receive(which).expect("receive"));
+        let got = [
             take(Selector::OfType(2)),
-            (2, "b".into()),
-            "oldest message of type 2"
-        );
-        assert_eq!(
             take(Selector::OfType(2)),
-            (2, "d".into()),
-            "next message of type 2"
-        );
-        assert_eq!(
             take(Selector::First),
-            (1, "a".into()),
-            "the type-1 messages stay, in order"
-        );
-        assert_eq!(
-            row(queue.id()).qnum,
-            1,
-            "one message (\"c\") is left in the queue"
-        );
-    });
+        ];
+        checkpoint("taken");
+        (queue.id(), got)
+    })
+    .judge(
+        |(id, [first, second, third]): (i32, [(i64, String); 3]), seen| {
+            assert_eq!(first, (2, "b".into()), "oldest message of type 2");
+            assert_eq!(second, (2, "d".into()), "next message of type 2");
+            assert_eq!(third, (1, "a".into()), "the type-1 messages stay, in order");
+            assert_eq!(
+                row(seen.at("taken"), id).qnum,
+                1,
+                "one message (\"c\") is left in the queue"
+            );
+        },
+    );
 }
 
 #[test]
@@ -403,19 +491,27 @@ fn task2_lowest_type_up_to_a_bound_makes_a_priority_queue() {
             format!("{}:{}", m.mtype, String::from_utf8_lossy(&m.data))
         };
         let order: Vec<String> = (0..3).map(|_| take(Selector::LowestUpTo(4))).collect();
+        checkpoint("bounded");
+        let rest = [
+            take(Selector::LowestUpTo(i64::from(i32::MAX))),
+            take(Selector::LowestUpTo(i64::from(i32::MAX))),
+        ];
+        (queue.id(), order, rest)
+    })
+    .judge(|(id, order, rest): (i32, Vec<String>, [String; 2]), seen| {
         assert_eq!(
             order,
             ["1:urgent", "3:mid-1", "3:mid-2"],
             "Selector::LowestUpTo(4) (msgtyp -4) takes the lowest type <= 4 first, oldest first \
              within a type"
         );
-        let listed = row(queue.id());
+        let listed = row(seen.at("bounded"), id);
         assert_eq!(
             listed.qnum, 2,
             "types 5 and 9 are above the bound and stay queued"
         );
-        assert_eq!(take(Selector::LowestUpTo(i64::from(i32::MAX))), "5:low");
-        assert_eq!(take(Selector::LowestUpTo(i64::from(i32::MAX))), "9:lowest");
+        assert_eq!(rest[0], "5:low");
+        assert_eq!(rest[1], "9:lowest");
     });
 }
 
@@ -425,19 +521,29 @@ fn task2_lowest_type_up_to_a_bound_makes_a_priority_queue() {
 fn task2_message_types_must_be_positive(#[case] mtype: i64) {
     isolated(NEVER_RETURNED_HINT, || {
         let (queue, _net) = private_queue(0o600);
-        let sent = queue.send(mtype, b"x");
+        let sent = seen(queue.send(mtype, b"x"), |()| ());
+        let selected = seen(queue.try_receive(Selector::OfType(mtype)), |m| {
+            m.map(text_of)
+        });
+        checkpoint("refused");
+        (queue.id(), sent, selected)
+    })
+    .judge(|(id, sent, selected), seen| {
         assert!(
-            matches!(sent, Err(Error::InvalidType { mtype: t }) if t == mtype),
+            matches!(sent, Err(Failure::InvalidType { mtype: t }) if t == mtype),
             "a message's type must be > 0: expected Err(Error::InvalidType {{ mtype: {mtype} }}), \
              got {sent:?}"
         );
-        let selected = queue.try_receive(Selector::OfType(mtype));
         assert!(
-            matches!(selected, Err(Error::InvalidType { .. })),
+            matches!(selected, Err(Failure::InvalidType { .. })),
             "Selector::OfType needs a positive type too (0 and negatives mean other selectors): \
              expected Err(Error::InvalidType {{ .. }}), got {selected:?}"
         );
-        assert_eq!(row(queue.id()).qnum, 0, "nothing may reach the queue");
+        assert_eq!(
+            row(seen.at("refused"), id).qnum,
+            0,
+            "nothing may reach the queue"
+        );
     });
 }
 
@@ -459,10 +565,19 @@ fn task2_message_from_another_process_is_received() {
             ForkResult::Parent { child } => {
                 // Blocks until the child's message arrives.
                 let message = queue.receive(Selector::OfType(42)).expect("receive");
-                assert_eq!(message.data, b"from the child");
+                checkpoint("received");
                 waitpid(child, None).expect("waitpid");
+                (child.as_raw(), queue.id(), message.data)
             }
         }
+    })
+    .judge(|(child, id, data): (i32, i32, Vec<u8>), seen| {
+        assert_eq!(data, b"from the child");
+        assert_eq!(
+            row(seen.at("received"), id).lspid.as_raw(),
+            child,
+            "the kernel names the child as the message's sender"
+        );
     });
 }
 
@@ -473,7 +588,9 @@ fn task2_message_from_another_process_is_received() {
 fn task3_empty_queue_reports_no_message() {
     isolated(NOWAIT_HINT, || {
         let (queue, _net) = private_queue(0o600);
-        let got = queue.try_receive(Selector::First);
+        seen(queue.try_receive(Selector::First), |m| m.map(text_of))
+    })
+    .judge(|got, _| {
         assert!(
             matches!(got, Ok(None)),
             "an empty queue with IPC_NOWAIT gives ENOMSG, which is not an error but the answer \
@@ -487,13 +604,17 @@ fn task3_no_message_of_the_selected_type_is_no_message_too() {
     isolated(NOWAIT_HINT, || {
         let (queue, _net) = private_queue(0o600);
         queue.send(1, b"type one").expect("send");
-        let got = queue.try_receive(Selector::OfType(2));
+        let got = seen(queue.try_receive(Selector::OfType(2)), |m| m.map(text_of));
+        checkpoint("tried");
+        (queue.id(), got)
+    })
+    .judge(|(id, got), seen| {
         assert!(
             matches!(got, Ok(None)),
             "no message of type 2: expected Ok(None), got {got:?}"
         );
         assert_eq!(
-            row(queue.id()).qnum,
+            row(seen.at("tried"), id).qnum,
             1,
             "the type-1 message must stay in the queue"
         );
@@ -505,14 +626,13 @@ fn task3_a_waiting_message_is_returned_at_once() {
     isolated(NOWAIT_HINT, || {
         let (queue, _net) = private_queue(0o600);
         queue.send(4, b"ready").expect("send");
-        let got = queue.try_receive(Selector::First).expect("try_receive");
-        assert_eq!(
-            got,
-            Some(Message {
-                mtype: 4,
-                data: b"ready".to_vec()
-            })
-        );
+        queue
+            .try_receive(Selector::First)
+            .expect("try_receive")
+            .map(text_of)
+    })
+    .judge(|got, _| {
+        assert_eq!(got, Some((4, "ready".to_owned())));
     });
 }
 
@@ -522,16 +642,14 @@ fn task3_a_waiting_message_is_returned_at_once() {
 #[test]
 fn task4_kernel_limits_are_read_from_proc() {
     isolated(NEVER_RETURNED_HINT, || {
-        assert_eq!(
-            msgmax().expect("msgmax"),
-            kernel_limit(MSGMAX_PATH),
-            "msgmax() must read {MSGMAX_PATH}"
-        );
-        assert_eq!(
-            msgmnb().expect("msgmnb"),
-            kernel_limit(MSGMNB_PATH),
-            "msgmnb() must read {MSGMNB_PATH}"
-        );
+        (
+            (msgmax().expect("msgmax"), kernel_limit(MSGMAX_PATH)),
+            (msgmnb().expect("msgmnb"), kernel_limit(MSGMNB_PATH)),
+        )
+    })
+    .judge(|((max, max_in_proc), (mnb, mnb_in_proc)), _| {
+        assert_eq!(max, max_in_proc, "msgmax() must read {MSGMAX_PATH}");
+        assert_eq!(mnb, mnb_in_proc, "msgmnb() must read {MSGMNB_PATH}");
     });
 }
 
@@ -540,9 +658,13 @@ fn task4_message_larger_than_msgmax_is_refused() {
     isolated(NEVER_RETURNED_HINT, || {
         let (queue, _net) = private_queue(0o600);
         let max = kernel_limit(MSGMAX_PATH);
-        let result = queue.send(1, &payload(max + 1));
+        let result = seen(queue.send(1, &payload(max + 1)), |()| ());
+        checkpoint("refused");
+        (queue.id(), max, result)
+    })
+    .judge(|(id, max, result), seen| {
         match result {
-            Err(Error::TooLarge { len, max: m }) => assert_eq!(
+            Err(Failure::TooLarge { len, max: m }) => assert_eq!(
                 (len, m),
                 (max + 1, max),
                 "Error::TooLarge must carry the message's length and the kernel's msgmax"
@@ -553,7 +675,7 @@ fn task4_message_larger_than_msgmax_is_refused() {
                 max + 1
             ),
         }
-        assert_eq!(row(queue.id()).qnum, 0, "nothing may reach the queue");
+        assert_eq!(row(seen.at("refused"), id).qnum, 0, "nothing may reach the queue");
     });
 }
 
@@ -565,65 +687,101 @@ fn task4_full_queue_is_reported_as_full() {
         let capacity = kernel_limit(MSGMNB_PATH);
         let fits = capacity / max;
         let big = payload(max);
-        for n in 0..fits {
-            queue
-                .try_send(1, &big)
-                .unwrap_or_else(|e| panic!("message {} of {fits} should fit: {e}", n + 1));
-        }
-        let listed = row(queue.id());
-        assert_eq!(
-            listed.cbytes as usize,
-            fits * max,
-            "the kernel should hold {fits} messages of {max} bytes"
-        );
-        let result = queue.try_send(1, &big);
-        assert!(
-            matches!(result, Err(Error::QueueFull { .. })),
-            "the queue holds {} of its {capacity} bytes, so another {max} do not fit: with \
-             IPC_NOWAIT msgsnd fails with EAGAIN, reported as Err(Error::QueueFull {{ .. }}); got \
-             {result:?}",
-            listed.cbytes
-        );
+        let filling: Vec<Seen<()>> = (0..fits)
+            .map(|_| seen(queue.try_send(1, &big), |()| ()))
+            .collect();
+        checkpoint("full");
+        let one_more = seen(queue.try_send(1, &big), |()| ());
         queue.receive(Selector::First).expect("receive one");
-        queue
-            .try_send(1, &big)
-            .expect("after one message was taken out, there is room again");
-    });
+        let after_taking_one = seen(queue.try_send(1, &big), |()| ());
+        (
+            queue.id(),
+            max,
+            capacity,
+            filling,
+            one_more,
+            after_taking_one,
+        )
+    })
+    .judge(
+        |(id, max, capacity, filling, one_more, after_taking_one), seen| {
+            let fits = capacity / max;
+            for (n, sent) in filling.iter().enumerate() {
+                if let Err(e) = sent {
+                    panic!("message {} of {fits} should fit: {e:?}", n + 1);
+                }
+            }
+            let listed = row(seen.at("full"), id);
+            assert_eq!(
+                listed.cbytes as usize,
+                fits * max,
+                "the kernel should hold {fits} messages of {max} bytes"
+            );
+            assert!(
+                matches!(one_more, Err(Failure::QueueFull { .. })),
+                "the queue holds {} of its {capacity} bytes, so another {max} do not fit: with \
+             IPC_NOWAIT msgsnd fails with EAGAIN, reported as Err(Error::QueueFull {{ .. }}); got \
+             {one_more:?}",
+                listed.cbytes
+            );
+            assert!(
+                after_taking_one.is_ok(),
+                "after one message was taken out, there is room again: {after_taking_one:?}"
+            );
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Task 5: queue status.
 
+/// A queue's status as the judge receives it: (messages, bytes, last sender, last receiver).
+type Counts = (u64, u64, Option<i32>, Option<i32>);
+
+fn counts(status: &QueueStatus) -> Counts {
+    (
+        status.messages,
+        status.bytes,
+        status.last_sender.map(Pid::as_raw),
+        status.last_receiver.map(Pid::as_raw),
+    )
+}
+
 #[test]
 fn task5_status_counts_messages_and_bytes_as_the_kernel_does() {
     isolated(NEVER_RETURNED_HINT, || {
         let (queue, _net) = private_queue(0o640);
-        let fresh = queue.status().expect("status");
-        assert_eq!(
-            (
-                fresh.messages,
-                fresh.bytes,
-                fresh.last_sender,
-                fresh.last_receiver
-            ),
-            (0, 0, None, None),
-            "a new queue is empty and nobody has sent or received"
-        );
+        let fresh = counts(&queue.status().expect("status"));
         for len in [5, 7, 11] {
             queue.send(1, &payload(len)).expect("send");
         }
         let status = queue.status().expect("status");
-        let listed = row(queue.id());
+        checkpoint("sent");
+        (
+            queue.id(),
+            fresh,
+            counts(&status),
+            status.mode,
+            status.capacity,
+            kernel_limit(MSGMNB_PATH),
+        )
+    })
+    .judge(|(id, fresh, status, mode, capacity, msgmnb), seen| {
         assert_eq!(
-            (status.messages, status.bytes),
+            fresh,
+            (0, 0, None, None),
+            "a new queue is empty and nobody has sent or received"
+        );
+        let listed = row(seen.at("sent"), id);
+        assert_eq!(
+            (status.0, status.1),
             (listed.qnum, listed.cbytes),
             "status must report what the kernel holds (msg_qnum, msg_cbytes)"
         );
-        assert_eq!((status.messages, status.bytes), (3, 23));
-        assert_eq!(status.mode, 0o640, "the permission bits of msg_perm.mode");
+        assert_eq!((status.0, status.1), (3, 23));
+        assert_eq!(mode, 0o640, "the permission bits of msg_perm.mode");
         assert_eq!(
-            status.capacity as usize,
-            kernel_limit(MSGMNB_PATH),
+            capacity as usize, msgmnb,
             "a new queue's capacity (msg_qbytes) is msgmnb"
         );
     });
@@ -642,28 +800,29 @@ fn task5_last_sender_and_receiver_are_the_processes_that_did_it() {
             }
             ForkResult::Parent { child } => child,
         };
+        let exited = waitpid(child, None).expect("waitpid") == WaitStatus::Exited(child, 0);
+        let sent = counts(&queue.status().expect("status"));
+        checkpoint("sent");
+        queue.receive(Selector::First).expect("receive");
+        let received = counts(&queue.status().expect("status"));
+        (queue.id(), child.as_raw(), exited, sent, received)
+    })
+    .judge(|(id, child, exited, sent, received), seen| {
+        assert!(exited, "the child's send failed");
         assert_eq!(
-            waitpid(child, None).expect("waitpid"),
-            WaitStatus::Exited(child, 0),
-            "the child's send failed"
-        );
-        let status = queue.status().expect("status");
-        assert_eq!(
-            row(queue.id()).lspid,
+            row(seen.at("sent"), id).lspid.as_raw(),
             child,
             "the kernel names the child as the last sender"
         );
         assert_eq!(
-            status.last_sender,
+            sent.2,
             Some(child),
             "last_sender is msg_lspid: the child (pid {child}) sent last"
         );
-        assert_eq!(status.last_receiver, None, "nobody has received yet");
-        queue.receive(Selector::First).expect("receive");
-        let status = queue.status().expect("status");
+        assert_eq!(sent.3, None, "nobody has received yet");
         assert_eq!(
-            status.last_receiver,
-            Some(getpid()),
+            received.3,
+            Some(seen.end.root),
             "last_receiver is msg_lrpid: this process received last"
         );
     });
@@ -684,54 +843,82 @@ fn start_server(key_file: &Path) -> std::process::Child {
 
 #[test]
 fn task6_concurrent_clients_each_get_their_own_replies() {
+    const WORDS: [[&str; 2]; 3] = [
+        ["apple", "avocado"],
+        ["banana", "blueberry"],
+        ["cherry", "clementine"],
+    ];
     isolated(SERVER_HINT, || {
         let (_dir, path) = key_file();
         let key = Key::from_path(&path, b'q').expect("Key::from_path");
         let queue = MessageQueue::create(key, 0o600).expect("create the queue");
-        let _net = RemoveAtEnd(queue.id());
+        let id = queue.id();
+        let _net = RemoveAtEnd(id);
         let server = start_server(&path);
 
-        let words = [
-            ["apple", "avocado"],
-            ["banana", "blueberry"],
-            ["cherry", "clementine"],
-        ];
-        thread::scope(|scope| {
-            for pair in &words {
-                let path = &path;
-                scope.spawn(move || {
-                    BinCommand::new(env!("CARGO_BIN_EXE_ex03-client"))
-                        .arg(path)
-                        .args(pair)
-                        .timeout(Duration::from_secs(8))
-                        .assert()
-                        .success()
-                        .stdout(format!(
-                            "{}\n{}\n",
-                            pair[0].to_uppercase(),
-                            pair[1].to_uppercase()
-                        ));
-                });
-            }
+        // What each client printed, and whether it succeeded.
+        let clients: Vec<(bool, String, String)> = thread::scope(|scope| {
+            let running: Vec<_> = WORDS
+                .iter()
+                .map(|pair| {
+                    let path = &path;
+                    scope.spawn(move || {
+                        let output = BinCommand::new(env!("CARGO_BIN_EXE_ex03-client"))
+                            .arg(path)
+                            .args(pair)
+                            .timeout(Duration::from_secs(8))
+                            .output()
+                            .expect("run ex03-client");
+                        (
+                            output.status.success(),
+                            String::from_utf8_lossy(&output.stdout).into_owned(),
+                            String::from_utf8_lossy(&output.stderr).into_owned(),
+                        )
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|client| client.join().expect("a client thread"))
+                .collect()
         });
-        assert_eq!(
-            row(queue.id()).qnum,
-            0,
-            "every request was taken by the server and every reply by its client"
-        );
+        checkpoint("served");
 
         queue.remove().expect("remove the queue");
         let output = server.wait_with_output().expect("wait for the server");
-        assert!(
+        (
+            id,
+            clients,
             output.status.success(),
+            format!("{:?}", output.status),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    })
+    .judge(|(id, clients, server_ok, server_status, summary), seen| {
+        for (pair, (ok, stdout, stderr)) in WORDS.iter().zip(&clients) {
+            let expected = format!("{}\n{}\n", pair[0].to_uppercase(), pair[1].to_uppercase());
+            assert!(
+                *ok,
+                "ex03-client {} {} failed: stdout {stdout:?}, stderr {stderr:?}",
+                pair[0], pair[1]
+            );
+            assert_eq!(
+                stdout, &expected,
+                "ex03-client {} {} printed the wrong replies",
+                pair[0], pair[1]
+            );
+        }
+        assert_eq!(
+            row(seen.at("served"), id).qnum,
+            0,
+            "every request was taken by the server and every reply by its client"
+        );
+        assert!(
+            server_ok,
             "the server must end normally once the queue is removed (its msgrcv fails with \
-             EIDRM): {:?}",
-            output.status
+             EIDRM): {server_status}"
         );
-        insta::assert_snapshot!(
-            "task6_server_summary",
-            String::from_utf8_lossy(&output.stdout)
-        );
+        insta::assert_snapshot!("task6_server_summary", summary);
     });
 }
 
@@ -752,15 +939,25 @@ fn task6_server_replies_with_the_clients_pid_as_the_type() {
         }
         let second = queue.receive(Selector::OfType(888_888)).expect("receive");
         let first = queue.receive(Selector::OfType(777_777)).expect("receive");
-        assert_eq!(
-            (first.data.as_slice(), second.data.as_slice()),
-            (b"FIRST".as_slice(), b"SECOND".as_slice()),
-            "each reply must have the requesting client's pid as its type"
-        );
         queue.remove().expect("remove the queue");
         let status = server.wait().expect("wait for the server");
-        assert!(status.success(), "the server must end normally: {status:?}");
-    });
+        (
+            first.data,
+            second.data,
+            status.success(),
+            format!("{status:?}"),
+        )
+    })
+    .judge(
+        |(first, second, ok, status): (Vec<u8>, Vec<u8>, bool, String), _| {
+            assert_eq!(
+                (first.as_slice(), second.as_slice()),
+                (b"FIRST".as_slice(), b"SECOND".as_slice()),
+                "each reply must have the requesting client's pid as its type"
+            );
+            assert!(ok, "the server must end normally: {status}");
+        },
+    );
 }
 
 #[test]
@@ -780,37 +977,43 @@ fn task6_client_names_its_pid_and_takes_only_its_reply() {
             .stdout(Stdio::piped())
             .spawn()
             .expect("start ex03-client");
-        let client_pid = Pid::from_raw(client.id() as i32);
+        let client_pid = client.id() as i32;
         let request = queue
             .receive(Selector::OfType(REQUEST_TYPE))
             .expect("receive");
-        assert_eq!(
-            request.data.get(..4),
-            Some(client_pid.as_raw().to_ne_bytes().as_slice()),
-            "a request's text starts with the client's pid (4 bytes, native order)"
-        );
-        assert_eq!(&request.data[4..], b"hello", "then the request body");
         queue
-            .send(i64::from(client_pid.as_raw()), b"hi, client")
+            .send(i64::from(client_pid), b"hi, client")
             .expect("reply");
         let mut lines = BufReader::new(client.stdout.take().expect("the client's stdout")).lines();
         let reply = lines.next().and_then(|l| l.ok());
+        let left = queue
+            .try_receive(Selector::OfType(999_999))
+            .expect("try_receive")
+            .map(text_of);
+        let status = client.wait().expect("wait for the client");
+        (
+            client_pid,
+            request.data,
+            reply,
+            left,
+            status.success(),
+            format!("{status:?}"),
+        )
+    })
+    .judge(|(client_pid, request, reply, left, ok, status), _| {
+        assert_eq!(
+            request.get(..4),
+            Some(client_pid.to_ne_bytes().as_slice()),
+            "a request's text starts with the client's pid (4 bytes, native order)"
+        );
+        assert_eq!(&request[4..], b"hello", "then the request body");
         assert_eq!(reply.as_deref(), Some("hi, client"));
         assert_eq!(
-            queue
-                .try_receive(Selector::OfType(999_999))
-                .expect("try_receive"),
-            Some(Message {
-                mtype: 999_999,
-                data: b"not yours".to_vec()
-            }),
+            left,
+            Some((999_999, "not yours".to_owned())),
             "the client took a message that was not of its pid's type"
         );
-        let status = client.wait().expect("wait for the client");
-        assert!(
-            status.success(),
-            "the client failed after its reply: {status:?}"
-        );
+        assert!(ok, "the client failed after its reply: {status}");
     });
 }
 
@@ -823,9 +1026,15 @@ fn task7_remove_takes_the_queue_out_of_the_kernel() {
         let (queue, _net) = private_queue(0o600);
         let id = queue.id();
         queue.send(1, b"discarded").expect("send");
+        checkpoint("sent");
         queue.remove().expect("remove");
+        checkpoint("removed");
+        id
+    })
+    .judge(|id, seen| {
+        row(seen.at("sent"), id);
         assert_eq!(
-            sysvipc::message_queue(id),
+            seen.at("removed").message_queue(id),
             None,
             "queue {id} is still listed in /proc/sysvipc/msg after remove: call msgctl(IPC_RMID)"
         );
@@ -837,9 +1046,15 @@ fn task7_dropping_the_owner_removes_the_queue() {
     isolated(NEVER_RETURNED_HINT, || {
         let (queue, _net) = private_queue(0o600);
         let id = queue.id();
+        checkpoint("created");
         drop(queue);
+        checkpoint("dropped");
+        id
+    })
+    .judge(|id, seen| {
+        row(seen.at("created"), id);
         assert_eq!(
-            sysvipc::message_queue(id),
+            seen.at("dropped").message_queue(id),
             None,
             "queue {id} outlived its owner: a System V queue exists until IPC_RMID, so the owner's \
              Drop must remove it"
@@ -855,14 +1070,20 @@ fn task7_queue_is_removed_even_when_the_code_panics_halfway() {
             let queue = MessageQueue::create(Key::private(), 0o600).expect("create");
             ids_tx.send(queue.id()).expect("send the id");
             queue.send(1, b"half done").expect("send");
+            checkpoint("in use");
             panic!("the code using the queue panics halfway");
         }));
         let Ok(id) = ids_rx.try_recv() else {
             // Creating it failed: that panic is the test's answer.
             panic::resume_unwind(outcome.expect_err("the body always panics"));
         };
-        let listed = sysvipc::message_queue(id);
+        checkpoint("unwound");
         let _net = RemoveAtEnd(id);
+        id
+    })
+    .judge(|id, seen| {
+        assert_eq!(row(seen.at("in use"), id).qnum, 1);
+        let listed = seen.at("unwound").message_queue(id);
         assert_eq!(
             listed.map(|r| r.qnum),
             None,
@@ -878,25 +1099,29 @@ fn task7_operations_on_a_removed_queue_say_so() {
         let id = queue.id();
         let handle = queue.handle();
         queue.remove().expect("remove");
-        let sent = handle.send(1, b"late");
-        let taken = handle.try_receive(Selector::First);
-        let status = handle.status();
-        for (what, result) in [
-            ("send", sent.err()),
-            ("try_receive", taken.err()),
-            ("status", status.err()),
-        ] {
-            assert!(
-                matches!(result, Some(Error::Removed { id: i }) if i == id),
-                "{what} on a removed queue must fail with Err(Error::Removed {{ id: {id} }}) (the \
-                 kernel says EINVAL or EIDRM), got {result:?}"
-            );
-        }
+        let sent = handle.send(1, b"late").err().map(|e| failure(&e));
+        let taken = handle
+            .try_receive(Selector::First)
+            .err()
+            .map(|e| failure(&e));
+        let status = handle.status().err().map(|e| failure(&e));
         let shown = Error::Removed { id }
             .to_string()
             .replace(&id.to_string(), "[ID]");
-        insta::assert_snapshot!("task7_removed", shown);
-    });
+        (id, [sent, taken, status], shown)
+    })
+    .judge(
+        |(id, [sent, taken, status], shown): (i32, [Option<Failure>; 3], String), _| {
+            for (what, result) in [("send", sent), ("try_receive", taken), ("status", status)] {
+                assert!(
+                matches!(result, Some(Failure::Removed { id: i }) if i == id),
+                "{what} on a removed queue must fail with Err(Error::Removed {{ id: {id} }}) (the \
+                 kernel says EINVAL or EIDRM), got {result:?}"
+            );
+            }
+            insta::assert_snapshot!("task7_removed", shown);
+        },
+    );
 }
 
 #[test]
@@ -911,23 +1136,37 @@ fn task7_blocked_receiver_learns_that_the_queue_was_removed() {
             tid_tx
                 .send(unsafe { libc::gettid() })
                 .expect("send the thread id");
-            handle.receive(Selector::First)
+            seen(handle.receive(Selector::First), text_of)
         });
         let tid = tid_rx.recv().expect("the receiver thread started");
-        // The kernel says when the thread is asleep in msgrcv: only then remove the queue.
+        // Wait until the thread is asleep in msgrcv (the judge checks that it was) before
+        // removing the queue.
         let blocked = procfs::wait_until_blocked(Pid::from_raw(tid), Duration::from_secs(5), |c| {
             c.number == libc::SYS_msgrcv
         });
+        checkpoint("receiver waiting");
         queue.remove().expect("remove");
         let result = receiver.join().expect("the receiver thread does not panic");
-        if let Err(seen) = blocked {
+        (id, tid, blocked.err(), result)
+    })
+    .judge(|(id, tid, not_blocked, result), seen| {
+        let waiting = seen.at("receiver waiting");
+        let in_msgrcv = waiting
+            .test_process()
+            .threads
+            .iter()
+            .find(|t| t.tid == tid)
+            .and_then(|t| t.blocked)
+            .is_some_and(|call| call.number == libc::SYS_msgrcv);
+        if !in_msgrcv {
+            let what = not_blocked.unwrap_or_else(|| waiting.describe());
             panic!(
                 "receive on an empty queue should block in msgrcv until a message comes, but \
-                 {seen}; it returned {result:?}"
+                 {what}; it returned {result:?}"
             );
         }
         assert!(
-            matches!(result, Err(Error::Removed { id: i }) if i == id),
+            matches!(result, Err(Failure::Removed { id: i }) if i == id),
             "a receiver blocked on a queue that is removed wakes up with EIDRM: expected \
              Err(Error::Removed {{ id: {id} }}), got {result:?}"
         );
