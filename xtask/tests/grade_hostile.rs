@@ -5,6 +5,9 @@
 //! processes of the machine.
 //!
 //! Cost: one `grade --class` run over the corpus (a build of exercise01 per submission).
+//! The reference solution scoring full marks through the same grader is the job of
+//! `grade.rs`; here every submission is the unsolved starter plus an attack, or the solution
+//! taken from where it must not be reachable.
 
 use std::fs;
 use std::io::ErrorKind;
@@ -30,6 +33,7 @@ const ATTACKS: &[&str] = &[
     "output_flood",
     "escapee",
     "constructor",
+    "include_solution",
 ];
 
 /// The starter's source with every `todo!("…")` running `__attack()` first, only in the tests of
@@ -53,6 +57,11 @@ fn armed_starter(attack: &str) -> String {
     );
     armed.push_str(attack);
     armed
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 fn processes_of_test_uids() -> Vec<String> {
@@ -82,10 +91,16 @@ fn hostile_submissions_score_nothing_and_touch_nothing() {
         )
         .unwrap()
         .replace("@PORT@", &port)
-        .replace("@CANARY@", &canary.display().to_string());
+        .replace("@CANARY@", &canary.display().to_string())
+        .replace("@COURSE@", &course().display().to_string());
         let src = class.join(name).join("exercises/exercise01/src");
         fs::create_dir_all(&src).unwrap();
-        fs::write(src.join("lib.rs"), armed_starter(&attack)).unwrap();
+        let lib = if attack.starts_with("// WHOLE LIB") {
+            attack
+        } else {
+            armed_starter(&attack)
+        };
+        fs::write(src.join("lib.rs"), lib).unwrap();
     }
     let reports = tmp.path().join("reports");
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -110,8 +125,16 @@ fn hostile_submissions_score_nothing_and_touch_nothing() {
         assert!(!text.contains("STOLEN"), "{name} read a secret:\n{text}");
         assert!(!text.contains("REACHED"), "{name} reached the host:\n{text}");
         assert!(text.len() < 4 << 20, "{name}: a report of {} bytes", text.len());
-        if *name == "constructor" {
-            assert!(text.contains("constructor or destructor"), "{text}");
+        match *name {
+            "constructor" => assert!(text.contains("constructor or destructor"), "{text}"),
+            "include_solution" => assert!(text.contains("build_failed"), "{text}"),
+            "output_flood" => assert!(text.contains("output cut here"), "{text}"),
+            _ => {}
+        }
+        // Every graded verdict comes from the course's judges, behind every wall (as root).
+        if nix_is_root() && *name != "constructor" && *name != "include_solution" {
+            assert!(text.contains("sandbox: own uid per test"), "{name}:\n{text}");
+            assert!(!text.contains("WARNING"), "{name}:\n{text}");
         }
     }
     assert_eq!(
