@@ -19,6 +19,7 @@
 //! not report scores 0; a result for a test the suite does not have is ignored, with a note.
 
 mod inspect;
+mod parallel;
 pub mod walls;
 mod report;
 mod source;
@@ -56,6 +57,9 @@ Options:
   --target-dir DIR    where the submissions are built (default: $CARGO_TARGET_DIR/grading, else
                       target/grading); kept between runs so that dependencies are built once
   --deadline SECS     kill a whole suite run after SECS (default 900; each test has its own deadline)
+  --jobs N            with --class: grade N submissions at once, each in a target directory of its
+                      own (seeded with the dependencies built once), each in a grader process of
+                      its own
 
 Only exercises/exerciseNN/src/** is taken from a submission; everything else comes from the course.
 IPCLAB_DEADLINE_SCALE=3 stretches every test's deadline (slow or loaded graders).";
@@ -88,6 +92,7 @@ struct Options {
     visibility: Visibility,
     target_dir: Option<PathBuf>,
     deadline: Duration,
+    jobs: usize,
 }
 
 fn parse_args(args: &[String], all: &[String]) -> Result<Options, String> {
@@ -101,6 +106,7 @@ fn parse_args(args: &[String], all: &[String]) -> Result<Options, String> {
         visibility: Visibility::Visible,
         target_dir: None,
         deadline: RunOptions::default().deadline,
+        jobs: 1,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -155,6 +161,14 @@ fn parse_args(args: &[String], all: &[String]) -> Result<Options, String> {
                     )
                 })?;
             }
+            "--jobs" | "-j" => {
+                let v = value()?;
+                o.jobs = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("--jobs takes a positive number, not {v:?}"))?;
+            }
             "--deadline" => {
                 let v = value()?;
                 let secs: u64 = v
@@ -181,6 +195,7 @@ fn parse_args(args: &[String], all: &[String]) -> Result<Options, String> {
         _ if o.reports.is_some() && o.class.is_none() => {
             Err("--reports goes with --class (for one submission, use --out)".into())
         }
+        _ if o.jobs > 1 && o.class.is_none() => Err("--jobs goes with --class".into()),
         _ => Ok(o),
     }
 }
@@ -335,9 +350,23 @@ fn grade_class(grader: &mut Grader, dir: &Path, options: &Options) -> ExitCode {
     let mut csv = vec![report::csv_header(&grader.exercises)];
     let mut failures = 0;
     let total = students.len();
+    let mut results = if options.jobs > 1 {
+        match parallel::grade_all(grader, &students, options) {
+            Ok(r) => Some(r.into_iter()),
+            Err(e) => {
+                eprintln!("xtask grade: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     for (i, (student, path)) in students.iter().enumerate() {
         let started = Instant::now();
-        let result = grader.grade(path, student);
+        let result = match results.as_mut().and_then(Iterator::next) {
+            Some(r) => r,
+            None => grader.grade(path, student),
+        };
         let line = match &result {
             Ok(r) => {
                 let parts: Vec<String> = r
@@ -359,7 +388,11 @@ fn grade_class(grader: &mut Grader, dir: &Path, options: &Options) -> ExitCode {
                     parts.join(", "),
                     r.score,
                     r.max_score,
-                    started.elapsed().as_secs_f64()
+                    if options.jobs > 1 {
+                        r.seconds
+                    } else {
+                        started.elapsed().as_secs_f64()
+                    }
                 )
             }
             Err(e) => {
@@ -537,6 +570,24 @@ impl Grader {
         report.notes = notes;
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
+    }
+
+    /// Computes (or reads from the cache) the expected tests of every exercise, each from a
+    /// pristine copy, so that later gradings only read the cache.
+    fn prepare(&mut self) -> Result<(), String> {
+        for exercise in self.exercises.clone() {
+            let work = tempfile::Builder::new()
+                .prefix("ipclab-grade-")
+                .tempdir()
+                .map_err(|e| format!("no temporary directory: {e}"))?;
+            copy_course(&self.course.root, work.path())
+                .map_err(|e| format!("cannot copy the course: {e}"))?;
+            let copy = Course {
+                root: work.path().to_path_buf(),
+            };
+            self.expected(&copy, &exercise)?;
+        }
+        Ok(())
     }
 
     /// Builds the student's library alone and returns its rlib (`None` if it does not compile).
