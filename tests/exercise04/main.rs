@@ -3,8 +3,9 @@
 //! Each test grades one behaviour of one task (`taskN_…`). The kernel is the witness: the table
 //! of segments in `/proc/sysvipc/shm` (does the segment exist, how many attachments, who touched
 //! it last) and the address-space maps in `/proc/<pid>/maps` (is the segment really mapped, in
-//! which processes, at which addresses). Tests that fork or wait on another process run in a
-//! process of their own with a deadline (`isolated`).
+//! which processes, at which addresses). Every test runs the student's code in a sandboxed
+//! process of its own with a deadline (`isolated`); a judge that runs no student code reads the
+//! table and the maps itself, at `checkpoint`s the body marks, and decides the verdict.
 //!
 //! Every segment a test creates is owned by a guard (the student's `Segment`, or the suite's own
 //! `RawSegment`), so a failing test still leaves nothing in the kernel's table.
@@ -14,21 +15,21 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::panic::{self, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use assert_cmd::assert::OutputAssertExt;
 use assert_cmd::Command as CmdAssert;
 use exercise04::*;
 use ipclab_support::child::{exit_code, spawn_child};
-use ipclab_support::data::{assert_same_bytes, payload, MIB};
-use ipclab_support::sysvipc::{self, ShmRow};
-use ipclab_support::{isolated, isolated_for, Deadline};
+use ipclab_support::data::{payload, Received, MIB};
+use ipclab_support::sysvipc::ShmRow;
+use ipclab_support::witness::ProcessState;
+use ipclab_support::{checkpoint, isolated, isolated_for, Deadline, Snapshot};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{getpid, pipe, Pid};
-use predicates::prelude::*;
+use nix::unistd::pipe;
 use rstest::rstest;
+use serde::{Deserialize, Serialize};
 
 const NEVER_RETURNED_HINT: &str = "the test hung: creating, attaching, detaching or removing a segment never blocks, so look for a loop that waits for a condition that never comes";
 
@@ -60,20 +61,21 @@ const FOREIGN_HINT: &str = "attaching as another user hung: Attachment::new must
      not wait.";
 
 // ---------------------------------------------------------------------------------------------
-// What the kernel shows: /proc/sysvipc/shm rows and /proc/<pid>/maps lines.
+// What the kernel shows: /proc/sysvipc/shm rows and /proc/<pid>/maps lines, as the judge read
+// them into a snapshot.
 
 /// The segment's row in `/proc/sysvipc/shm`, which must exist.
 #[track_caller]
-fn row(id: ShmId, when: &str) -> ShmRow {
-    sysvipc::shared_memory(id.as_raw()).unwrap_or_else(|| {
+fn row(seen: &Snapshot, id: i32, when: &str) -> ShmRow {
+    seen.shared_memory_segment(id).copied().unwrap_or_else(|| {
         panic!("/proc/sysvipc/shm lists no segment with id {id} {when}, but it should still exist")
     })
 }
 
 /// Asserts that the kernel no longer lists segment `id`.
 #[track_caller]
-fn assert_gone(id: ShmId, why: &str) {
-    if let Some(row) = sysvipc::shared_memory(id.as_raw()) {
+fn assert_gone(seen: &Snapshot, id: i32, why: &str) {
+    if let Some(row) = seen.shared_memory_segment(id) {
         panic!(
             "segment {id} still exists in /proc/sysvipc/shm ({} attachment(s), {}marked for \
              removal): {why}",
@@ -103,18 +105,18 @@ impl Mapping {
     }
 }
 
-/// The mappings of segment `id` in process `pid`. The kernel names a segment's mapping
+/// The mappings of segment `id` in a process. The kernel names a segment's mapping
 /// `/SYSV<key in hex>` and shows the segment id in the inode column.
-fn mappings_of(pid: Pid, id: ShmId) -> Vec<Mapping> {
-    let maps = fs::read_to_string(format!("/proc/{pid}/maps"))
-        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/maps: {e}"));
-    maps.lines()
+fn mappings_of(process: &ProcessState, id: i32) -> Vec<Mapping> {
+    process
+        .sysv_maps
+        .iter()
         .filter_map(|line| {
             let fields: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
             let [range, perms, _offset, _dev, inode, name, ..] = &fields[..] else {
                 return None;
             };
-            if !name.starts_with("/SYSV") || inode.parse::<i32>().ok()? != id.as_raw() {
+            if !name.starts_with("/SYSV") || inode.parse::<i32>().ok()? != id {
                 return None;
             }
             let (start, end) = range.split_once('-')?;
@@ -130,8 +132,9 @@ fn mappings_of(pid: Pid, id: ShmId) -> Vec<Mapping> {
 
 /// The one mapping of segment `id` in process `pid`.
 #[track_caller]
-fn the_mapping(pid: Pid, id: ShmId, whose: &str) -> Mapping {
-    let found = mappings_of(pid, id);
+fn the_mapping(seen: &Snapshot, pid: i32, id: i32, whose: &str) -> Mapping {
+    let process = seen.expect_process(pid, &format!("{whose} should be running"));
+    let found = mappings_of(process, id);
     match found.as_slice() {
         [one] => one.clone(),
         [] => panic!(
@@ -143,6 +146,81 @@ fn the_mapping(pid: Pid, id: ShmId, whose: &str) -> Mapping {
              attached more than once?",
             more.len()
         ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the code under test returned, as the judge receives it.
+
+/// An error of the code under test: the variants the tests look for, any other as its debug
+/// text. Segment ids as plain numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Failure {
+    TooLarge { size: usize },
+    ZeroSize,
+    NoSuchSegment { id: i32 },
+    PermissionDenied { id: i32 },
+    KeyFile { path: PathBuf },
+    NoSuchKey { path: PathBuf, key: i32 },
+    AlreadyExists { path: PathBuf, key: i32 },
+    TooSmall { size: usize, needed: usize },
+    MessageTooLong { len: usize, capacity: usize },
+    ConsumerGone { written: usize },
+    Other(String),
+}
+
+fn failure(e: &Error) -> Failure {
+    match e {
+        Error::TooLarge { size } => Failure::TooLarge { size: *size },
+        Error::ZeroSize => Failure::ZeroSize,
+        Error::NoSuchSegment { id } => Failure::NoSuchSegment { id: id.as_raw() },
+        Error::PermissionDenied { id } => Failure::PermissionDenied { id: id.as_raw() },
+        Error::KeyFile { path, .. } => Failure::KeyFile { path: path.clone() },
+        Error::NoSuchKey { path, key } => Failure::NoSuchKey {
+            path: path.clone(),
+            key: *key,
+        },
+        Error::AlreadyExists { path, key } => Failure::AlreadyExists {
+            path: path.clone(),
+            key: *key,
+        },
+        Error::TooSmall { size, needed } => Failure::TooSmall {
+            size: *size,
+            needed: *needed,
+        },
+        Error::MessageTooLong { len, capacity } => Failure::MessageTooLong {
+            len: *len,
+            capacity: *capacity,
+        },
+        Error::ConsumerGone { written } => Failure::ConsumerGone { written: *written },
+        other => Failure::Other(format!("{other:?}")),
+    }
+}
+
+type Seen<T> = std::result::Result<T, Failure>;
+
+/// The result, with what the judge needs of its value.
+fn seen<T, U>(result: Result<T>, keep: impl FnOnce(T) -> U) -> Seen<U> {
+    result.map(keep).map_err(|e| failure(&e))
+}
+
+/// What `status` reported, as the judge receives it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct StatusSeen {
+    size: usize,
+    attachments: u64,
+    creator: i32,
+    last_attach_or_detach: i32,
+    marked_for_removal: bool,
+}
+
+fn status_seen(s: SegmentStatus) -> StatusSeen {
+    StatusSeen {
+        size: s.size,
+        attachments: s.attachments,
+        creator: s.creator.as_raw(),
+        last_attach_or_detach: s.last_attach_or_detach.as_raw(),
+        marked_for_removal: s.marked_for_removal,
     }
 }
 
@@ -175,8 +253,11 @@ impl Drop for RawSegment {
     }
 }
 
-fn key_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
-    let path = dir.path().join("segment.key");
+/// A key file in a directory of the test's scratch space that stays until the test ends, so
+/// that the judge can derive the key from it itself.
+fn key_file() -> PathBuf {
+    let dir = tempfile::tempdir().expect("temporary directory").keep();
+    let path = dir.join("segment.key");
     fs::write(
         &path,
         b"ftok turns this file's inode and device into a key\n",
@@ -185,11 +266,27 @@ fn key_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
     path
 }
 
-/// The key the kernel should list for a segment created under `path`, computed by the test.
+/// The key the kernel should list for a segment created under `path`, computed by the judge.
 fn ftok(path: &Path) -> i32 {
     let c = std::ffi::CString::new(path.to_str().expect("utf-8 temp path")).unwrap();
     // SAFETY: a valid NUL-terminated path.
     unsafe { libc::ftok(c.as_ptr(), PROJECT_ID) }
+}
+
+/// How a child ended, as the judge receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum ChildEnd {
+    Exited(i32),
+    Killed(String),
+    Other(String),
+}
+
+fn child_end(status: WaitStatus) -> ChildEnd {
+    match status {
+        WaitStatus::Exited(_, code) => ChildEnd::Exited(code),
+        WaitStatus::Signaled(_, signal, _) => ChildEnd::Killed(signal.as_str().to_owned()),
+        other => ChildEnd::Other(format!("{other:?}")),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,7 +300,11 @@ fn ftok(path: &Path) -> i32 {
 fn task1_new_segment_has_the_requested_size_and_mode(#[case] size: usize) {
     isolated(SEGMENT_HINT, || {
         let segment = Segment::create(size).expect("Segment::create returned an error");
-        let row = row(segment.id(), "right after Segment::create");
+        checkpoint("created");
+        (segment.id().as_raw(), segment.size())
+    })
+    .judge(|(id, reported_size), seen| {
+        let row = row(seen.at("created"), id, "right after Segment::create");
         assert_eq!(
             row.size, size as u64,
             "the kernel's size for the segment (shmget's size argument)"
@@ -218,35 +319,49 @@ fn task1_new_segment_has_the_requested_size_and_mode(#[case] size: usize) {
             row.key, 0,
             "Segment::create makes a private segment (IPC_PRIVATE, key 0)"
         );
-        assert_eq!(row.cpid, getpid(), "the creator's pid in /proc/sysvipc/shm");
+        assert_eq!(
+            row.cpid.as_raw(),
+            seen.end.root,
+            "the creator's pid in /proc/sysvipc/shm"
+        );
         assert_eq!(row.nattch, 0, "creating a segment does not attach it");
-        assert_eq!(segment.size(), size);
+        assert_eq!(reported_size, size);
     });
 }
 
 #[test]
 fn task1_attachment_is_a_shared_mapping_of_the_segment() {
+    const SIZE: usize = 3 * PAGE + 1;
     isolated(SEGMENT_HINT, || {
-        let size = 3 * PAGE + 1;
-        let segment = Segment::create(size).expect("Segment::create returned an error");
-        let id = segment.id();
+        let segment = Segment::create(SIZE).expect("Segment::create returned an error");
+        let id = segment.id().as_raw();
         let attachment = segment.attach().expect("attach returned an error");
-
         let slice = attachment.as_slice();
-        assert_eq!(slice.len(), size, "as_slice() must cover the whole segment");
-        assert!(
+        let (len, zeros, start) = (
+            slice.len(),
             slice.iter().all(|&b| b == 0),
+            slice.as_ptr() as usize,
+        );
+        checkpoint("attached");
+        drop(attachment);
+        checkpoint("detached");
+        (id, len, zeros, start)
+    })
+    .judge(|(id, len, zeros, start), seen| {
+        assert_eq!(len, SIZE, "as_slice() must cover the whole segment");
+        assert!(
+            zeros,
             "a new segment holds zeros (the kernel clears its pages)"
         );
-        let mapping = the_mapping(getpid(), id, "this process");
+        let attached = seen.at("attached");
+        let mapping = the_mapping(attached, attached.root, id, "this process");
         assert_eq!(
-            mapping.start,
-            slice.as_ptr() as usize,
+            mapping.start, start,
             "the slice must start where the kernel mapped the segment (the address shmat returned)"
         );
         assert_eq!(
             mapping.len(),
-            size.div_ceil(PAGE) * PAGE,
+            SIZE.div_ceil(PAGE) * PAGE,
             "the mapping covers the segment's size rounded up to whole pages"
         );
         // What the kernel prints, with what varies from run to run redacted.
@@ -256,18 +371,18 @@ fn task1_attachment_is_a_shared_mapping_of_the_segment() {
         fields[4] = "[shmid]".into();
         insta::assert_snapshot!("task1_maps_line_of_an_attachment", fields.join(" "));
         assert_eq!(
-            row(id, "while attached").nattch,
+            row(attached, id, "while attached").nattch,
             1,
             "one attachment, nattch 1"
         );
 
-        drop(attachment);
+        let detached = seen.at("detached");
         assert!(
-            mappings_of(getpid(), id).is_empty(),
+            mappings_of(detached.test_process(), id).is_empty(),
             "dropping the Attachment must detach (shmdt): /proc/self/maps still maps segment {id}"
         );
         assert_eq!(
-            row(id, "after the detach").nattch,
+            row(detached, id, "after the detach").nattch,
             0,
             "after the attachment is dropped, nattch goes back to 0"
         );
@@ -280,21 +395,32 @@ fn task1_two_attachments_are_two_addresses_for_the_same_bytes() {
         let segment = Segment::create(2 * PAGE).expect("Segment::create returned an error");
         let mut first = segment.attach().expect("attach returned an error");
         let second = segment.attach().expect("attach returned an error");
-        assert_ne!(
-            first.as_slice().as_ptr(),
-            second.as_slice().as_ptr(),
-            "each attachment is a mapping of its own, at its own address"
+        let addresses = (
+            first.as_slice().as_ptr() as usize,
+            second.as_slice().as_ptr() as usize,
         );
         first.as_mut_slice()[..5].copy_from_slice(b"hello");
         first.as_mut_slice()[2 * PAGE - 3..].copy_from_slice(b"end");
+        let through_second = (
+            second.as_slice()[..5].to_vec(),
+            second.as_slice()[2 * PAGE - 3..].to_vec(),
+        );
+        checkpoint("two attachments");
+        (segment.id().as_raw(), addresses, through_second)
+    })
+    .judge(|(id, (first, second), (head, tail)), seen| {
+        assert_ne!(
+            first, second,
+            "each attachment is a mapping of its own, at its own address"
+        );
         assert_eq!(
-            &second.as_slice()[..5],
-            b"hello",
+            head, b"hello",
             "a store through one attachment must be visible through the other: same physical pages"
         );
-        assert_eq!(&second.as_slice()[2 * PAGE - 3..], b"end");
-        assert_eq!(mappings_of(getpid(), segment.id()).len(), 2);
-        assert_eq!(row(segment.id(), "with two attachments").nattch, 2);
+        assert_eq!(tail, b"end");
+        let both = seen.at("two attachments");
+        assert_eq!(mappings_of(both.test_process(), id).len(), 2);
+        assert_eq!(row(both, id, "with two attachments").nattch, 2);
     });
 }
 
@@ -302,10 +428,16 @@ fn task1_two_attachments_are_two_addresses_for_the_same_bytes() {
 fn task1_dropping_the_segment_removes_it() {
     isolated(SEGMENT_HINT, || {
         let segment = Segment::create(PAGE).expect("Segment::create returned an error");
-        let id = segment.id();
-        row(id, "right after Segment::create");
+        let id = segment.id().as_raw();
+        checkpoint("created");
         drop(segment);
+        checkpoint("dropped");
+        id
+    })
+    .judge(|id, seen| {
+        row(seen.at("created"), id, "right after Segment::create");
         assert_gone(
+            seen.at("dropped"),
             id,
             "dropping the Segment guard must remove it (shmctl IPC_RMID); a System V object outlives \
              every process unless someone removes it",
@@ -319,20 +451,24 @@ fn task1_segment_is_removed_even_when_the_code_panics() {
         let seen = Cell::new(None);
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
             let segment = Segment::create(PAGE).expect("Segment::create returned an error");
-            seen.set(Some(segment.id()));
+            seen.set(Some(segment.id().as_raw()));
             let mut attachment = segment.attach().expect("attach returned an error");
             attachment.as_mut_slice()[0] = 1;
             panic!("a deliberate panic halfway through (part of the test)");
         }));
-        assert!(outcome.is_err());
-        let id = seen
-            .get()
-            .expect("the segment was created before the panic");
+        checkpoint("unwound");
+        (outcome.is_err(), seen.get())
+    })
+    .judge(|(panicked, id), seen| {
+        assert!(panicked);
+        let id = id.expect("the segment was created before the panic");
+        let unwound = seen.at("unwound");
         assert!(
-            mappings_of(getpid(), id).is_empty(),
+            mappings_of(unwound.test_process(), id).is_empty(),
             "after the panic unwound, segment {id} is still mapped: Attachment's Drop must detach"
         );
         assert_gone(
+            unwound,
             id,
             "after the panic unwound; the guards' Drop implementations must detach and remove",
         );
@@ -346,7 +482,7 @@ fn task1_segment_is_removed_even_when_the_code_panics() {
 fn task2_parent_and_child_see_each_others_writes() {
     isolated(MAILBOX_HINT, || {
         let segment = Segment::create(16 * KIB).expect("Segment::create returned an error");
-        let id = segment.id();
+        let id = segment.id().as_raw();
         let mut attachment = segment.attach().expect("attach returned an error");
         let child = spawn_child(|| {
             // The child's copy of the attachment: fork maps the same segment into the child.
@@ -372,30 +508,38 @@ fn task2_parent_and_child_see_each_others_writes() {
         mailbox
             .send(b"ping from the parent")
             .expect("send returned an error");
-        let answer = mailbox.receive();
+        let answer = String::from_utf8_lossy(&mailbox.receive()).into_owned();
+        checkpoint("during the exchange");
+        mailbox.send(b"").expect("send returned an error");
+        let code = exit_code(child, "the child");
+        checkpoint("after the child exited");
+        (id, child.as_raw(), answer, code)
+    })
+    .judge(|(id, child, answer, code), seen| {
         assert_eq!(
-            String::from_utf8_lossy(&answer),
-            "ping from the parent / pong from the child",
+            answer, "ping from the parent / pong from the child",
             "the child's answer, read from the segment"
         );
         // The kernel's account: one segment, mapped in both address spaces.
-        let ours = the_mapping(getpid(), id, "the parent");
+        let during = seen.at("during the exchange");
+        let ours = the_mapping(during, during.root, id, "the parent");
         let theirs = the_mapping(
+            during,
             child,
             id,
             "the child (it inherits the attachment across fork)",
         );
         assert_eq!(ours.perms, "rw-s", "a shared, writable mapping");
         assert_eq!(theirs.perms, "rw-s", "a shared, writable mapping");
-        assert_eq!(row(id, "during the exchange").nattch, 2);
-        mailbox.send(b"").expect("send returned an error");
+        assert_eq!(row(during, id, "during the exchange").nattch, 2);
+        assert_eq!(code, 0, "the child's exchange failed");
         assert_eq!(
-            exit_code(child, "the child"),
-            0,
-            "the child's exchange failed"
-        );
-        assert_eq!(
-            row(id, "after the child exited").nattch,
+            row(
+                seen.at("after the child exited"),
+                id,
+                "after the child exited"
+            )
+            .nattch,
             1,
             "a process that exits is detached from everything"
         );
@@ -427,10 +571,21 @@ fn task2_a_message_arrives_with_plain_stores_no_system_call() {
             unsafe { libc::syscall(libc::SYS_exit, code) };
             unreachable!()
         });
-        match waitpid(child, None).expect("waitpid") {
-            WaitStatus::Exited(_, 0) => {}
-            WaitStatus::Exited(_, 3) => panic!("seccomp strict mode is not available here"),
-            WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _) => panic!(
+        let end = child_end(waitpid(child, None).expect("waitpid"));
+        if end != ChildEnd::Exited(0) {
+            // Nothing was sent: receiving would wait forever.
+            return (end, None);
+        }
+        // The child is gone; what it stored stayed in the segment's pages.
+        let mailbox =
+            Mailbox::new(&mut attachment, Side::Host).expect("Mailbox::new returned an error");
+        (end, Some(Received::of(&mailbox.receive(), &message)))
+    })
+    .judge(|(end, received), _| {
+        match end {
+            ChildEnd::Exited(0) => {}
+            ChildEnd::Exited(3) => panic!("seccomp strict mode is not available here"),
+            ChildEnd::Killed(signal) if signal == "SIGKILL" => panic!(
                 "the child was killed (SIGKILL) while sending: it ran under seccomp strict mode, \
                  where any system call but read/write/exit is fatal. Sending into a free slot of \
                  the mailbox must be plain stores into the attached segment: no system call, no \
@@ -440,12 +595,8 @@ fn task2_a_message_arrives_with_plain_stores_no_system_call() {
                 "the sending child failed: {other:?} (exit 2: Mailbox::new failed, 4: send failed)"
             ),
         }
-        // The child is gone; what it stored stayed in the segment's pages.
-        let mailbox =
-            Mailbox::new(&mut attachment, Side::Host).expect("Mailbox::new returned an error");
-        assert_same_bytes(
-            &mailbox.receive(),
-            &message,
+        received.expect("the message was received").assert_matches(
+            &payload(4 * KIB),
             "the message the child stored before it exited",
         );
     });
@@ -454,21 +605,12 @@ fn task2_a_message_arrives_with_plain_stores_no_system_call() {
 #[test]
 fn task2_unrelated_processes_meet_through_a_key() {
     isolated(ECHO_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = key_file(&dir);
+        let path = key_file();
         let segment =
             Segment::create_at(&path, 16 * KIB).expect("Segment::create_at returned an error");
-        let id = segment.id();
-        assert_eq!(
-            row(id, "after create_at").key,
-            ftok(&path),
-            "the segment's key must be ftok(path, PROJECT_ID)"
-        );
-        assert_eq!(
-            lookup(&path).expect("lookup returned an error"),
-            id,
-            "lookup(path) must find the segment created under that path's key"
-        );
+        let id = segment.id().as_raw();
+        checkpoint("after create_at");
+        let looked_up = lookup(&path).expect("lookup returned an error").as_raw();
         let mut attachment = segment.attach().expect("attach returned an error");
         let mailbox =
             Mailbox::new(&mut attachment, Side::Host).expect("Mailbox::new returned an error");
@@ -478,29 +620,59 @@ fn task2_unrelated_processes_meet_through_a_key() {
             .arg(&path)
             .spawn()
             .expect("start ex04-shm-echo");
-        let echo_pid = Pid::from_raw(echo.id() as i32);
+        let echo_pid = echo.id() as i32;
         mailbox
             .send(b"hello, stranger")
             .expect("send returned an error");
-        assert_eq!(
-            String::from_utf8_lossy(&mailbox.receive()),
-            "HELLO, STRANGER",
-            "ex04-shm-echo answers in upper case"
-        );
-        let theirs = the_mapping(echo_pid, id, "ex04-shm-echo");
-        assert_eq!(theirs.perms, "rw-s");
-        assert_eq!(row(id, "during the exchange").nattch, 2);
+        let answer = String::from_utf8_lossy(&mailbox.receive()).into_owned();
+        checkpoint("during the exchange");
 
         mailbox.send(b"").expect("send returned an error");
         let status = echo.wait().expect("wait for ex04-shm-echo");
-        assert!(status.success(), "ex04-shm-echo failed: {status}");
-        let after = row(id, "after ex04-shm-echo exited");
-        assert_eq!(after.nattch, 1);
-        assert_eq!(
-            after.lpid, echo_pid,
-            "the kernel records ex04-shm-echo as the last process to attach or detach"
-        );
-    });
+        checkpoint("after ex04-shm-echo exited");
+        (
+            path,
+            id,
+            looked_up,
+            echo_pid,
+            answer,
+            (status.success(), status.to_string()),
+        )
+    })
+    .judge(
+        |(path, id, looked_up, echo_pid, answer, (ok, status)), seen| {
+            assert_eq!(
+                row(seen.at("after create_at"), id, "after create_at").key,
+                ftok(&path),
+                "the segment's key must be ftok(path, PROJECT_ID)"
+            );
+            assert_eq!(
+                looked_up, id,
+                "lookup(path) must find the segment created under that path's key"
+            );
+            assert_eq!(
+                answer, "HELLO, STRANGER",
+                "ex04-shm-echo answers in upper case"
+            );
+            let during = seen.at("during the exchange");
+            let theirs = the_mapping(during, echo_pid, id, "ex04-shm-echo");
+            assert_eq!(theirs.perms, "rw-s");
+            assert_eq!(row(during, id, "during the exchange").nattch, 2);
+
+            assert!(ok, "ex04-shm-echo failed: {status}");
+            let after = row(
+                seen.at("after ex04-shm-echo exited"),
+                id,
+                "after ex04-shm-echo exited",
+            );
+            assert_eq!(after.nattch, 1);
+            assert_eq!(
+                after.lpid.as_raw(),
+                echo_pid,
+                "the kernel records ex04-shm-echo as the last process to attach or detach"
+            );
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -516,7 +688,25 @@ fn task3_removed_segment_lives_until_the_last_detach() {
         first.as_mut_slice()[..10].copy_from_slice(b"still here");
 
         segment.remove().expect("Segment::remove returned an error");
-        let marked = row(id, "after IPC_RMID while two attachments remain");
+        checkpoint("after IPC_RMID");
+        let marked = status(id)
+            .expect("status returned an error for a marked but attached segment")
+            .marked_for_removal;
+        let kept = second.as_slice()[..10].to_vec();
+
+        drop(first);
+        checkpoint("after the first detach");
+        drop(second);
+        checkpoint("after the last detach");
+        let destroyed = seen(status(id), status_seen);
+        (id.as_raw(), marked, kept, destroyed)
+    })
+    .judge(|(id, marked_by_status, kept, destroyed), seen| {
+        let marked = row(
+            seen.at("after IPC_RMID"),
+            id,
+            "after IPC_RMID while two attachments remain",
+        );
         assert!(
             marked.is_marked_for_removal(),
             "after IPC_RMID the kernel marks the segment (SHM_DEST, 0o1000 in its mode); it lists mode {:o}",
@@ -524,29 +714,24 @@ fn task3_removed_segment_lives_until_the_last_detach() {
         );
         assert_eq!(marked.nattch, 2, "both attachments are still there");
         assert_eq!(marked.key, 0, "a segment marked for removal loses its key");
-        assert!(
-            status(id)
-                .expect("status returned an error for a marked but attached segment")
-                .marked_for_removal,
-            "status(id).marked_for_removal"
-        );
+        assert!(marked_by_status, "status(id).marked_for_removal");
         assert_eq!(
-            &second.as_slice()[..10],
-            b"still here",
+            kept, b"still here",
             "attachments keep working after IPC_RMID"
         );
 
-        drop(first);
-        assert_eq!(row(id, "after the first detach").nattch, 1);
-        drop(second);
+        assert_eq!(
+            row(seen.at("after the first detach"), id, "after the first detach").nattch,
+            1
+        );
         assert_gone(
+            seen.at("after the last detach"),
             id,
             "the last attachment is gone, so the kernel must have destroyed it",
         );
         assert!(
-            matches!(status(id), Err(Error::NoSuchSegment { id: e }) if e == id),
-            "status of a destroyed segment must be Err(Error::NoSuchSegment), got {:?}",
-            status(id)
+            matches!(destroyed, Err(Failure::NoSuchSegment { id: e }) if e == id),
+            "status of a destroyed segment must be Err(Error::NoSuchSegment), got {destroyed:?}"
         );
     });
 }
@@ -554,22 +739,28 @@ fn task3_removed_segment_lives_until_the_last_detach() {
 #[test]
 fn task3_a_removed_key_is_free_for_a_new_segment() {
     isolated(SEGMENT_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = key_file(&dir);
+        let path = key_file();
         let old = Segment::create_at(&path, PAGE).expect("Segment::create_at returned an error");
-        let old_id = old.id();
+        let old_id = old.id().as_raw();
         let _attachment = old.attach().expect("attach returned an error");
         old.remove().expect("Segment::remove returned an error");
-        assert!(
-            matches!(lookup(&path), Err(Error::NoSuchKey { .. })),
-            "after IPC_RMID the key no longer finds the segment: lookup must fail with \
-             Error::NoSuchKey, got {:?}",
-            lookup(&path)
-        );
+        let found = seen(lookup(&path), ShmId::as_raw);
         let new = Segment::create_at(&path, PAGE)
             .expect("the key is free again after IPC_RMID, so create_at must succeed");
-        assert_ne!(new.id(), old_id, "a new segment, with a new id");
-        assert_eq!(row(old_id, "while still attached").nattch, 1);
+        checkpoint("recreated");
+        (old_id, found, new.id().as_raw())
+    })
+    .judge(|(old_id, found, new_id), seen| {
+        assert!(
+            matches!(found, Err(Failure::NoSuchKey { .. })),
+            "after IPC_RMID the key no longer finds the segment: lookup must fail with \
+             Error::NoSuchKey, got {found:?}"
+        );
+        assert_ne!(new_id, old_id, "a new segment, with a new id");
+        assert_eq!(
+            row(seen.at("recreated"), old_id, "while still attached").nattch,
+            1
+        );
     });
 }
 
@@ -596,41 +787,66 @@ fn task3_segment_outlives_its_creator_while_a_child_is_attached() {
         attachment
             .detach()
             .expect("Attachment::detach returned an error");
-        let held = row(id, "while only the child is attached");
-        assert!(held.is_marked_for_removal());
-        assert_eq!(held.nattch, 1, "only the child's attachment is left");
-        assert_eq!(
-            held.lpid,
-            getpid(),
-            "the parent detached last (lpid), and the segment lives on"
-        );
+        checkpoint("while only the child is attached");
         fs::File::from(go_write)
             .write_all(b"!")
             .expect("write the child's cue");
-        match exit_code(child, "the child") {
+        let code = exit_code(child, "the child");
+        checkpoint("after the child exited");
+        (id.as_raw(), code)
+    })
+    .judge(|(id, code), seen| {
+        let alone = seen.at("while only the child is attached");
+        let held = row(alone, id, "while only the child is attached");
+        assert!(held.is_marked_for_removal());
+        assert_eq!(held.nattch, 1, "only the child's attachment is left");
+        assert_eq!(
+            held.lpid.as_raw(),
+            alone.root,
+            "the parent detached last (lpid), and the segment lives on"
+        );
+        match code {
             0 => {}
             2 => {
                 panic!("in the child, status(id) did not report one attachment, marked for removal")
             }
             code => panic!("the child did not find the creator's bytes (exit {code})"),
         }
-        assert_gone(id, "the child's exit was the last detach");
+        assert_gone(
+            seen.at("after the child exited"),
+            id,
+            "the child's exit was the last detach",
+        );
     });
 }
 
 #[test]
 fn task3_status_agrees_with_the_kernel_table() {
+    const MOMENTS: [&str; 3] = ["before any attach", "while attached", "after the detach"];
     isolated(SEGMENT_HINT, || {
         let segment = Segment::create(5 * KIB).expect("Segment::create returned an error");
         let id = segment.id();
         let check = |when: &str| {
             let s = status(id).expect("status returned an error");
-            let r = row(id, when);
+            checkpoint(when);
+            status_seen(s)
+        };
+        let fresh = check(MOMENTS[0]);
+        let attachment = segment.attach().expect("attach returned an error");
+        let attached = check(MOMENTS[1]);
+        drop(attachment);
+        let detached = check(MOMENTS[2]);
+        (id.as_raw(), [fresh, attached, detached])
+    })
+    .judge(|(id, statuses), seen| {
+        for (when, s) in MOMENTS.iter().zip(&statuses) {
+            let r = row(seen.at(when), id, when);
             assert_eq!(s.size as u64, r.size, "size {when}");
             assert_eq!(s.attachments, r.nattch, "attachments (nattch) {when}");
-            assert_eq!(s.creator, r.cpid, "creator (cpid) {when}");
+            assert_eq!(s.creator, r.cpid.as_raw(), "creator (cpid) {when}");
             assert_eq!(
-                s.last_attach_or_detach, r.lpid,
+                s.last_attach_or_detach,
+                r.lpid.as_raw(),
                 "last attach or detach (lpid) {when}"
             );
             assert_eq!(
@@ -638,17 +854,14 @@ fn task3_status_agrees_with_the_kernel_table() {
                 r.is_marked_for_removal(),
                 "marked {when}"
             );
-            s
-        };
-        let fresh = check("before any attach");
+        }
+        let [fresh, attached, detached] = statuses;
+        let me = seen.end.root;
         assert_eq!((fresh.size, fresh.attachments), (5 * KIB, 0));
-        assert_eq!(fresh.creator, getpid());
-        let attachment = segment.attach().expect("attach returned an error");
-        let attached = check("while attached");
+        assert_eq!(fresh.creator, me);
         assert_eq!(attached.attachments, 1);
-        assert_eq!(attached.last_attach_or_detach, getpid());
-        drop(attachment);
-        assert_eq!(check("after the detach").attachments, 0);
+        assert_eq!(attached.last_attach_or_detach, me);
+        assert_eq!(detached.attachments, 0);
     });
 }
 
@@ -659,25 +872,54 @@ fn task3_status_agrees_with_the_kernel_table() {
 /// shares no factor with any ring size, so each wrap-around lands somewhere new in it.
 const PATTERN_LEN: usize = 1_000_003;
 
-/// Compares `got` with the stream at `offset`, saying where they differ.
-#[track_caller]
-fn check_stream(pattern: &[u8], offset: usize, got: &[u8]) {
+/// How `got` differs from the stream at `offset`, if it does.
+fn stream_difference(pattern: &[u8], offset: usize, got: &[u8]) -> Option<String> {
     let mut at = 0;
     while at < got.len() {
         let p = (offset + at) % PATTERN_LEN;
         let n = (got.len() - at).min(PATTERN_LEN - p);
         if got[at..at + n] != pattern[p..p + n] {
             let bad = (0..n).find(|&i| got[at + i] != pattern[p + i]).unwrap();
-            panic!(
+            return Some(format!(
                 "the consumer read a wrong byte at offset {} of the stream (got {:#04x}, expected \
                  {:#04x}): bytes were lost, duplicated or read before the producer had written \
                  them (torn read), or a wrap-around went wrong",
                 offset + at + bad,
                 got[at + bad],
                 pattern[p + bad]
-            );
+            ));
         }
         at += n;
+    }
+    None
+}
+
+/// FNV-1a over a stream read piece by piece: the judge recomputes it over the bytes that should
+/// have arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct StreamDigest(u64);
+
+impl StreamDigest {
+    fn new() -> StreamDigest {
+        StreamDigest(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.0 = bytes.iter().fold(self.0, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    }
+
+    /// The digest of the first `total` bytes of the stream.
+    fn of_stream(pattern: &[u8], total: usize) -> StreamDigest {
+        let mut digest = StreamDigest::new();
+        let mut done = 0;
+        while done < total {
+            let n = (total - done).min(PATTERN_LEN);
+            digest.update(&pattern[..n]);
+            done += n;
+        }
+        digest
     }
 }
 
@@ -689,6 +931,16 @@ enum Pace {
     /// Built byte by byte before each write: the consumer keeps finding the ring empty and reads
     /// each write the moment it is published, which is when a torn read shows.
     Slow,
+}
+
+/// What the consumer of a ring test saw.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stream {
+    received: usize,
+    digest: StreamDigest,
+    /// The first difference from the stream, if the consumer read a wrong byte.
+    wrong: Option<String>,
+    producer_exit: Option<i32>,
 }
 
 #[rstest]
@@ -734,28 +986,47 @@ fn task4_ring_moves_many_mib_between_two_processes(
         let mut consumer = Consumer::new(&mut attachment).expect("Consumer::new returned an error");
         let mut buf = vec![0u8; 100_000];
         let reads = [100_000, 3, 4096, 77_777];
-        let mut received = 0;
+        let mut stream = Stream {
+            received: 0,
+            digest: StreamDigest::new(),
+            wrong: None,
+            producer_exit: None,
+        };
         for want in reads.iter().cycle() {
             let n = consumer.read(&mut buf[..*want]);
             if n == 0 {
                 break;
             }
-            check_stream(&pattern, received, &buf[..n]);
-            received += n;
-            assert!(
-                received <= total,
-                "the consumer received more bytes than were sent"
-            );
+            stream.wrong = stream_difference(&pattern, stream.received, &buf[..n]);
+            stream.digest.update(&buf[..n]);
+            stream.received += n;
+            if stream.wrong.is_some() || stream.received > total {
+                // The stream is broken: the judge says how; waiting for more could hang.
+                return stream;
+            }
         }
+        stream.producer_exit = Some(exit_code(child, "the producer"));
+        stream
+    })
+    .judge(|stream, _| {
+        if let Some(wrong) = stream.wrong {
+            panic!("{wrong}");
+        }
+        assert!(
+            stream.received <= total,
+            "the consumer received more bytes than were sent"
+        );
         assert_eq!(
-            received, total,
+            stream.received, total,
             "the stream ended (read returned 0) before all bytes arrived"
         );
+        let pattern = payload(PATTERN_LEN);
         assert_eq!(
-            exit_code(child, "the producer"),
-            0,
-            "the producing child failed"
+            stream.digest,
+            StreamDigest::of_stream(&pattern, total),
+            "the bytes the consumer read are not the stream the producer wrote"
         );
+        assert_eq!(stream.producer_exit, Some(0), "the producing child failed");
     });
 }
 
@@ -776,17 +1047,28 @@ fn task4_consumer_reads_the_rest_then_end_of_stream() {
         drop(producer);
         let mut buf = [0u8; 64];
         let n = consumer.read(&mut buf);
+        let first = buf[..n].to_vec();
+        (first, consumer.read(&mut buf))
+    })
+    .judge(|(first, then), _| {
         assert_eq!(
-            &buf[..n],
-            b"last words",
+            first, b"last words",
             "what was written before the producer went away"
         );
         assert_eq!(
-            consumer.read(&mut buf),
-            0,
+            then, 0,
             "once the producer is dropped and everything is read, read returns 0 (end of stream)"
         );
     });
+}
+
+/// What the consumer of the overwrite test saw after the first write, if that went right.
+#[derive(Debug, Serialize, Deserialize)]
+struct AfterTheFirstWrite {
+    read: usize,
+    first_100: Received,
+    second: usize,
+    rest: Received,
 }
 
 #[test]
@@ -801,31 +1083,51 @@ fn task4_writer_never_overwrites_unread_bytes() {
             Consumer::new(&mut for_consumer).expect("Consumer::new returned an error");
         let data = payload(3 * PAGE);
         let first = producer.write(&data).expect("write returned an error");
-        assert!(
-            first > 0 && first < PAGE,
-            "into an empty ring in a one-page segment, write copies what fits (more than 0 bytes, \
-             less than the page: the indices live in the segment too) and returns; it returned {first}"
-        );
+        if !(first > 0 && first < PAGE) {
+            // The judge says what is wrong; reading on could wait forever.
+            return (first, None);
+        }
         let mut buf = vec![0u8; 100];
-        assert_eq!(consumer.read(&mut buf), 100);
-        assert_same_bytes(&buf, &data[..100], "the first 100 bytes read");
+        let read = consumer.read(&mut buf);
+        let first_100 = Received::of(&buf, &data[..100]);
         let second = producer
             .write(&data[first..])
             .expect("write returned an error");
-        assert_eq!(
-            second, 100,
-            "after the consumer freed 100 bytes of a full ring, write copies exactly those 100"
-        );
         let mut rest = vec![0u8; 3 * PAGE];
         let mut got = 0;
         while got < first {
             got += consumer.read(&mut rest[got..first]);
         }
-        assert_same_bytes(
-            &rest[..first],
-            &data[100..first + 100],
-            "the rest of the ring",
+        let rest = Received::of(&rest[..first], &data[100..first + 100]);
+        (
+            first,
+            Some(AfterTheFirstWrite {
+                read,
+                first_100,
+                second,
+                rest,
+            }),
+        )
+    })
+    .judge(|(first, after), _| {
+        assert!(
+            first > 0 && first < PAGE,
+            "into an empty ring in a one-page segment, write copies what fits (more than 0 bytes, \
+             less than the page: the indices live in the segment too) and returns; it returned {first}"
         );
+        let after = after.expect("the consumer's reads");
+        let data = payload(3 * PAGE);
+        assert_eq!(after.read, 100);
+        after
+            .first_100
+            .assert_matches(&data[..100], "the first 100 bytes read");
+        assert_eq!(
+            after.second, 100,
+            "after the consumer freed 100 bytes of a full ring, write copies exactly those 100"
+        );
+        after
+            .rest
+            .assert_matches(&data[100..first + 100], "the rest of the ring");
     });
 }
 
@@ -838,13 +1140,14 @@ fn task4_writer_learns_that_the_consumer_left() {
         let mut producer =
             Producer::new(&mut for_producer).expect("Producer::new returned an error");
         drop(Consumer::new(&mut for_consumer).expect("Consumer::new returned an error"));
-        match producer.write_all(&payload(2 * PAGE)) {
-            Err(Error::ConsumerGone { written }) => assert!(written < PAGE, "written = {written}"),
-            other => panic!(
-                "the consumer was dropped, so once the ring is full write_all must fail with \
-                 Err(Error::ConsumerGone {{ .. }}) instead of waiting forever; got {other:?}"
-            ),
-        }
+        seen(producer.write_all(&payload(2 * PAGE)), |()| ())
+    })
+    .judge(|result, _| match result {
+        Err(Failure::ConsumerGone { written }) => assert!(written < PAGE, "written = {written}"),
+        other => panic!(
+            "the consumer was dropped, so once the ring is full write_all must fail with \
+             Err(Error::ConsumerGone {{ .. }}) instead of waiting forever; got {other:?}"
+        ),
     });
 }
 
@@ -863,21 +1166,22 @@ fn shmmax_from_proc() -> u64 {
 #[case::above_shmmax(usize::try_from(shmmax_from_proc().saturating_add(1)).unwrap_or(usize::MAX))]
 #[case::usize_max(usize::MAX)]
 fn task5_a_segment_beyond_the_kernel_limit_is_too_large(#[case] size: usize) {
-    isolated(SEGMENT_HINT, || match Segment::create(size) {
-        Err(Error::TooLarge { size: reported }) => assert_eq!(reported, size),
-        other => panic!(
-            "a segment of {size} bytes is more than /proc/sys/kernel/shmmax allows: expected \
+    isolated(SEGMENT_HINT, || seen(Segment::create(size), |_| ())).judge(
+        |result, _| match result {
+            Err(Failure::TooLarge { size: reported }) => assert_eq!(reported, size),
+            other => panic!(
+                "a segment of {size} bytes is more than /proc/sys/kernel/shmmax allows: expected \
                  Err(Error::TooLarge {{ size: {size} }}), got {other:?}"
-        ),
-    });
+            ),
+        },
+    );
 }
 
 #[test]
 fn task5_an_empty_segment_is_rejected() {
-    isolated(SEGMENT_HINT, || {
-        let result = Segment::create(0);
+    isolated(SEGMENT_HINT, || seen(Segment::create(0), |_| ())).judge(|result, _| {
         assert!(
-            matches!(result, Err(Error::ZeroSize)),
+            matches!(result, Err(Failure::ZeroSize)),
             "shmget refuses size 0 with the same EINVAL as a size too large: tell them apart and \
              return Err(Error::ZeroSize); got {result:?}"
         );
@@ -897,13 +1201,14 @@ fn task5_attaching_a_missing_segment_is_no_such_segment(#[case] removed: bool) {
         } else {
             ShmId::from_raw(-1)
         };
-        match Attachment::new(id) {
-            Err(Error::NoSuchSegment { id: reported }) => assert_eq!(reported, id),
-            other => panic!(
-                "segment {id} does not exist: shmat fails with EINVAL, which must be reported as \
-                 Err(Error::NoSuchSegment {{ id: {id} }}); got {other:?}"
-            ),
-        }
+        (id.as_raw(), seen(Attachment::new(id), |_| ()))
+    })
+    .judge(|(id, result), _| match result {
+        Err(Failure::NoSuchSegment { id: reported }) => assert_eq!(reported, id),
+        other => panic!(
+            "segment {id} does not exist: shmat fails with EINVAL, which must be reported as \
+             Err(Error::NoSuchSegment {{ id: {id} }}); got {other:?}"
+        ),
     });
 }
 
@@ -928,7 +1233,12 @@ fn task5_attaching_a_foreign_segment_is_permission_denied() {
                 Err(_) => 4,
             }
         });
-        match exit_code(child, "the unprivileged child") {
+        let code = exit_code(child, "the unprivileged child");
+        checkpoint("after the child's attempt");
+        (id.as_raw(), code)
+    })
+    .judge(|(id, code), seen| {
+        match code {
             0 => {}
             10 => eprintln!("note: could not drop privileges here; nothing to check"),
             2 => panic!("Error::PermissionDenied must name the segment's id"),
@@ -939,17 +1249,30 @@ fn task5_attaching_a_foreign_segment_is_permission_denied() {
                  Err(Error::PermissionDenied {{ id }})"
             ),
         }
-        assert_eq!(row(id, "after the child's attempt").nattch, 0);
+        assert_eq!(
+            row(
+                seen.at("after the child's attempt"),
+                id,
+                "after the child's attempt"
+            )
+            .nattch,
+            0
+        );
     });
 }
 
 #[test]
 fn task5_lookup_without_a_segment_names_the_key_file() {
     isolated(SEGMENT_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = key_file(&dir);
-        match lookup(&path) {
-            Err(Error::NoSuchKey {
+        let path = key_file();
+        let without_segment = seen(lookup(&path), |_| ());
+        let missing = path.with_file_name("no-such-file");
+        let without_file = seen(lookup(&missing), |_| ());
+        (path, without_segment, without_file)
+    })
+    .judge(|(path, without_segment, without_file), _| {
+        match without_segment {
+            Err(Failure::NoSuchKey {
                 path: reported,
                 key,
             }) => {
@@ -961,12 +1284,10 @@ fn task5_lookup_without_a_segment_names_the_key_file() {
                  {other:?}"
             ),
         }
-        let missing = dir.path().join("no-such-file");
         assert!(
-            matches!(lookup(&missing), Err(Error::KeyFile { .. })),
+            matches!(without_file, Err(Failure::KeyFile { .. })),
             "ftok needs an existing file: for a missing one expected Err(Error::KeyFile {{ .. }}), \
-             got {:?}",
-            lookup(&missing)
+             got {without_file:?}"
         );
     });
 }
@@ -974,12 +1295,14 @@ fn task5_lookup_without_a_segment_names_the_key_file() {
 #[test]
 fn task5_creating_twice_under_one_key_is_already_exists() {
     isolated(SEGMENT_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = key_file(&dir);
+        let path = key_file();
         let _first = Segment::create_at(&path, PAGE).expect("Segment::create_at returned an error");
-        let second = Segment::create_at(&path, PAGE);
+        let second = seen(Segment::create_at(&path, PAGE), |_| ());
+        (path, second)
+    })
+    .judge(|(path, second), _| {
         assert!(
-            matches!(&second, Err(Error::AlreadyExists { path: p, .. }) if *p == path),
+            matches!(&second, Err(Failure::AlreadyExists { path: p, .. }) if *p == path),
             "create_at must not silently reuse a segment someone else created (IPC_EXCL): expected \
              Err(Error::AlreadyExists {{ .. }}), got {second:?}"
         );
@@ -994,9 +1317,20 @@ fn task5_a_message_larger_than_the_mailbox_is_refused() {
         let mailbox =
             Mailbox::new(&mut attachment, Side::Host).expect("Mailbox::new returned an error");
         let capacity = mailbox.capacity();
+        if !(capacity > 0 && capacity < PAGE / 2) {
+            // The judge says what is wrong.
+            return (capacity, Ok(()), Ok(()));
+        }
+        let too_long = seen(mailbox.send(&payload(capacity + 1)), |()| ());
+        let tiny = Segment::create(100).expect("Segment::create returned an error");
+        let mut tiny = tiny.attach().expect("attach returned an error");
+        let in_tiny = seen(Mailbox::new(&mut tiny, Side::Host), |_| ());
+        (capacity, too_long, in_tiny)
+    })
+    .judge(|(capacity, too_long, in_tiny), _| {
         assert!(capacity > 0 && capacity < PAGE / 2);
-        match mailbox.send(&payload(capacity + 1)) {
-            Err(Error::MessageTooLong { len, capacity: c }) => {
+        match too_long {
+            Err(Failure::MessageTooLong { len, capacity: c }) => {
                 assert_eq!((len, c), (capacity + 1, capacity))
             }
             other => panic!(
@@ -1004,13 +1338,8 @@ fn task5_a_message_larger_than_the_mailbox_is_refused() {
                  {other:?}"
             ),
         }
-        let tiny = Segment::create(100).expect("Segment::create returned an error");
-        let mut tiny = tiny.attach().expect("attach returned an error");
         assert!(
-            matches!(
-                Mailbox::new(&mut tiny, Side::Host),
-                Err(Error::TooSmall { .. })
-            ),
+            matches!(in_tiny, Err(Failure::TooSmall { .. })),
             "a 100-byte segment cannot hold a mailbox: expected Err(Error::TooSmall)"
         );
     });
@@ -1019,22 +1348,33 @@ fn task5_a_message_larger_than_the_mailbox_is_refused() {
 #[test]
 fn task5_echo_program_names_the_missing_segment() {
     isolated(NEVER_RETURNED_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = key_file(&dir);
+        let path = key_file();
         let output = CmdAssert::new(env!("CARGO_BIN_EXE_ex04-shm-echo"))
             .arg(&path)
             .timeout(Duration::from_secs(5))
             .output()
             .expect("run ex04-shm-echo");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        (
+            path,
+            output.status.success(),
+            output.status.to_string(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    })
+    .judge(|(path, succeeded, status, stderr), _| {
         assert!(
             !stderr.contains("panicked"),
             "ex04-shm-echo panicked instead of reporting that no segment exists for its key file:\n{stderr}"
         );
-        // The same, said with predicates: a failure whose message names the key file.
-        output
-            .assert()
-            .failure()
-            .stderr(predicate::str::contains(path.to_str().unwrap()));
+        // A failure whose message names the key file.
+        assert!(
+            !succeeded,
+            "ex04-shm-echo must fail when no segment exists for its key file ({status})"
+        );
+        assert!(
+            stderr.contains(path.to_str().unwrap()),
+            "ex04-shm-echo's error must name the key file {}; it said:\n{stderr}",
+            path.display()
+        );
     });
 }
