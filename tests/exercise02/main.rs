@@ -1,19 +1,22 @@
 //! The graded suite of exercise 02: named pipes (`mkfifo`).
 //!
-//! Each test grades one behaviour of one task (`taskN_…`). Tests that open FIFOs, fork, start the
-//! server and client programs or change the umask run in a process of their own with a deadline
-//! (`isolated`): opening a FIFO blocks until the other end is opened, and a hang must become a
-//! failing test with a hint. The kernel is the witness: `stat` says what the file is and how big,
-//! `/proc` says who holds it open and where a thread is waiting, `FIONREAD` says how many bytes
-//! sit in the pipe buffer.
+//! Each test grades one behaviour of one task (`taskN_…`). Every test runs in a process of its
+//! own with a deadline (`isolated`): opening a FIFO blocks until the other end is opened, and a
+//! hang must become a failing test with a hint. The body only runs the code and hands back plain
+//! data; the verdict is the judge's (`.judge`). The kernel is the witness: the judge itself
+//! `stat`s what the test left in its scratch directory, reads at checkpoints who holds what open
+//! and where a thread is waiting; `FIONREAD` (measured by the test) says how many bytes sit in
+//! the pipe buffer.
 
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::process::ExitStatusExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -21,16 +24,17 @@ use std::time::Duration;
 use assert_cmd::prelude::*;
 use exercise02::*;
 use ipclab_support::data::{payload, PIPE_BUF};
-use ipclab_support::isolated;
-use ipclab_support::procfs::{self, FdSnapshot, FdTarget};
+use ipclab_support::judging_ex01::assert_no_fd_leaks;
+use ipclab_support::procfs::{self, FdTarget};
+use ipclab_support::{checkpoint, isolated, Snapshot};
 use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::stat::{lstat, umask, Mode, SFlag};
+use nix::sys::stat::{umask, Mode};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, gettid, mkfifo, ForkResult, Pid};
 use predicates::prelude::*;
 use rstest::rstest;
-use tempfile::TempDir;
+use serde::{Deserialize, Serialize};
 
 const NEVER_RETURNED_HINT: &str = "the call never returned. receive_message must stop at end of file (a read that returns 0) instead of reading again, and create_fifo never waits for anything";
 
@@ -60,13 +64,18 @@ const SERVER_HINT: &str = "the server or a client hung. The server must open the
 // ---------------------------------------------------------------------------------------------
 // Test helpers: FIFOs made by the test itself, and the kernel's view of them.
 
-/// A FIFO made by the test (not by the code under test) in a private temporary directory. The
-/// directory, FIFO included, is removed when the `TempDir` is dropped, even after a failure.
-fn test_fifo() -> (TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("create a temporary directory");
-    let path = dir.path().join("fifo");
+/// A FIFO made by the test (not by the code under test) in the test's scratch directory (its
+/// TMPDIR), where the judge finds it: `seen.scratch.join(name)`. The scratch directory, FIFO
+/// included, is removed after judging, even after a failure.
+fn test_fifo(name: &str) -> PathBuf {
+    let path = scratch_path(name);
     mkfifo(&path, Mode::from_bits_truncate(0o600)).expect("mkfifo for the test");
-    (dir, path)
+    path
+}
+
+/// `name` in the test's scratch directory, as the test process sees it.
+fn scratch_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(name)
 }
 
 /// Opens the FIFO the way the test needs it, independently of the code under test.
@@ -91,16 +100,6 @@ fn unread_bytes(fd: &impl AsFd) -> usize {
     n as usize
 }
 
-/// The `flags:` line of `/proc/self/fdinfo/<fd>`: how the descriptor was opened.
-fn open_flags(file: &File) -> i32 {
-    let info = fs::read_to_string(format!("/proc/self/fdinfo/{}", file.as_raw_fd()))
-        .expect("read /proc/self/fdinfo");
-    info.lines()
-        .find_map(|l| l.strip_prefix("flags:"))
-        .and_then(|octal| i32::from_str_radix(octal.trim(), 8).ok())
-        .expect("a flags line in fdinfo")
-}
-
 fn access_mode_name(flags: i32) -> &'static str {
     match flags & libc::O_ACCMODE {
         libc::O_RDONLY => "O_RDONLY",
@@ -109,10 +108,39 @@ fn access_mode_name(flags: i32) -> &'static str {
     }
 }
 
+/// The `flags` of descriptor `fd` of the test process, as the judge read them at `snapshot`.
+#[track_caller]
+fn flags_at(snapshot: &Snapshot, fd: i32) -> i32 {
+    snapshot
+        .test_process()
+        .fds
+        .get(&fd)
+        .unwrap_or_else(|| {
+            panic!(
+                "descriptor {fd} was not open at checkpoint {:?}: {:?}",
+                snapshot.label,
+                snapshot.test_process().fds
+            )
+        })
+        .flags
+}
+
 /// Waits until thread `tid` sleeps in one of `calls`, as the kernel reports it. Returns false if
-/// the thread finished first (so it never waited).
+/// the thread finished first (so it never waited). (The test's way to know when to go on; the
+/// judge checks the same at a checkpoint with [`asleep_at`].)
 fn wait_until_asleep_in(tid: Pid, calls: &[libc::c_long]) -> bool {
     procfs::wait_until_blocked(tid, Duration::from_secs(5), |c| calls.contains(&c.number)).is_ok()
+}
+
+/// Whether thread `tid` was asleep in one of `calls` at `snapshot` (read by the judge).
+fn asleep_at(snapshot: &Snapshot, tid: i32, calls: &[libc::c_long]) -> bool {
+    snapshot
+        .processes
+        .iter()
+        .flat_map(|p| &p.threads)
+        .find(|t| t.tid == tid)
+        .and_then(|t| t.blocked)
+        .is_some_and(|call| calls.contains(&call.number))
 }
 
 /// Joins a thread, turning its panic into this thread's, message included.
@@ -144,6 +172,89 @@ fn kind_of(path: &Path) -> Option<fs::FileType> {
     fs::symlink_metadata(path).ok().map(|m| m.file_type())
 }
 
+/// A result of the code under test as the judge gets it: the value, or the error as `{:?}`
+/// shows it (the judge runs none of the exercise's code, not even its `Debug`).
+#[derive(PartialEq, Eq, Serialize, Deserialize)]
+enum Obs<T> {
+    Ok(T),
+    Err(String),
+}
+
+impl<T: fmt::Debug> fmt::Debug for Obs<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Obs::Ok(value) => write!(f, "Ok({value:?})"),
+            Obs::Err(error) => write!(f, "Err({error})"),
+        }
+    }
+}
+
+fn obs<T, U>(result: Result<T>, keep: impl FnOnce(T) -> U) -> Obs<U> {
+    match result {
+        Ok(value) => Obs::Ok(keep(value)),
+        Err(e) => Obs::Err(format!("{e:?}")),
+    }
+}
+
+/// What a program run by the test did, as the judge gets it (output cut at 64 KiB).
+#[derive(Debug, Serialize, Deserialize)]
+struct Ran {
+    status: i32,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Ran {
+    fn of(output: Output) -> Ran {
+        let cut = |mut v: Vec<u8>| {
+            v.truncate(64 * 1024);
+            v
+        };
+        Ran {
+            status: output.status.into_raw(),
+            stdout: cut(output.stdout),
+            stderr: cut(output.stderr),
+        }
+    }
+
+    /// As `std::process::Output`, for assert_cmd's assertions in the judge.
+    fn output(&self) -> Output {
+        Output {
+            status: ExitStatus::from_raw(self.status),
+            stdout: self.stdout.clone(),
+            stderr: self.stderr.clone(),
+        }
+    }
+}
+
+/// `FileKind` as its `Debug` shows it, and as its `Display` says it (copies made by the suite: the
+/// judge runs none of the exercise's code).
+fn kind_name(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::RegularFile => "RegularFile",
+        FileKind::Directory => "Directory",
+        FileKind::Symlink => "Symlink",
+        FileKind::Fifo => "Fifo",
+        FileKind::Socket => "Socket",
+        FileKind::CharDevice => "CharDevice",
+        FileKind::BlockDevice => "BlockDevice",
+        FileKind::Unknown => "Unknown",
+    }
+}
+
+fn kind_text(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::RegularFile => "a regular file",
+        FileKind::Directory => "a directory",
+        FileKind::Symlink => "a symbolic link",
+        FileKind::Fifo => "a FIFO",
+        FileKind::Socket => "a socket",
+        FileKind::CharDevice => "a character device",
+        FileKind::BlockDevice => "a block device",
+        FileKind::Unknown => "something that could not be examined",
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Task 1: create a FIFO with exact permissions, refuse a taken path, remove it when done.
 
@@ -156,30 +267,31 @@ fn task1_fifo_has_exactly_the_requested_permissions(#[case] mode: u32) {
     isolated(CREATE_HINT, || {
         // A strict umask, as on many servers: mkfifo alone would clear bits of `mode`.
         umask(Mode::from_bits_truncate(0o077));
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let path = dir.path().join("myPipe");
+        let path = scratch_path("myPipe");
         let fifo = create_fifo(&path, mode).expect("create_fifo returned an error");
-        let st = lstat(&path).expect("nothing was created at the path");
-        assert_eq!(
-            SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()),
-            SFlag::S_IFIFO,
+        let reported = fifo.path().to_path_buf();
+        // Left in place for the judge to stat; the scratch directory goes after judging.
+        std::mem::forget(fifo);
+        reported
+    })
+    .judge(|reported: PathBuf, seen| {
+        let path = seen.scratch.join("myPipe");
+        let st = fs::symlink_metadata(&path).expect("nothing was created at the path");
+        assert!(
+            st.file_type().is_fifo(),
             "stat says {} is not a FIFO (st_mode {:o}): create it with mkfifo",
             path.display(),
-            st.st_mode
+            st.mode()
         );
         assert_eq!(
-            st.st_mode & 0o7777,
+            st.mode() & 0o7777,
             mode,
             "the FIFO's permissions are {:o}, but {mode:o} was asked for. mkfifo's mode is \
              masked by the umask (077 here): set the exact permissions afterwards with chmod",
-            st.st_mode & 0o7777
+            st.mode() & 0o7777
         );
-        assert_eq!(st.st_size, 0, "a new FIFO has size 0");
-        assert_eq!(
-            fifo.path(),
-            path,
-            "Fifo::path must return where the FIFO is"
-        );
+        assert_eq!(st.size(), 0, "a new FIFO has size 0");
+        assert_eq!(reported, path, "Fifo::path must return where the FIFO is");
     });
 }
 
@@ -200,40 +312,55 @@ fn task1_existing_path_is_a_clear_error_and_stays_untouched(
     #[case] existing: Existing,
     #[case] kind: FileKind,
 ) {
+    let (name, text) = (kind_name(kind), kind_text(kind));
     isolated(CREATE_HINT, || {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let path = dir.path().join("taken");
+        let path = scratch_path("taken");
         match existing {
             Existing::RegularFile => fs::write(&path, "precious").unwrap(),
             Existing::Directory => fs::create_dir(&path).unwrap(),
             Existing::DanglingSymlink => std::os::unix::fs::symlink("nowhere", &path).unwrap(),
             Existing::Fifo => mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap(),
         }
-        let before = fs::symlink_metadata(&path).unwrap();
-        match create_fifo(&path, 0o600) {
-            Err(Error::PathExists { path: p, kind: k }) => {
-                assert_eq!(p, path, "PathExists must name the path");
-                assert_eq!(k, kind, "PathExists must say what the path is");
+        let before = fs::symlink_metadata(&path).unwrap().ino();
+        let result = match create_fifo(&path, 0o600) {
+            Err(Error::PathExists { path, kind }) => Ok((path, kind_name(kind).to_owned())),
+            other => Err(format!("{other:?}")),
+        };
+        (result, before)
+    })
+    .judge(
+        |(result, before): (std::result::Result<(PathBuf, String), String>, u64), seen| {
+            let path = seen.scratch.join("taken");
+            match result {
+                Ok((p, k)) => {
+                    assert_eq!(p, path, "PathExists must name the path");
+                    assert_eq!(k, name, "PathExists must say what the path is");
+                }
+                Err(other) => panic!(
+                    "{} exists as {text}: expected Err(Error::PathExists {{ path, kind: \
+                     FileKind::{name} }}), got {other}. mkfifo fails with EEXIST; lstat (not \
+                     stat: it would follow a symbolic link) says what is there",
+                    path.display()
+                ),
             }
-            other => panic!(
-                "{} exists as {kind}: expected Err(Error::PathExists {{ path, kind: \
-                 FileKind::{kind:?} }}), got {other:?}. mkfifo fails with EEXIST; lstat (not \
-                 stat: it would follow a symbolic link) says what is there",
-                path.display()
-            ),
-        }
-        let after = fs::symlink_metadata(&path).unwrap_or_else(|_| {
-            panic!("create_fifo removed the {kind} that was already at the path: it must not touch what it did not create")
-        });
-        assert_eq!(
-            (after.ino(), after.file_type()),
-            (before.ino(), before.file_type()),
-            "the {kind} at the path was replaced: create_fifo must not touch what it did not create"
-        );
-        if let Existing::RegularFile = existing {
-            assert_eq!(fs::read_to_string(&path).unwrap(), "precious");
-        }
-    });
+            let after = fs::symlink_metadata(&path).unwrap_or_else(|_| {
+                panic!("create_fifo removed the {text} that was already at the path: it must not touch what it did not create")
+            });
+            let same_kind = match existing {
+                Existing::RegularFile => after.file_type().is_file(),
+                Existing::Directory => after.file_type().is_dir(),
+                Existing::DanglingSymlink => after.file_type().is_symlink(),
+                Existing::Fifo => after.file_type().is_fifo(),
+            };
+            assert!(
+                after.ino() == before && same_kind,
+                "the {text} at the path was replaced: create_fifo must not touch what it did not create"
+            );
+            if let Existing::RegularFile = existing {
+                assert_eq!(fs::read_to_string(&path).unwrap(), "precious");
+            }
+        },
+    );
 }
 
 #[rstest]
@@ -242,17 +369,22 @@ fn task1_existing_path_is_a_clear_error_and_stays_untouched(
 #[case::file_type_bits(0o10600)]
 fn task1_mode_outside_the_permission_bits_is_rejected(#[case] mode: u32) {
     isolated(CREATE_HINT, || {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let path = dir.path().join("fifo");
+        let path = scratch_path("fifo");
         match create_fifo(&path, mode) {
-            Err(Error::InvalidMode { mode: m }) => assert_eq!(m, mode),
-            other => panic!(
+            Err(Error::InvalidMode { mode: m }) => Ok(m),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .judge(|result: std::result::Result<u32, String>, seen| {
+        match result {
+            Ok(m) => assert_eq!(m, mode),
+            Err(other) => panic!(
                 "mode {mode:#o} has bits outside 0o777: expected Err(Error::InvalidMode {{ mode: \
-                 {mode:#o} }}), got {other:?}"
+                 {mode:#o} }}), got {other}"
             ),
         }
         assert!(
-            kind_of(&path).is_none(),
+            kind_of(&seen.scratch.join("fifo")).is_none(),
             "create_fifo rejected the mode but left something at the path: check before mkfifo"
         );
     });
@@ -261,15 +393,21 @@ fn task1_mode_outside_the_permission_bits_is_rejected(#[case] mode: u32) {
 #[test]
 fn task1_error_for_a_missing_directory_names_the_path() {
     isolated(CREATE_HINT, || {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let path = dir.path().join("no-such-directory").join("fifo");
+        let path = scratch_path("no-such-directory").join("fifo");
         match create_fifo(&path, 0o600) {
-            Err(e) => assert!(
-                e.to_string().contains(&path.display().to_string()),
+            Err(e) => Ok(e.to_string()),
+            Ok(fifo) => Err(format!("{:?}", fifo.path())),
+        }
+    })
+    .judge(|result: std::result::Result<String, String>, seen| {
+        let path = seen.scratch.join("no-such-directory").join("fifo");
+        match result {
+            Ok(e) => assert!(
+                e.contains(&path.display().to_string()),
                 "the error should name the path {}, so that the user knows what failed; it says: {e}",
                 path.display()
             ),
-            Ok(fifo) => panic!("created {:?} in a directory that does not exist?", fifo.path()),
+            Err(created) => panic!("created {created} in a directory that does not exist?"),
         }
     });
 }
@@ -277,8 +415,7 @@ fn task1_error_for_a_missing_directory_names_the_path() {
 #[test]
 fn task1_dropping_the_guard_removes_the_fifo() {
     isolated(CREATE_HINT, || {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let path = dir.path().join("fifo");
+        let path = scratch_path("fifo");
         let fifo = create_fifo(&path, 0o600).expect("create_fifo returned an error");
         assert!(
             kind_of(&path).is_some_and(|k| k.is_fifo()),
@@ -286,24 +423,32 @@ fn task1_dropping_the_guard_removes_the_fifo() {
             path.display()
         );
         drop(fifo);
-        assert!(
-            kind_of(&path).is_none(),
-            "the FIFO is still there after its guard was dropped: impl Drop for Fifo must unlink it"
-        );
 
         // Also when a panic unwinds past the guard (in a thread of its own, so that the panic
-        // is not this test's).
+        // is not this test's), with a FIFO of another name: the judge looks for both.
+        let path = scratch_path("fifo-unwound");
         let unwound = thread::scope(|scope| {
             scope
                 .spawn(|| {
                     let _fifo = create_fifo(&path, 0o600).expect("create_fifo returned an error");
+                    assert!(
+                        kind_of(&path).is_some_and(|k| k.is_fifo()),
+                        "create_fifo returned Ok but there is no FIFO at {}",
+                        path.display()
+                    );
                     panic!("a panic while the FIFO exists (on purpose)");
                 })
                 .join()
         });
         assert!(unwound.is_err());
+    })
+    .judge(|(), seen| {
         assert!(
-            kind_of(&path).is_none(),
+            kind_of(&seen.scratch.join("fifo")).is_none(),
+            "the FIFO is still there after its guard was dropped: impl Drop for Fifo must unlink it"
+        );
+        assert!(
+            kind_of(&seen.scratch.join("fifo-unwound")).is_none(),
             "the FIFO is still there after a panic unwound past its guard"
         );
     });
@@ -315,26 +460,46 @@ fn task1_dropping_the_guard_removes_the_fifo() {
 #[test]
 fn task2_nonblocking_writer_without_a_reader_gets_no_reader() {
     isolated(OPEN_HINT, || {
-        let (_dir, path) = test_fifo();
-        let before = FdSnapshot::take();
+        let path = test_fifo("fifo");
+        checkpoint("before the call");
         match try_open_writer(&path) {
-            Err(Error::NoReader { path: p }) => assert_eq!(p, path, "NoReader must name the path"),
-            other => panic!(
+            Err(Error::NoReader { path }) => Ok(path),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .judge(|result: std::result::Result<PathBuf, String>, seen| {
+        match result {
+            Ok(p) => assert_eq!(p, seen.scratch.join("fifo"), "NoReader must name the path"),
+            Err(other) => panic!(
                 "nobody has the FIFO open for reading, so open(O_WRONLY | O_NONBLOCK) fails with \
-                 ENXIO, to be reported as Err(Error::NoReader {{ path }}); got {other:?}"
+                 ENXIO, to be reported as Err(Error::NoReader {{ path }}); got {other}"
             ),
         }
-        before.assert_no_leaks("A failed open leaves nothing open.");
+        assert_no_fd_leaks(
+            seen.at("before the call").test_process(),
+            seen.end.test_process(),
+            "A failed open leaves nothing open.",
+        );
     });
 }
 
 #[test]
 fn task2_nonblocking_writer_with_a_reader_opens_and_then_blocks_normally() {
     isolated(OPEN_HINT, || {
-        let (_dir, path) = test_fifo();
+        let path = test_fifo("fifo");
         let mut reader = raw_open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK);
         let mut writer = try_open_writer(&path).expect("try_open_writer returned an error");
-        let flags = open_flags(&writer);
+        checkpoint("opened");
+        writer.write_all(b"through the kernel").unwrap();
+        let mut got = [0u8; 18];
+        reader.read_exact(&mut got).unwrap();
+        (
+            writer.as_raw_fd(),
+            String::from_utf8_lossy(&got).into_owned(),
+        )
+    })
+    .judge(|(fd, got): (i32, String), seen| {
+        let flags = flags_at(seen.at("opened"), fd);
         assert_eq!(
             flags & libc::O_ACCMODE,
             libc::O_WRONLY,
@@ -347,19 +512,24 @@ fn task2_nonblocking_writer_with_a_reader_opens_and_then_blocks_normally() {
             "the writer is still O_NONBLOCK: clear it with fcntl(F_SETFL) after opening, so that \
              a write into a full FIFO waits instead of failing with EAGAIN"
         );
-        writer.write_all(b"through the kernel").unwrap();
-        let mut got = [0u8; 18];
-        reader.read_exact(&mut got).unwrap();
-        assert_eq!(&got, b"through the kernel");
+        assert_eq!(got, "through the kernel");
     });
 }
 
 #[test]
 fn task2_nonblocking_reader_opens_at_once_without_a_writer() {
     isolated(OPEN_HINT, || {
-        let (_dir, path) = test_fifo();
+        let path = test_fifo("fifo");
         let reader = try_open_reader(&path).expect("try_open_reader returned an error");
-        let flags = open_flags(&reader);
+        checkpoint("opened");
+        // The kernel now counts a reader: a non-blocking open for writing succeeds.
+        let writer = nix::fcntl::open(&path, OFlag::O_WRONLY | OFlag::O_NONBLOCK, Mode::empty());
+        (reader.as_raw_fd(), writer.map(drop).map_err(|e| format!("{e:?}")))
+    })
+    .judge(|(fd, writer): (i32, std::result::Result<(), String>), seen| {
+        let path = seen.scratch.join("fifo");
+        let opened = seen.at("opened");
+        let flags = flags_at(opened, fd);
         assert_eq!(
             flags & libc::O_ACCMODE,
             libc::O_RDONLY,
@@ -372,14 +542,14 @@ fn task2_nonblocking_reader_opens_at_once_without_a_writer() {
             "the reader is still O_NONBLOCK: clear it with fcntl(F_SETFL) after opening"
         );
         assert!(
-            procfs::own_fd_table()
-                .get(&reader.as_raw_fd())
-                .is_some_and(|t| *t == FdTarget::Path(path.clone())),
+            opened
+                .test_process()
+                .fds
+                .get(&fd)
+                .is_some_and(|e| e.target == FdTarget::Path(path.clone())),
             "the kernel does not show the returned descriptor as the FIFO {}",
             path.display()
         );
-        // The kernel now counts a reader: a non-blocking open for writing succeeds.
-        let writer = nix::fcntl::open(&path, OFlag::O_WRONLY | OFlag::O_NONBLOCK, Mode::empty());
         assert!(
             writer.is_ok(),
             "with the reader open, open(O_WRONLY | O_NONBLOCK) should succeed, but failed: {writer:?}"
@@ -397,8 +567,13 @@ enum Side {
 #[case::writer_waits_for_a_reader(Side::Writer)]
 #[case::reader_waits_for_a_writer(Side::Reader)]
 fn task2_blocking_open_waits_for_the_other_end(#[case] side: Side) {
+    let (function, other_end) = match side {
+        Side::Writer => ("open_writer", "reading"),
+        Side::Reader => ("open_reader", "writing"),
+    };
+    let calls = [libc::SYS_openat, libc::SYS_open];
     isolated(OPEN_HINT, || {
-        let (_dir, path) = test_fifo();
+        let path = test_fifo("fifo");
         let (tid_tx, tid_rx) = mpsc::channel();
         let opener = {
             let path = path.clone();
@@ -407,24 +582,21 @@ fn task2_blocking_open_waits_for_the_other_end(#[case] side: Side) {
                 match side {
                     Side::Writer => {
                         let mut fifo = open_writer(&path)?;
+                        checkpoint("opened");
                         fifo.write_all(b"sent once a reader came").unwrap();
-                        Ok((open_flags(&fifo), Vec::new()))
+                        Ok((fifo.as_raw_fd(), Vec::new()))
                     }
                     Side::Reader => {
                         let mut fifo = open_reader(&path)?;
+                        checkpoint("opened");
                         let mut got = Vec::new();
                         fifo.read_to_end(&mut got).unwrap();
-                        Ok((open_flags(&fifo), got))
+                        Ok((fifo.as_raw_fd(), got))
                     }
                 }
             })
         };
         let tid = tid_rx.recv().unwrap();
-        let (function, other_end) = match side {
-            Side::Writer => ("open_writer", "reading"),
-            Side::Reader => ("open_reader", "writing"),
-        };
-        let calls = [libc::SYS_openat, libc::SYS_open];
         if !wait_until_asleep_in(tid, &calls) {
             let result = join(opener, function);
             panic!(
@@ -433,7 +605,9 @@ fn task2_blocking_open_waits_for_the_other_end(#[case] side: Side) {
                  open it without O_NONBLOCK, and not O_RDWR (which never waits)."
             );
         }
-        // The kernel shows the thread asleep in open(). Now open the other end.
+        // The kernel shows the thread asleep in open(): the judge looks too. Now open the other
+        // end.
+        checkpoint("the opener waits");
         let received = match side {
             Side::Writer => {
                 let mut reader = raw_open(&path, OFlag::O_RDONLY);
@@ -448,33 +622,44 @@ fn task2_blocking_open_waits_for_the_other_end(#[case] side: Side) {
                 Vec::new()
             }
         };
-        let (flags, read_by_opener) =
+        let (fd, read_by_opener) =
             join(opener, function).unwrap_or_else(|e| panic!("{function} returned an error: {e}"));
-        match side {
-            Side::Writer => {
-                assert_eq!(
-                    flags & libc::O_ACCMODE,
-                    libc::O_WRONLY,
-                    "open_writer must open O_WRONLY"
-                );
-                assert_eq!(
-                    String::from_utf8_lossy(&received),
-                    "sent once a reader came"
-                );
+        (
+            tid.as_raw(),
+            fd,
+            String::from_utf8_lossy(&received).into_owned(),
+            String::from_utf8_lossy(&read_by_opener).into_owned(),
+        )
+    })
+    .judge(
+        |(tid, fd, received, read_by_opener): (i32, i32, String, String), seen| {
+            assert!(
+                asleep_at(seen.at("the opener waits"), tid, &calls),
+                "{function} returned before any process had opened the FIFO for {other_end}. A \
+             blocking open of a FIFO waits for the other end: open it without O_NONBLOCK, and \
+             not O_RDWR (which never waits)."
+            );
+            let flags = flags_at(seen.at("opened"), fd);
+            match side {
+                Side::Writer => {
+                    assert_eq!(
+                        flags & libc::O_ACCMODE,
+                        libc::O_WRONLY,
+                        "open_writer must open O_WRONLY"
+                    );
+                    assert_eq!(received, "sent once a reader came");
+                }
+                Side::Reader => {
+                    assert_eq!(
+                        flags & libc::O_ACCMODE,
+                        libc::O_RDONLY,
+                        "open_reader must open O_RDONLY"
+                    );
+                    assert_eq!(read_by_opener, "sent once a writer came");
+                }
             }
-            Side::Reader => {
-                assert_eq!(
-                    flags & libc::O_ACCMODE,
-                    libc::O_RDONLY,
-                    "open_reader must open O_RDONLY"
-                );
-                assert_eq!(
-                    String::from_utf8_lossy(&read_by_opener),
-                    "sent once a writer came"
-                );
-            }
-        }
-    });
+        },
+    );
 }
 
 /// One of the four open helpers.
@@ -482,39 +667,59 @@ type OpenFn = fn(&Path) -> Result<File>;
 
 #[test]
 fn task2_opening_something_else_is_not_a_fifo() {
+    const OPENS: [&str; 4] = [
+        "open_reader",
+        "open_writer",
+        "try_open_reader",
+        "try_open_writer",
+    ];
     isolated(OPEN_HINT, || {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let file = dir.path().join("plain.txt");
+        let file = scratch_path("plain.txt");
         fs::write(&file, "not a pipe").unwrap();
-        let before = FdSnapshot::take();
-        let opens: [(&str, OpenFn); 4] = [
-            ("open_reader", |p| open_reader(p)),
-            ("open_writer", |p| open_writer(p)),
-            ("try_open_reader", |p| try_open_reader(p)),
-            ("try_open_writer", |p| try_open_writer(p)),
+        checkpoint("before the calls");
+        let opens: [OpenFn; 4] = [
+            |p| open_reader(p),
+            |p| open_writer(p),
+            |p| try_open_reader(p),
+            |p| try_open_writer(p),
         ];
-        for (name, open) in opens {
-            match open(&file) {
-                Err(Error::NotAFifo { path, kind }) => {
-                    assert_eq!(path, file, "{name}: NotAFifo must name the path");
-                    assert_eq!(
-                        kind,
-                        FileKind::RegularFile,
-                        "{name}: NotAFifo must say what it is"
-                    );
-                }
-                other => panic!(
-                    "{name} on a regular file: expected Err(Error::NotAFifo {{ path, kind: \
-                     FileKind::RegularFile }}), got {other:?}. After open, fstat says what was \
+        opens
+            .iter()
+            .map(|open| match open(&file) {
+                Err(Error::NotAFifo { path, kind }) => Ok((path, kind_name(kind).to_owned())),
+                other => Err(format!("{other:?}")),
+            })
+            .collect::<Vec<_>>()
+    })
+    .judge(
+        |results: Vec<std::result::Result<(PathBuf, String), String>>, seen| {
+            let file = seen.scratch.join("plain.txt");
+            assert_eq!(results.len(), OPENS.len(), "one result per open helper");
+            for (name, result) in OPENS.iter().zip(results) {
+                match result {
+                    Ok((path, kind)) => {
+                        assert_eq!(path, file, "{name}: NotAFifo must name the path");
+                        assert_eq!(
+                            kind,
+                            kind_name(FileKind::RegularFile),
+                            "{name}: NotAFifo must say what it is"
+                        );
+                    }
+                    Err(other) => panic!(
+                        "{name} on a regular file: expected Err(Error::NotAFifo {{ path, kind: \
+                     FileKind::RegularFile }}), got {other}. After open, fstat says what was \
                      opened"
-                ),
+                    ),
+                }
             }
-        }
-        before.assert_no_leaks(
-            "A descriptor opened on something that is not a FIFO must be closed again.",
-        );
-        assert_eq!(fs::read_to_string(&file).unwrap(), "not a pipe");
-    });
+            assert_no_fd_leaks(
+                seen.at("before the calls").test_process(),
+                seen.end.test_process(),
+                "A descriptor opened on something that is not a FIFO must be closed again.",
+            );
+            assert_eq!(fs::read_to_string(&file).unwrap(), "not a pipe");
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -542,33 +747,57 @@ impl Read for Trickle {
     }
 }
 
+/// What `receive_message` returned, as the judge gets it.
+type Got = Obs<Option<Vec<u8>>>;
+
+/// Calls `receive_message` `times` times on `reader` (or until it no longer returns a message).
+fn receive_all(reader: &mut impl Read, times: usize) -> Vec<Got> {
+    let mut got = Vec::new();
+    for _ in 0..times {
+        let result = obs(receive_message(reader), |m| m);
+        let more = matches!(result, Obs::Ok(Some(_)));
+        got.push(result);
+        if !more {
+            break;
+        }
+    }
+    got
+}
+
 #[rstest]
 #[case::empty(0)]
 #[case::one_byte(1)]
 #[case::a_line("hello, fifo".len())]
 #[case::longest(MAX_MESSAGE)]
 fn task3_messages_are_received_whole_and_in_order_then_none(#[case] len: usize) {
+    let messages = [payload(len), b"next".to_vec(), payload(len)];
     isolated(NEVER_RETURNED_HINT, || {
-        let messages = [payload(len), b"next".to_vec(), payload(len)];
         let stream: Vec<u8> = messages.iter().flat_map(|m| frame(m)).collect();
-        let mut reader = stream.as_slice();
+        receive_all(&mut stream.as_slice(), messages.len() + 1)
+    })
+    .judge(|got: Vec<Got>, _| {
+        let mut got = got.into_iter();
         for (i, expected) in messages.iter().enumerate() {
-            match receive_message(&mut reader) {
-                Ok(Some(got)) => assert!(
+            match got.next() {
+                Some(Obs::Ok(Some(got))) => assert!(
                     got == *expected,
                     "message {i}: got {} bytes, expected the {} bytes that were sent",
                     got.len(),
                     expected.len()
                 ),
                 other => panic!(
-                    "message {i} ({} bytes): expected Ok(Some(..)), got {other:?}",
-                    expected.len()
+                    "message {i} ({} bytes): expected Ok(Some(..)), got {:?}",
+                    expected.len(),
+                    other.expect("one result per call")
                 ),
             }
         }
-        match receive_message(&mut reader) {
-            Ok(None) => {}
-            other => panic!("at end of file between messages, expected Ok(None), got {other:?}"),
+        match got.next() {
+            Some(Obs::Ok(None)) => {}
+            other => panic!(
+                "at end of file between messages, expected Ok(None), got {:?}",
+                other.expect("one result per call")
+            ),
         }
     });
 }
@@ -578,13 +807,13 @@ fn task3_messages_are_received_whole_and_in_order_then_none(#[case] len: usize) 
 #[case::three_bytes_per_read(3)]
 #[case::thousand_bytes_per_read(1000)]
 fn task3_partial_and_interrupted_reads_are_continued(#[case] step: usize) {
+    let messages = [
+        payload(MAX_MESSAGE),
+        b"short".to_vec(),
+        Vec::new(),
+        payload(2000),
+    ];
     isolated(NEVER_RETURNED_HINT, || {
-        let messages = [
-            payload(MAX_MESSAGE),
-            b"short".to_vec(),
-            Vec::new(),
-            payload(2000),
-        ];
         let data: Vec<u8> = messages.iter().flat_map(|m| frame(m)).collect();
         let mut reader = Trickle {
             data,
@@ -592,9 +821,13 @@ fn task3_partial_and_interrupted_reads_are_continued(#[case] step: usize) {
             step,
             interrupt_next: false,
         };
+        receive_all(&mut reader, messages.len() + 1)
+    })
+    .judge(|got: Vec<Got>, _| {
+        let mut got = got.into_iter();
         for (i, expected) in messages.iter().enumerate() {
-            match receive_message(&mut reader) {
-                Ok(Some(got)) => assert!(
+            match got.next() {
+                Some(Obs::Ok(Some(got))) => assert!(
                     got == *expected,
                     "message {i}: got {} bytes, expected {}. A read may return fewer bytes than asked \
                      for: keep reading until the header, then the body, is complete",
@@ -603,12 +836,13 @@ fn task3_partial_and_interrupted_reads_are_continued(#[case] step: usize) {
                 ),
                 other => panic!(
                     "message {i}, delivered {step} bytes per read with EINTR in between: expected \
-                     Ok(Some(..)), got {other:?}. Retry a read that fails with ErrorKind::Interrupted"
+                     Ok(Some(..)), got {:?}. Retry a read that fails with ErrorKind::Interrupted",
+                    other.expect("one result per call")
                 ),
             }
         }
         assert!(
-            matches!(receive_message(&mut reader), Ok(None)),
+            matches!(got.next(), Some(Obs::Ok(None))),
             "expected Ok(None) after the last message"
         );
     });
@@ -621,46 +855,54 @@ fn task3_end_of_file_inside_a_message_is_truncated(#[case] stream: Vec<u8>) {
     isolated(NEVER_RETURNED_HINT, || {
         let mut reader = stream.as_slice();
         match receive_message(&mut reader) {
-            Err(Error::TruncatedMessage { .. }) => {}
-            other => panic!(
+            Err(Error::TruncatedMessage { .. }) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .judge(|result: std::result::Result<(), String>, _| {
+        if let Err(other) = result {
+            panic!(
                 "the stream ends inside a message ({} bytes: {stream:?}): expected \
-                 Err(Error::TruncatedMessage {{ .. }}), got {other:?}. Only end of file before a \
+                 Err(Error::TruncatedMessage {{ .. }}), got {other}. Only end of file before a \
                  header's first byte is the clean end, Ok(None)",
                 stream.len()
-            ),
+            );
         }
     });
 }
 
 #[test]
 fn task3_header_announcing_more_than_max_message_is_rejected() {
+    let len = MAX_MESSAGE + 1;
     isolated(NEVER_RETURNED_HINT, || {
-        let len = MAX_MESSAGE + 1;
         let stream = [&(len as u16).to_be_bytes()[..], &vec![1u8; len][..]].concat();
         let mut reader = stream.as_slice();
         match receive_message(&mut reader) {
-            Err(Error::MessageTooLong { len: l, max }) => {
-                assert_eq!((l, max), (len, MAX_MESSAGE));
-            }
-            other => panic!(
-                "a header announcing {len} bytes (more than MAX_MESSAGE = {MAX_MESSAGE}) breaks the \
-                 protocol: expected Err(Error::MessageTooLong {{ len: {len}, max: {MAX_MESSAGE} }}), \
-                 got {other:?}"
-            ),
+            Err(Error::MessageTooLong { len, max }) => Ok((len, max)),
+            other => Err(format!("{other:?}")),
         }
-    });
+    })
+    .judge(
+        |result: std::result::Result<(usize, usize), String>, _| match result {
+            Ok((l, max)) => assert_eq!((l, max), (len, MAX_MESSAGE)),
+            Err(other) => panic!(
+            "a header announcing {len} bytes (more than MAX_MESSAGE = {MAX_MESSAGE}) breaks the \
+             protocol: expected Err(Error::MessageTooLong {{ len: {len}, max: {MAX_MESSAGE} }}), \
+             got {other}"
+        ),
+        },
+    );
 }
 
 #[test]
 fn task3_a_message_split_across_writes_is_reassembled_from_a_fifo() {
     isolated(FRAMING_HINT, || {
-        let (_dir, path) = test_fifo();
+        let path = test_fifo("fifo");
         let reader = raw_open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK);
         let mut writer = raw_open(&path, OFlag::O_WRONLY);
         nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty())).unwrap();
         let peek = reader.try_clone().unwrap();
-        let message = payload(3000);
-        let record = frame(&message);
+        let record = frame(&payload(3000));
         let receiver = thread::spawn(move || {
             let mut reader = reader;
             receive_message(&mut reader)
@@ -673,18 +915,19 @@ fn task3_a_message_split_across_writes_is_reassembled_from_a_fifo() {
         }
         writer.write_all(&record[1001..]).unwrap();
         drop(writer);
-        match join(receiver, "receive_message") {
-            Ok(Some(got)) => assert!(
-                got == message,
-                "got {} bytes, expected the 3000 sent in two writes",
-                got.len()
-            ),
-            other => panic!(
-                "a message written in two pieces: expected Ok(Some(3000 bytes)), got {other:?}. \
-                 One read returned only the first piece: keep reading until the message is \
-                 complete"
-            ),
-        }
+        obs(join(receiver, "receive_message"), |m| m)
+    })
+    .judge(|got: Got, _| match got {
+        Obs::Ok(Some(got)) => assert!(
+            got == payload(3000),
+            "got {} bytes, expected the 3000 sent in two writes",
+            got.len()
+        ),
+        other => panic!(
+            "a message written in two pieces: expected Ok(Some(3000 bytes)), got {other:?}. \
+             One read returned only the first piece: keep reading until the message is \
+             complete"
+        ),
     });
 }
 
@@ -692,29 +935,31 @@ fn task3_a_message_split_across_writes_is_reassembled_from_a_fifo() {
 // Task 4: sending messages atomically; several writers.
 
 /// An open FIFO with the test holding both ends: messages can be sent without blocking.
-fn fifo_pair() -> (TempDir, File, File) {
-    let (dir, path) = test_fifo();
+fn fifo_pair() -> (File, File) {
+    let path = test_fifo("fifo");
     let reader = raw_open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK);
     let writer = raw_open(&path, OFlag::O_WRONLY);
-    (dir, reader, writer)
+    (reader, writer)
 }
 
 #[test]
 fn task4_longest_message_fills_exactly_pipe_buf() {
     isolated(ATOMIC_HINT, || {
-        let (_dir, mut reader, writer) = fifo_pair();
-        let message = payload(MAX_MESSAGE);
-        send_message(&writer, &message).expect("send_message returned an error");
+        let (mut reader, writer) = fifo_pair();
+        send_message(&writer, &payload(MAX_MESSAGE)).expect("send_message returned an error");
+        let in_fifo = unread_bytes(&reader);
+        let mut record = vec![0u8; in_fifo.min(PIPE_BUF)];
+        reader.read_exact(&mut record).unwrap();
+        (in_fifo, record)
+    })
+    .judge(|(in_fifo, record): (usize, Vec<u8>), _| {
         assert_eq!(
-            unread_bytes(&reader),
-            PIPE_BUF,
+            in_fifo, PIPE_BUF,
             "a message of MAX_MESSAGE bytes plus its header should put exactly PIPE_BUF bytes \
              into the FIFO"
         );
-        let mut record = vec![0u8; PIPE_BUF];
-        reader.read_exact(&mut record).unwrap();
         assert!(
-            record == frame(&message),
+            record == frame(&payload(MAX_MESSAGE)),
             "the bytes in the FIFO are not the 2-byte big-endian length followed by the message"
         );
     });
@@ -723,31 +968,38 @@ fn task4_longest_message_fills_exactly_pipe_buf() {
 #[test]
 fn task4_too_long_message_is_refused_and_nothing_is_written() {
     isolated(ATOMIC_HINT, || {
-        let (_dir, reader, writer) = fifo_pair();
-        match send_message(&writer, &payload(MAX_MESSAGE + 1)) {
-            Err(Error::MessageTooLong { len, max }) => {
-                assert_eq!((len, max), (MAX_MESSAGE + 1, MAX_MESSAGE))
+        let (reader, writer) = fifo_pair();
+        let result = match send_message(&writer, &payload(MAX_MESSAGE + 1)) {
+            Err(Error::MessageTooLong { len, max }) => Ok((len, max)),
+            other => Err(format!("{other:?}")),
+        };
+        (result, unread_bytes(&reader))
+    })
+    .judge(
+        |(result, in_fifo): (std::result::Result<(usize, usize), String>, usize), _| {
+            match result {
+                Ok((len, max)) => assert_eq!((len, max), (MAX_MESSAGE + 1, MAX_MESSAGE)),
+                Err(other) => panic!(
+                    "a message of {} bytes cannot go in one atomic write: expected \
+                     Err(Error::MessageTooLong {{ len: {}, max: {MAX_MESSAGE} }}), got {other}",
+                    MAX_MESSAGE + 1,
+                    MAX_MESSAGE + 1
+                ),
             }
-            other => panic!(
-                "a message of {} bytes cannot go in one atomic write: expected \
-                 Err(Error::MessageTooLong {{ len: {}, max: {MAX_MESSAGE} }}), got {other:?}",
-                MAX_MESSAGE + 1,
-                MAX_MESSAGE + 1
-            ),
-        }
-        assert_eq!(
-            unread_bytes(&reader),
-            0,
-            "send_message refused the message but wrote bytes into the FIFO anyway: check the \
-             length before writing anything"
-        );
-    });
+            assert_eq!(
+                in_fifo, 0,
+                "send_message refused the message but wrote bytes into the FIFO anyway: check the \
+                 length before writing anything"
+            );
+        },
+    );
 }
 
 #[test]
 fn task4_a_message_is_one_write_header_and_body_together() {
+    let calls = [libc::SYS_write, libc::SYS_writev];
     isolated(ATOMIC_HINT, || {
-        let (_dir, mut reader, writer) = fifo_pair();
+        let (mut reader, writer) = fifo_pair();
         // Shrink the FIFO to one page and fill most of it: a 1002-byte record no longer fits.
         nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
         let filler = vec![b'.'; 4000];
@@ -762,8 +1014,7 @@ fn task4_a_message_is_one_write_header_and_body_together() {
             })
         };
         let tid = tid_rx.recv().unwrap();
-        let asleep = wait_until_asleep_in(tid, &[libc::SYS_write, libc::SYS_writev]);
-        let in_fifo = unread_bytes(&reader);
+        let asleep = wait_until_asleep_in(tid, &calls);
         if !asleep {
             let sent = join(sender, "send_message");
             panic!(
@@ -771,7 +1022,29 @@ fn task4_a_message_is_one_write_header_and_body_together() {
                  bytes: a blocking write must wait for room for the whole record"
             );
         }
-        // (If this fails, the sender is left waiting: the isolated process ends it.)
+        // The judge sees the sender asleep in write, and the test counts what is in the FIFO.
+        checkpoint("the sender waits");
+        let in_fifo = unread_bytes(&reader);
+        if in_fifo != 4000 {
+            // The verdict is the judge's; the sender is left waiting (the isolated process ends it).
+            return (tid.as_raw(), in_fifo, Vec::new());
+        }
+        // Make room: the sender's write completes.
+        nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+        let mut drained = vec![0u8; 4000];
+        reader.read_exact(&mut drained).unwrap();
+        let sent = join(sender, "send_message");
+        sent.expect("send_message returned an error");
+        let mut record = vec![0u8; 1002];
+        reader.read_exact(&mut record).unwrap();
+        (tid.as_raw(), in_fifo, record)
+    })
+    .judge(|(tid, in_fifo, record): (i32, usize, Vec<u8>), seen| {
+        assert!(
+            asleep_at(seen.at("the sender waits"), tid, &calls),
+            "send_message returned although the FIFO had room for only 96 more bytes: a \
+             blocking write must wait for room for the whole record"
+        );
         assert_eq!(
             in_fifo,
             4000,
@@ -781,14 +1054,6 @@ fn task4_a_message_is_one_write_header_and_body_together() {
              between them",
             in_fifo.saturating_sub(4000)
         );
-        // Make room: the sender's write completes.
-        nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty())).unwrap();
-        let mut drained = vec![0u8; 4000];
-        reader.read_exact(&mut drained).unwrap();
-        let sent = join(sender, "send_message");
-        sent.expect("send_message returned an error");
-        let mut record = vec![0u8; 1002];
-        reader.read_exact(&mut record).unwrap();
         assert!(
             record == frame(&[b'm'; 1000]),
             "the record in the FIFO is not the framed message"
@@ -812,10 +1077,19 @@ fn record(w: usize, i: usize) -> Vec<u8> {
     r
 }
 
+/// Where the test leaves the stream the writers produced, for the judge to read (too big to
+/// hand back as a value).
+const STREAM_FILE: &str = "stream-read-from-the-fifo";
+
+/// Where writer `w` of the test below leaves the message of a panic.
+fn writer_panic_file(w: usize) -> String {
+    format!("writer-{w}-panic")
+}
+
 #[test]
 fn task4_several_writer_processes_never_interleave() {
     isolated(ATOMIC_HINT, || {
-        let (_dir, path) = test_fifo();
+        let path = test_fifo("fifo");
         // Our read end exists before the writers open theirs, so their opens do not wait.
         let mut reader = raw_open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK);
         let all: Vec<Vec<Vec<u8>>> = (0..WRITERS)
@@ -824,7 +1098,7 @@ fn task4_several_writer_processes_never_interleave() {
         let (ready_read, ready_write): (OwnedFd, OwnedFd) =
             nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
         let mut writers = Vec::new();
-        for records in &all {
+        for (w, records) in all.iter().enumerate() {
             // SAFETY: the child only writes prepared records and ends with _exit.
             match unsafe { fork() }.expect("fork") {
                 ForkResult::Child => {
@@ -839,7 +1113,16 @@ fn task4_several_writer_processes_never_interleave() {
                         }
                         0
                     }))
-                    .unwrap_or(101);
+                    .unwrap_or_else(|payload| {
+                        // Handed to the judge, so that the verdict names what went wrong.
+                        let text = payload
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| payload.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        let _ = fs::write(scratch_path(&writer_panic_file(w)), text);
+                        101
+                    });
                     // SAFETY: ends the forked writer without returning into the test harness.
                     unsafe { libc::_exit(code) }
                 }
@@ -852,10 +1135,23 @@ fn task4_several_writer_processes_never_interleave() {
         let mut ready = [0u8; WRITERS];
         File::from(ready_read).read_exact(&mut ready).unwrap();
         nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty())).unwrap();
-
-        let mut next = [0usize; WRITERS];
         let mut stream = Vec::new();
         reader.read_to_end(&mut stream).unwrap();
+        fs::write(scratch_path(STREAM_FILE), &stream).expect("keep the stream for the judge");
+        writers
+            .into_iter()
+            .map(|pid| match waitpid(pid, None).expect("waitpid") {
+                WaitStatus::Exited(_, 0) => None,
+                other => Some(format!("{other:?}")),
+            })
+            .collect::<Vec<Option<String>>>()
+    })
+    .judge(|writers: Vec<Option<String>>, seen| {
+        let all: Vec<Vec<Vec<u8>>> = (0..WRITERS)
+            .map(|w| (0..RECORDS_PER_WRITER).map(|i| record(w, i)).collect())
+            .collect();
+        let stream = fs::read(seen.scratch.join(STREAM_FILE)).expect("the stream the test read");
+        let mut next = [0usize; WRITERS];
         let mut rest = stream.as_slice();
         let mut count = 0;
         while !rest.is_empty() {
@@ -883,7 +1179,7 @@ fn task4_several_writer_processes_never_interleave() {
                 );
             };
             assert!(
-                i == next[w] && got == all[w][i],
+                i == next[w] && all[w].get(i).is_some_and(|r| got == r),
                 "record {count} in the FIFO, announced as writer {w}'s record {i}, is not that \
                  record whole (or not the next one from writer {w}, which was {}): messages \
                  interleaved. Send each message in one write of at most PIPE_BUF bytes",
@@ -893,10 +1189,16 @@ fn task4_several_writer_processes_never_interleave() {
             count += 1;
             rest = after;
         }
-        for (w, pid) in writers.into_iter().enumerate() {
-            match waitpid(pid, None).expect("waitpid") {
-                WaitStatus::Exited(_, 0) => {}
-                other => panic!("writer {w} did not finish sending: {other:?}"),
+        for (w, status) in writers.into_iter().enumerate() {
+            if let Some(other) = status {
+                match fs::read_to_string(seen.scratch.join(writer_panic_file(w))) {
+                    Ok(panicked) => {
+                        panic!(
+                            "writer {w} did not finish sending: {other}; it panicked: {panicked}"
+                        )
+                    }
+                    Err(_) => panic!("writer {w} did not finish sending: {other}"),
+                }
             }
         }
         assert_eq!(
@@ -913,7 +1215,35 @@ fn task4_several_writer_processes_never_interleave() {
 struct Server {
     child: Child,
     stdout: BufReader<ChildStdout>,
-    path: PathBuf,
+}
+
+/// How the server ended, as the judge gets it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Ended {
+    /// The wait status (`ExitStatus::into_raw`).
+    status: i32,
+    /// What it printed after the lines the test read.
+    rest: String,
+    stderr: String,
+}
+
+impl Ended {
+    fn status(&self) -> ExitStatus {
+        ExitStatus::from_raw(self.status)
+    }
+
+    /// The judge's check that the server removed its FIFO (`name` in the scratch directory).
+    #[track_caller]
+    fn assert_fifo_removed(&self, seen: &ipclab_support::Witness, name: &str) {
+        let path = seen.scratch.join(name);
+        assert!(
+            kind_of(&path).is_none(),
+            "the server has ended but {} is still there: remove the FIFO on the way out (the \
+             Fifo guard does it when dropped). Server stderr:\n{}",
+            path.display(),
+            self.stderr
+        );
+    }
 }
 
 impl Server {
@@ -940,11 +1270,7 @@ impl Server {
                  it printed {line:?}. Its stderr:\n{stderr}"
             );
         }
-        Server {
-            child,
-            stdout,
-            path: path.to_owned(),
-        }
+        Server { child, stdout }
     }
 
     fn pid(&self) -> Pid {
@@ -958,7 +1284,7 @@ impl Server {
     }
 
     /// Waits for the server to end; returns its status, the rest of its output and its stderr.
-    fn finish(mut self) -> (ExitStatus, String, String) {
+    fn finish(mut self) -> Ended {
         let mut rest = String::new();
         self.stdout.read_to_string(&mut rest).unwrap();
         let status = self.child.wait().unwrap();
@@ -969,57 +1295,77 @@ impl Server {
             .take()
             .unwrap()
             .read_to_string(&mut stderr);
-        assert!(
-            kind_of(&self.path).is_none(),
-            "the server has ended but {} is still there: remove the FIFO on the way out (the \
-             Fifo guard does it when dropped). Server stderr:\n{stderr}",
-            self.path.display()
-        );
-        (status, rest, stderr)
+        rest.truncate(64 * 1024);
+        stderr.truncate(64 * 1024);
+        Ended {
+            status: status.into_raw(),
+            rest,
+            stderr,
+        }
     }
 }
 
 #[test]
 fn task5_server_and_client_exchange_messages() {
     isolated(SERVER_HINT, || {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let path = dir.path().join("myPipe");
+        let path = scratch_path("myPipe");
         let server = Server::start(&path);
-        Command::new(CLIENT)
+        let client = Command::new(CLIENT)
             .arg(&path)
             .args(["hello", "ça va?", "a\ttab", "bye"])
-            .assert()
-            .success();
-        let (status, rest, stderr) = server.finish();
-        assert!(status.success(), "the server failed ({status}): {stderr}");
-        let transcript = format!("ready {}\n{rest}", path.display())
+            .output()
+            .expect("start ex02-fifo-client");
+        let ended = client.status.success().then(|| server.finish());
+        (Ran::of(client), ended)
+    })
+    .judge(|(client, ended): (Ran, Option<Ended>), seen| {
+        client.output().assert().success();
+        let ended = ended.expect("the server is waited for once the client succeeded");
+        ended.assert_fifo_removed(seen, "myPipe");
+        let status = ended.status();
+        assert!(
+            status.success(),
+            "the server failed ({status}): {}",
+            ended.stderr
+        );
+        let path = seen.scratch.join("myPipe");
+        let transcript = format!("ready {}\n{}", path.display(), ended.rest)
             .replace(&path.display().to_string(), "<fifo>");
         insta::assert_snapshot!("task5_transcript_of_a_fixed_exchange", transcript);
     });
 }
 
+/// What the megabytes test saw while the server ran.
+#[derive(Debug, Serialize, Deserialize)]
+struct Megabytes {
+    server: i32,
+    first: String,
+    client: i32,
+    /// `stat` of the FIFO while the server runs: (is a FIFO, size, blocks).
+    stat: (bool, u64, u64),
+    ended: Ended,
+}
+
+/// Where the test leaves the server's transcript lines, for the judge to read.
+const SERVER_LINES_FILE: &str = "server-lines.txt";
+
 #[test]
 fn task5_megabytes_pass_through_and_the_fifo_stays_empty_on_disk() {
+    const LINES: usize = 4096;
     isolated(SERVER_HINT, || {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let path = dir.path().join("myPipe");
+        let path = scratch_path("myPipe");
         let mut server = Server::start(&path);
         // Our own client, held open so that the server does not see end of file between clients.
         let keeper = raw_open(&path, OFlag::O_WRONLY);
         (&keeper).write_all(&frame(b"first")).unwrap();
-        assert_eq!(server.next_line(), "message 1: first");
+        let first = server.next_line();
 
-        // The kernel's view while the server runs: it holds the FIFO open by its name.
-        let table = procfs::fd_table(server.pid()).expect("read the server's /proc/<pid>/fd");
-        assert!(
-            table.values().any(|t| *t == FdTarget::Path(path.clone())),
-            "the server's descriptor table does not show {} open: {table:?}",
-            path.display()
-        );
+        // The kernel's view while the server runs, read by the judge: it holds the FIFO open by
+        // its name.
+        checkpoint("the server runs");
 
         // 4 MiB from an unrelated client process.
-        const LINES: usize = 4096;
-        let input_path = dir.path().join("input.txt");
+        let input_path = scratch_path("input.txt");
         let mut input = Vec::with_capacity(LINES * 1024);
         for n in 0..LINES {
             let mut line = format!("line {n} ").into_bytes();
@@ -1034,8 +1380,50 @@ fn task5_megabytes_pass_through_and_the_fifo_stays_empty_on_disk() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start ex02-fifo-client");
+        let lines: Vec<String> = (0..LINES).map(|_| server.next_line()).collect();
+        fs::write(scratch_path(SERVER_LINES_FILE), lines.join("\n"))
+            .expect("keep the transcript for the judge");
+        let client_status = client.wait().unwrap();
+
+        let meta = fs::symlink_metadata(&path).expect("the FIFO vanished while the server runs");
+        let stat = (meta.file_type().is_fifo(), meta.size(), meta.blocks());
+
+        drop(keeper);
+        Megabytes {
+            server: server.pid().as_raw(),
+            first,
+            client: client_status.into_raw(),
+            stat,
+            ended: server.finish(),
+        }
+    })
+    .judge(|seen_by_test: Megabytes, seen| {
+        let Megabytes {
+            server,
+            first,
+            client,
+            stat,
+            ended,
+        } = seen_by_test;
+        let path = seen.scratch.join("myPipe");
+        assert_eq!(first, "message 1: first");
+        let table = &seen
+            .at("the server runs")
+            .expect_process(server, "the server should be running")
+            .fds;
+        assert!(
+            table
+                .values()
+                .any(|e| e.target == FdTarget::Path(path.clone())),
+            "the server's descriptor table does not show {} open: {table:?}",
+            path.display()
+        );
+
+        let transcript =
+            fs::read_to_string(seen.scratch.join(SERVER_LINES_FILE)).expect("the server's lines");
+        let lines: Vec<&str> = transcript.split('\n').collect();
         for n in 0..LINES {
-            let line = server.next_line();
+            let line = lines.get(n).copied().unwrap_or_default();
             assert!(
                 line.starts_with(&format!("message {}: line {n} ", n + 2)) && line.len() > 1023,
                 "transcript line {} should be message {} (line {n} of the client), got {:?}",
@@ -1044,30 +1432,30 @@ fn task5_megabytes_pass_through_and_the_fifo_stays_empty_on_disk() {
                 &line[..line.len().min(60)]
             );
         }
-        let client_status = client.wait().unwrap();
+        let client_status = ExitStatus::from_raw(client);
         assert!(
             client_status.success(),
             "the client failed: {client_status}"
         );
 
-        let meta = fs::symlink_metadata(&path).expect("the FIFO vanished while the server runs");
-        assert!(
-            meta.file_type().is_fifo(),
-            "stat says {} is not a FIFO",
-            path.display()
-        );
+        let (is_fifo, size, blocks) = stat;
+        assert!(is_fifo, "stat says {} is not a FIFO", path.display());
         assert_eq!(
-            (meta.size(), meta.blocks()),
+            (size, blocks),
             (0, 0),
             "4 MiB went through the FIFO, and stat should still report size 0 and no blocks: \
              the data goes through a buffer in the kernel, never to the disk"
         );
 
-        drop(keeper);
-        let (status, rest, stderr) = server.finish();
-        assert!(status.success(), "the server failed ({status}): {stderr}");
+        ended.assert_fifo_removed(seen, "myPipe");
+        let status = ended.status();
+        assert!(
+            status.success(),
+            "the server failed ({status}): {}",
+            ended.stderr
+        );
         assert_eq!(
-            rest.trim_end(),
+            ended.rest.trim_end(),
             format!(
                 "end of file after {} messages ({} bytes)",
                 LINES + 1,
@@ -1082,19 +1470,23 @@ fn task5_megabytes_pass_through_and_the_fifo_stays_empty_on_disk() {
 #[case::sigint(Signal::SIGINT)]
 fn task5_server_removes_the_fifo_when_told_to_stop(#[case] signal: Signal) {
     isolated(SERVER_HINT, || {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let path = dir.path().join("myPipe");
+        let path = scratch_path("myPipe");
         let server = Server::start(&path);
         kill(server.pid(), signal).unwrap();
-        let (status, rest, stderr) = server.finish();
+        server.finish()
+    })
+    .judge(|ended: Ended, seen| {
+        ended.assert_fifo_removed(seen, "myPipe");
+        let status = ended.status();
         assert!(
             status.success(),
             "{signal} ended the server ({status}) instead of making run_server return: block \
              SIGTERM and SIGINT before calling `ready` and wait for them with the FIFO (a \
-             signalfd and poll). Stderr:\n{stderr}"
+             signalfd and poll). Stderr:\n{}",
+            ended.stderr
         );
         assert_eq!(
-            rest.trim_end(),
+            ended.rest.trim_end(),
             format!("stopped by {signal} after 0 messages (0 bytes)")
         );
     });
@@ -1103,16 +1495,23 @@ fn task5_server_removes_the_fifo_when_told_to_stop(#[case] signal: Signal) {
 #[test]
 fn task5_server_refuses_a_path_that_exists() {
     isolated(SERVER_HINT, || {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let path = dir.path().join("notes.txt");
+        let path = scratch_path("notes.txt");
         fs::write(&path, "keep me").unwrap();
-        Command::new(SERVER)
-            .arg(&path)
+        Ran::of(
+            Command::new(SERVER)
+                .arg(&path)
+                .output()
+                .expect("start ex02-fifo-server"),
+        )
+    })
+    .judge(|server: Ran, seen| {
+        server
+            .output()
             .assert()
             .failure()
             .stderr(predicate::str::contains("already exists as a regular file"));
         assert_eq!(
-            fs::read_to_string(&path).unwrap(),
+            fs::read_to_string(seen.scratch.join("notes.txt")).unwrap(),
             "keep me",
             "the server must leave a file it did not create alone"
         );
@@ -1122,10 +1521,18 @@ fn task5_server_refuses_a_path_that_exists() {
 #[test]
 fn task5_client_without_a_server_fails_at_once_with_no_reader() {
     isolated(SERVER_HINT, || {
-        let (_dir, path) = test_fifo();
-        Command::new(CLIENT)
-            .arg(&path)
-            .arg("anyone there?")
+        let path = test_fifo("fifo");
+        Ran::of(
+            Command::new(CLIENT)
+                .arg(&path)
+                .arg("anyone there?")
+                .output()
+                .expect("start ex02-fifo-client"),
+        )
+    })
+    .judge(|client: Ran, _| {
+        client
+            .output()
             .assert()
             .failure()
             .stderr(predicate::str::contains("no reader"));
