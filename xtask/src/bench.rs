@@ -96,6 +96,9 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
         }
     }
 
+    section("what trusted grading costs");
+    failures.extend(crate::bench_grading::measure(root, &target, quick, &mut report));
+
     section("each suite's run time");
     report.push_str(
         "## Each suite's run time\n\nlibtest's own `finished in` time (the build is not \

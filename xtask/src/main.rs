@@ -6,6 +6,7 @@
 //! tooling's own tests and builds the book. It ends with one line, `verify: N passed, N failed`.
 
 mod bench;
+mod bench_grading;
 mod book;
 mod grade;
 mod leftovers;
