@@ -3,24 +3,28 @@
 //! Each test grades one behaviour of one task (`taskN_…`). Every test runs in a process of its
 //! own with a deadline (`isolated`), because the code under test forks, blocks and opens
 //! descriptors; when the deadline passes, the message names the usual cause of that hang. The
-//! kernel is the witness: `/proc/<pid>/fd` says which sockets a process holds, `/proc/net/unix`
-//! what kind they are, `/proc/self/fdinfo` whether a descriptor is close-on-exec.
+//! body only runs the code and hands back plain data; the verdict is the judge's (`.judge`). The
+//! kernel is the witness, read by the judge at checkpoints: `/proc/<pid>/fd` says which sockets
+//! a process holds, `/proc/net/unix` what kind they are, `fdinfo` whether a descriptor is
+//! close-on-exec.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use exercise06::*;
-use ipclab_support::data::{assert_same_bytes, payload, MIB};
-use ipclab_support::isolated;
-use ipclab_support::netprocfs::{self, UNIX_CONNECTED, UNIX_STREAM};
-use ipclab_support::procfs::{self, FdSnapshot, FdTarget};
+use ipclab_support::data::{payload, Received, MIB};
+use ipclab_support::judging_ex01::{assert_no_fd_leaks, fds_opened_since};
+use ipclab_support::netprocfs::{UnixSocket, UNIX_CONNECTED, UNIX_STREAM};
+use ipclab_support::procfs::FdTarget;
+use ipclab_support::witness::ProcessState;
+use ipclab_support::{checkpoint, isolated, Snapshot};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, getpid, getppid, ForkResult};
+use nix::unistd::{fork, ForkResult};
 use rstest::rstest;
+use serde::{Deserialize, Serialize};
 
 const CONVERSATION_HINT: &str = "the conversation hung. Each request is one line: the child must \
      answer each line as soon as it has read it, and the parent must read one reply line before \
@@ -44,24 +48,69 @@ const COPROCESS_HINT: &str = "the program never saw end of file, or never answer
      close-on-exec (SOCK_CLOEXEC): a copy of our end held by the program keeps the connection open \
      after finish() closes ours.";
 
-/// Descriptors opened since `before` that are sockets, as (fd, inode).
-fn sockets_opened_since(before: &FdSnapshot) -> Vec<(i32, u64)> {
-    before
-        .opened_since()
+/// Descriptors `after` holds that `before` did not, that are sockets, as (fd, inode).
+fn sockets_opened_since(before: &ProcessState, after: &ProcessState) -> Vec<(i32, u64)> {
+    fds_opened_since(before, after)
         .into_iter()
-        .filter_map(|(fd, target)| match target {
+        .filter_map(|(fd, entry)| match entry.target {
             FdTarget::Socket(inode) => Some((fd, inode)),
             _ => None,
         })
         .collect()
 }
 
-/// What the kernel says about the socket with `inode`, for a message.
-fn unix_socket(inode: u64) -> Option<netprocfs::UnixSocket> {
-    netprocfs::unix_sockets()
-        .expect("read /proc/net/unix")
+/// What the kernel said about the socket with `inode` at `snapshot`, for a message.
+fn unix_socket(snapshot: &Snapshot, inode: u64) -> Option<&UnixSocket> {
+    snapshot.unix_sockets.iter().find(|s| s.inode == inode)
+}
+
+/// Descriptors as `fd -> target` lines, for a message.
+fn described(
+    fds: &std::collections::BTreeMap<i32, &ipclab_support::witness::FdEntry>,
+) -> Vec<String> {
+    fds.iter()
+        .map(|(fd, e)| format!("{fd} -> {}", e.target))
+        .collect()
+}
+
+/// How a child ended, as the judge gets it: `ChildExit` in plain data (the signal by name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Exit {
+    Exited(i32),
+    Signaled(String),
+}
+
+impl From<ChildExit> for Exit {
+    fn from(exit: ChildExit) -> Exit {
+        match exit {
+            ChildExit::Exited(code) => Exit::Exited(code),
+            ChildExit::Signaled(signal) => Exit::Signaled(signal.as_str().to_owned()),
+        }
+    }
+}
+
+/// What one receive returned, as the judge gets it (the suite's copy of the exercise's `Chunk`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Chunk {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+/// The chunks `receive_after_sends` returned, in plain data (at most 64 of them, for a message).
+fn chunks(received: Vec<exercise06::Chunk>) -> Vec<Chunk> {
+    received
         .into_iter()
-        .find(|s| s.inode == inode)
+        .take(64)
+        .map(|c| Chunk {
+            bytes: c.bytes,
+            truncated: c.truncated,
+        })
+        .collect()
+}
+
+/// Whether a result matched what the test expects, and the result as `{:?}` shows it.
+fn verdict_data<T: std::fmt::Debug>(result: &T, expected: bool) -> (bool, String) {
+    (expected, format!("{result:?}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -71,11 +120,13 @@ fn unix_socket(inode: u64) -> Option<netprocfs::UnixSocket> {
 fn task1_child_answers_each_request_in_order() {
     isolated(CONVERSATION_HINT, || {
         let mut seen = 0;
-        let replies = ask_child(&["ping", "two words", "", "last"], |request| {
+        ask_child(&["ping", "two words", "", "last"], |request| {
             seen += 1;
             format!("{seen}:{}", request.to_uppercase())
         })
-        .expect("ask_child returned an error");
+        .expect("ask_child returned an error")
+    })
+    .judge(|replies: Vec<String>, _| {
         assert_eq!(
             replies,
             ["1:PING", "2:TWO WORDS", "3:", "4:LAST"],
@@ -87,30 +138,40 @@ fn task1_child_answers_each_request_in_order() {
 #[test]
 fn task1_answer_runs_in_a_child_holding_one_connected_stream_socket() {
     isolated(CONVERSATION_HINT, || {
-        let parent = getpid();
-        let before = FdSnapshot::take();
-        let replies = ask_child(&["who"], move |_| {
-            // Runs in the child: which descriptors does it hold beyond what the parent had?
-            if getpid() == parent || getppid() != parent {
-                return "answer must run in a child of the caller".into();
-            }
-            let opened = before.opened_since();
-            let sockets = sockets_opened_since(&before);
-            match sockets.as_slice() {
-                [(_, inode)] if opened.len() == 1 => match unix_socket(*inode) {
-                    Some(s) if s.kind == UNIX_STREAM && s.state == UNIX_CONNECTED => "ok".into(),
-                    other => format!(
-                        "the child's socket should be a connected AF_UNIX stream socket; \
-                         /proc/net/unix says {other:?}"
-                    ),
-                },
-                _ => format!(
-                    "the child should hold exactly one new descriptor, its end of the socket \
-                     pair (requests and replies share it); it holds {opened:?}"
-                ),
-            }
+        checkpoint("before the call");
+        ask_child(&["who"], |_| {
+            // Runs in the child: the judge reads which descriptors it holds now.
+            checkpoint("answering");
+            "ok".into()
         })
-        .expect("ask_child returned an error");
+        .expect("ask_child returned an error")
+    })
+    .judge(|replies: Vec<String>, seen| {
+        let parent = seen.end.root;
+        let answering = seen.at("answering");
+        let child = answering.requester();
+        assert!(
+            child.pid() != parent && child.info.ppid.as_raw() == parent,
+            "answer must run in a child of the caller"
+        );
+        // Which descriptors does the child hold beyond what the parent had?
+        let before = seen.at("before the call").test_process();
+        let opened = fds_opened_since(before, child);
+        let sockets = sockets_opened_since(before, child);
+        match sockets.as_slice() {
+            [(_, inode)] if opened.len() == 1 => match unix_socket(answering, *inode) {
+                Some(s) if s.kind == UNIX_STREAM && s.state == UNIX_CONNECTED => {}
+                other => panic!(
+                    "the child's socket should be a connected AF_UNIX stream socket; \
+                     /proc/net/unix says {other:?}"
+                ),
+            },
+            _ => panic!(
+                "the child should hold exactly one new descriptor, its end of the socket \
+                 pair (requests and replies share it); it holds {:?}",
+                described(&opened)
+            ),
+        }
         assert_eq!(replies, ["ok"]);
     });
 }
@@ -118,10 +179,17 @@ fn task1_answer_runs_in_a_child_holding_one_connected_stream_socket() {
 #[test]
 fn task1_parent_leaks_no_descriptor_and_reaps_the_child() {
     isolated(CONVERSATION_HINT, || {
-        let before = FdSnapshot::take();
+        checkpoint("before the call");
         ask_child(&["a", "b"], str::to_owned).expect("ask_child returned an error");
-        before.assert_no_leaks("Close the parent's end of the socket pair before returning.");
-        procfs::assert_no_zombies("Reap the child with waitpid() once the conversation ends.");
+    })
+    .judge(|(), seen| {
+        assert_no_fd_leaks(
+            seen.at("before the call").test_process(),
+            seen.end.test_process(),
+            "Close the parent's end of the socket pair before returning.",
+        );
+        seen.end
+            .assert_no_zombies("Reap the child with waitpid() once the conversation ends.");
     });
 }
 
@@ -129,12 +197,18 @@ fn task1_parent_leaks_no_descriptor_and_reaps_the_child() {
 fn task1_request_with_a_newline_is_rejected_before_forking() {
     isolated(CONVERSATION_HINT, || {
         let result = ask_child(&["fine", "two\nlines"], str::to_owned);
-        assert!(
+        verdict_data(
+            &result,
             matches!(result, Err(Error::NewlineInRequest { index: 1 })),
-            "expected Err(Error::NewlineInRequest {{ index: 1 }}), got {result:?}"
+        )
+    })
+    .judge(|(rejected, result): (bool, String), seen| {
+        assert!(
+            rejected,
+            "expected Err(Error::NewlineInRequest {{ index: 1 }}), got {result}"
         );
         assert!(
-            procfs::children(getpid()).is_empty(),
+            seen.end.children_of(seen.end.root).is_empty(),
             "check the requests before forking: no child should have been started"
         );
     });
@@ -151,12 +225,19 @@ fn task1_a_child_that_stops_answering_is_reported() {
                 r.into()
             }
         });
-        assert!(
+        verdict_data(
+            &result,
             matches!(result, Err(Error::ChildHungUp { answered: 1 })),
+        )
+    })
+    .judge(|(reported, result): (bool, String), seen| {
+        assert!(
+            reported,
             "the child answered one request, then closed its end: expected \
-             Err(Error::ChildHungUp {{ answered: 1 }}), got {result:?}"
+             Err(Error::ChildHungUp {{ answered: 1 }}), got {result}"
         );
-        procfs::assert_no_zombies("Reap the child even when the conversation fails.");
+        seen.end
+            .assert_no_zombies("Reap the child even when the conversation fails.");
     });
 }
 
@@ -168,8 +249,12 @@ const THREE: [&[u8]; 3] = [b"one", b"two", b"three"];
 #[test]
 fn task2_one_stream_read_returns_bytes_of_several_writes() {
     isolated(BOUNDARY_HINT, || {
-        let chunks = receive_after_sends(Kind::Stream, &THREE, 64)
-            .expect("receive_after_sends returned an error");
+        chunks(
+            receive_after_sends(Kind::Stream, &THREE, 64)
+                .expect("receive_after_sends returned an error"),
+        )
+    })
+    .judge(|chunks: Vec<Chunk>, _| {
         let joined: Vec<u8> = chunks.iter().flat_map(|c| c.bytes.clone()).collect();
         assert_eq!(String::from_utf8_lossy(&joined), "onetwothree");
         assert_eq!(
@@ -187,8 +272,12 @@ fn task2_one_stream_read_returns_bytes_of_several_writes() {
 #[case::exact_buffer(5)]
 fn task2_each_datagram_arrives_whole_one_per_receive(#[case] buf_len: usize) {
     isolated(BOUNDARY_HINT, || {
-        let chunks = receive_after_sends(Kind::Datagram, &THREE, buf_len)
-            .expect("receive_after_sends returned an error");
+        chunks(
+            receive_after_sends(Kind::Datagram, &THREE, buf_len)
+                .expect("receive_after_sends returned an error"),
+        )
+    })
+    .judge(|chunks: Vec<Chunk>, _| {
         let got: Vec<(String, bool)> = chunks
             .iter()
             .map(|c| (String::from_utf8_lossy(&c.bytes).into_owned(), c.truncated))
@@ -208,8 +297,12 @@ fn task2_each_datagram_arrives_whole_one_per_receive(#[case] buf_len: usize) {
 #[test]
 fn task2_an_empty_datagram_is_still_a_datagram() {
     isolated(BOUNDARY_HINT, || {
-        let chunks = receive_after_sends(Kind::Datagram, &[b"a", b"", b"b"], 16)
-            .expect("receive_after_sends returned an error");
+        chunks(
+            receive_after_sends(Kind::Datagram, &[b"a", b"", b"b"], 16)
+                .expect("receive_after_sends returned an error"),
+        )
+    })
+    .judge(|chunks: Vec<Chunk>, _| {
         let got: Vec<&[u8]> = chunks.iter().map(|c| c.bytes.as_slice()).collect();
         assert_eq!(
             got,
@@ -223,8 +316,12 @@ fn task2_an_empty_datagram_is_still_a_datagram() {
 #[test]
 fn task2_a_too_small_buffer_truncates_a_datagram() {
     isolated(BOUNDARY_HINT, || {
-        let chunks = receive_after_sends(Kind::Datagram, &[b"datagram", b"ok"], 4)
-            .expect("receive_after_sends returned an error");
+        chunks(
+            receive_after_sends(Kind::Datagram, &[b"datagram", b"ok"], 4)
+                .expect("receive_after_sends returned an error"),
+        )
+    })
+    .judge(|chunks: Vec<Chunk>, _| {
         let got: Vec<(String, bool)> = chunks
             .iter()
             .map(|c| (String::from_utf8_lossy(&c.bytes).into_owned(), c.truncated))
@@ -242,8 +339,12 @@ fn task2_a_too_small_buffer_truncates_a_datagram() {
 #[test]
 fn task2_a_stream_never_truncates() {
     isolated(BOUNDARY_HINT, || {
-        let chunks = receive_after_sends(Kind::Stream, &[b"datagram", b"ok"], 4)
-            .expect("receive_after_sends returned an error");
+        chunks(
+            receive_after_sends(Kind::Stream, &[b"datagram", b"ok"], 4)
+                .expect("receive_after_sends returned an error"),
+        )
+    })
+    .judge(|chunks: Vec<Chunk>, _| {
         let joined: Vec<u8> = chunks.iter().flat_map(|c| c.bytes.clone()).collect();
         assert_eq!(
             String::from_utf8_lossy(&joined),
@@ -271,19 +372,31 @@ fn transcript(title: &str, chunks: &[Chunk]) -> String {
     text
 }
 
+const BY_TYPE: [(&str, Kind, usize); 4] = [
+    ("SOCK_STREAM, 64-byte buffer", Kind::Stream, 64),
+    ("SOCK_STREAM, 4-byte buffer", Kind::Stream, 4),
+    ("SOCK_DGRAM, 64-byte buffer", Kind::Datagram, 64),
+    ("SOCK_DGRAM, 4-byte buffer", Kind::Datagram, 4),
+];
+
 #[test]
 fn task2_the_same_three_sends_received_by_type() {
     isolated(BOUNDARY_HINT, || {
+        BY_TYPE
+            .iter()
+            .map(|&(_, kind, buf_len)| {
+                chunks(
+                    receive_after_sends(kind, &THREE, buf_len)
+                        .expect("receive_after_sends returned an error"),
+                )
+            })
+            .collect::<Vec<_>>()
+    })
+    .judge(|received: Vec<Vec<Chunk>>, _| {
+        assert_eq!(received.len(), BY_TYPE.len(), "one result per socket type");
         let mut text = String::new();
-        for (title, kind, buf_len) in [
-            ("SOCK_STREAM, 64-byte buffer", Kind::Stream, 64),
-            ("SOCK_STREAM, 4-byte buffer", Kind::Stream, 4),
-            ("SOCK_DGRAM, 64-byte buffer", Kind::Datagram, 64),
-            ("SOCK_DGRAM, 4-byte buffer", Kind::Datagram, 4),
-        ] {
-            let chunks = receive_after_sends(kind, &THREE, buf_len)
-                .expect("receive_after_sends returned an error");
-            text.push_str(&transcript(title, &chunks));
+        for ((title, _, _), chunks) in BY_TYPE.iter().zip(&received) {
+            text.push_str(&transcript(title, chunks));
         }
         // A stream cuts the bytes wherever the buffer ends; datagrams keep their edges and lose
         // what does not fit.
@@ -297,35 +410,55 @@ fn task2_sends_that_do_not_fit_are_an_error_not_a_hang() {
         // 4 MiB cannot be queued in a socket's buffer before anyone receives.
         let big = payload(4 * MIB);
         let result = receive_after_sends(Kind::Stream, &[&big], 64);
+        verdict_data(&result, matches!(result, Err(Error::ChildFailed { .. })))
+    })
+    .judge(|(failed, result): (bool, String), seen| {
         assert!(
-            matches!(result, Err(Error::ChildFailed { .. })),
+            failed,
             "the child cannot queue 4 MiB before the parent receives: its send must fail \
              (MSG_DONTWAIT) and the call return Err(Error::ChildFailed {{ .. }}) rather than \
-             hang; got {result:?}"
+             hang; got {result}"
         );
-        procfs::assert_no_zombies("Reap the child even when it failed.");
+        seen.end
+            .assert_no_zombies("Reap the child even when it failed.");
     });
 }
 
 #[test]
 fn task2_parent_leaks_no_descriptor_and_reaps_the_child() {
     isolated(BOUNDARY_HINT, || {
-        let before = FdSnapshot::take();
+        checkpoint("before the calls");
         for kind in [Kind::Stream, Kind::Datagram] {
             receive_after_sends(kind, &THREE, 8).expect("receive_after_sends returned an error");
         }
-        before.assert_no_leaks("Close the parent's end of the socket pair before returning.");
-        procfs::assert_no_zombies("Reap the child before receiving.");
+        checkpoint("after the calls");
         let zero = receive_after_sends(Kind::Stream, &THREE, 0);
+        verdict_data(&zero, matches!(zero, Err(Error::ZeroBuffer)))
+    })
+    .judge(|(rejected, zero): (bool, String), seen| {
+        let after = seen.at("after the calls");
+        assert_no_fd_leaks(
+            seen.at("before the calls").test_process(),
+            after.test_process(),
+            "Close the parent's end of the socket pair before returning.",
+        );
+        after.assert_no_zombies("Reap the child before receiving.");
         assert!(
-            matches!(zero, Err(Error::ZeroBuffer)),
-            "a 0-byte buffer must be Err(Error::ZeroBuffer), got {zero:?}"
+            rejected,
+            "a 0-byte buffer must be Err(Error::ZeroBuffer), got {zero}"
         );
     });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Task 3: half-close.
+
+/// The reply the child of task 3 sends: the request reversed, then `|done`.
+fn reversed_then_done(request: &[u8]) -> Vec<u8> {
+    let mut answer: Vec<u8> = request.iter().rev().copied().collect();
+    answer.extend_from_slice(b"|done");
+    answer
+}
 
 #[rstest]
 #[case::empty(0)]
@@ -334,17 +467,13 @@ fn task2_parent_leaks_no_descriptor_and_reaps_the_child() {
 fn task3_shutdown_ends_the_request_while_the_reply_flows_back(#[case] len: usize) {
     isolated(HALF_CLOSE_HINT, || {
         let request = payload(len);
-        let reply = half_close_round_trip(&request, |received| {
-            let mut answer: Vec<u8> = received.into_iter().rev().collect();
-            answer.extend_from_slice(b"|done");
-            answer
-        })
-        .expect("half_close_round_trip returned an error");
-        let mut expected: Vec<u8> = request.iter().rev().copied().collect();
-        expected.extend_from_slice(b"|done");
-        assert_same_bytes(
-            &reply,
-            &expected,
+        let reply = half_close_round_trip(&request, |received| reversed_then_done(&received))
+            .expect("half_close_round_trip returned an error");
+        Received::of(&reply, &reversed_then_done(&request))
+    })
+    .judge(|reply: Received, _| {
+        reply.assert_matches(
+            &reversed_then_done(&payload(len)),
             "the reply (the request reversed, then |done)",
         );
     });
@@ -353,48 +482,54 @@ fn task3_shutdown_ends_the_request_while_the_reply_flows_back(#[case] len: usize
 #[test]
 fn task3_request_and_reply_share_one_socket() {
     isolated(HALF_CLOSE_HINT, || {
-        let parent = getpid();
-        let before = FdSnapshot::take();
-        let reply = half_close_round_trip(b"?", move |_| {
-            // Runs in the child, after it has seen end of file on the request.
-            let opened = before.opened_since();
-            let mine = sockets_opened_since(&before);
-            let parents: Vec<u64> = procfs::fd_table(parent)
-                .map(|t| t.into_values().collect::<Vec<_>>())
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|t| match t {
-                    FdTarget::Socket(inode) => Some(inode),
-                    _ => None,
-                })
-                .collect();
-            let answer = if mine.len() != 1 || opened.len() != 1 {
-                format!(
-                    "the child should hold exactly one new descriptor, its end of one stream \
-                     socket pair; it holds {opened:?}"
-                )
-            } else if parents.is_empty() {
-                "the child saw end of file because the parent closed its socket: then no reply \
-                 could come back. shutdown(SHUT_WR) ends only the parent's sending direction"
-                    .into()
-            } else {
-                "ok".into()
-            };
-            answer.into_bytes()
+        checkpoint("before the call");
+        let reply = half_close_round_trip(b"?", |_| {
+            // Runs in the child, after it has seen end of file on the request: the judge reads
+            // what the child and the parent hold now.
+            checkpoint("serving");
+            b"ok".to_vec()
         })
         .expect("half_close_round_trip returned an error");
-        assert_eq!(String::from_utf8_lossy(&reply), "ok");
+        String::from_utf8_lossy(&reply[..reply.len().min(200)]).into_owned()
+    })
+    .judge(|reply: String, seen| {
+        let before = seen.at("before the call").test_process();
+        let serving = seen.at("serving");
+        let child = serving.requester();
+        let opened = fds_opened_since(before, child);
+        let mine = sockets_opened_since(before, child);
+        let parents = sockets_opened_since(before, serving.test_process());
+        if mine.len() != 1 || opened.len() != 1 {
+            panic!(
+                "the child should hold exactly one new descriptor, its end of one stream \
+                 socket pair; it holds {:?}",
+                described(&opened)
+            );
+        } else if parents.is_empty() {
+            panic!(
+                "the child saw end of file because the parent closed its socket: then no reply \
+                 could come back. shutdown(SHUT_WR) ends only the parent's sending direction"
+            );
+        }
+        assert_eq!(reply, "ok");
     });
 }
 
 #[test]
 fn task3_parent_leaks_no_descriptor_and_reaps_the_child() {
     isolated(HALF_CLOSE_HINT, || {
-        let before = FdSnapshot::take();
+        checkpoint("before the call");
         half_close_round_trip(b"ping", |_| b"pong".to_vec())
             .expect("half_close_round_trip returned an error");
-        before.assert_no_leaks("Close the parent's socket once the reply has ended.");
-        procfs::assert_no_zombies("Reap the child with waitpid() after reading the reply.");
+    })
+    .judge(|(), seen| {
+        assert_no_fd_leaks(
+            seen.at("before the call").test_process(),
+            seen.end.test_process(),
+            "Close the parent's socket once the reply has ended.",
+        );
+        seen.end
+            .assert_no_zombies("Reap the child with waitpid() after reading the reply.");
     });
 }
 
@@ -444,30 +579,22 @@ fn with_child(child: impl FnOnce(&OwnedFd) -> String, parent: impl FnOnce(&Owned
 #[test]
 fn task4_receiver_reads_a_file_it_never_opened() {
     isolated(PASSING_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("notes.txt");
-        let expected_path = path.clone();
-        let report = with_child(
+        let path = std::env::temp_dir().join("notes.txt");
+        with_child(
             move |socket| {
-                let before = FdSnapshot::take();
+                checkpoint("before recv_fd");
                 let passed = match recv_fd(socket.as_fd()) {
                     Ok(passed) => passed,
                     Err(e) => return format!("recv_fd returned an error: {e}"),
                 };
-                let new: BTreeMap<i32, FdTarget> = before.opened_since();
+                // The judge reads what the receiver's descriptor table gained.
+                checkpoint("received");
                 let fd = passed.fd.as_raw_fd();
-                if new.get(&fd) != Some(&FdTarget::Path(expected_path.clone())) {
-                    return format!(
-                        "the receiver's descriptor table should have gained fd {fd} -> {}; it \
-                         gained {new:?}",
-                        expected_path.display()
-                    );
-                }
                 let mut text = String::new();
                 if File::from(passed.fd).read_to_string(&mut text).is_err() {
                     return "the received descriptor could not be read".into();
                 }
-                format!("{}|{text}", String::from_utf8_lossy(&passed.label))
+                format!("{fd} {}|{text}", String::from_utf8_lossy(&passed.label))
             },
             |socket| {
                 // Created after fork: the child cannot have inherited it or opened it.
@@ -477,7 +604,29 @@ fn task4_receiver_reads_a_file_it_never_opened() {
                 // Closing ours does not close the child's: each descriptor counts.
                 drop(file);
             },
+        )
+    })
+    .judge(|report: String, seen| {
+        let expected_path = seen.scratch.join("notes.txt");
+        let Some((fd, report)) = report
+            .split_once(' ')
+            .and_then(|(fd, rest)| Some((fd.parse::<i32>().ok()?, rest)))
+        else {
+            assert_eq!(report, "notes|a file the child never opened");
+            unreachable!("the report names the received descriptor first");
+        };
+        let new = fds_opened_since(
+            seen.at("before recv_fd").requester(),
+            seen.at("received").requester(),
         );
+        if new.get(&fd).map(|e| &e.target) != Some(&FdTarget::Path(expected_path.clone())) {
+            panic!(
+                "the receiver's descriptor table should have gained fd {fd} -> {}; it \
+                 gained {:?}",
+                expected_path.display(),
+                described(&new)
+            );
+        }
         assert_eq!(report, "notes|a file the child never opened");
     });
 }
@@ -485,8 +634,7 @@ fn task4_receiver_reads_a_file_it_never_opened() {
 #[test]
 fn task4_sender_and_receiver_share_one_open_file() {
     isolated(PASSING_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("digits");
+        let path = std::env::temp_dir().join("digits");
         fs::write(&path, "0123456789").expect("write the file");
         let mut file = File::open(&path).expect("open the file");
         let mut first = [0u8; 4];
@@ -506,17 +654,20 @@ fn task4_sender_and_receiver_share_one_open_file() {
                 send_fd(socket.as_fd(), file.as_fd(), b"digits").expect("send_fd returned an error")
             },
         );
+        let offset = file.stream_position().expect("lseek");
+        assert_eq!(file.seek(SeekFrom::Start(0)).expect("lseek"), 0);
+        (report, offset)
+    })
+    .judge(|(report, offset): (String, u64), _| {
         assert_eq!(
             report, "456",
             "the parent had read 4 bytes before sending: the received descriptor refers to the \
              same open file (the same offset), not to the file opened afresh by name"
         );
         assert_eq!(
-            file.stream_position().expect("lseek"),
-            7,
+            offset, 7,
             "the child's read moved the parent's offset too: one open file, two descriptors"
         );
-        assert_eq!(file.seek(SeekFrom::Start(0)).expect("lseek"), 0);
     });
 }
 
@@ -527,14 +678,18 @@ fn task4_received_descriptor_is_close_on_exec() {
         let file = File::open("/proc/self/stat").expect("open a file");
         send_fd(a.as_fd(), file.as_fd(), b"stat").expect("send_fd returned an error");
         let passed = recv_fd(b.as_fd()).expect("recv_fd returned an error");
-        assert_eq!(passed.label, b"stat");
-        let fdinfo = fs::read_to_string(format!("/proc/self/fdinfo/{}", passed.fd.as_raw_fd()))
-            .expect("read fdinfo");
-        let flags = fdinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("flags:"))
-            .and_then(|o| i32::from_str_radix(o.trim(), 8).ok())
-            .expect("a flags line");
+        checkpoint("received");
+        (passed.label.clone(), passed.fd.as_raw_fd())
+    })
+    .judge(|(label, fd): (Vec<u8>, i32), seen| {
+        assert_eq!(label, b"stat");
+        let received = seen.at("received");
+        let flags = received
+            .test_process()
+            .fds
+            .get(&fd)
+            .unwrap_or_else(|| panic!("the received descriptor {fd} is not open"))
+            .flags;
         assert!(
             flags & libc::O_CLOEXEC != 0,
             "the received descriptor is not close-on-exec (fdinfo flags {flags:o}): every program \
@@ -547,24 +702,42 @@ fn task4_received_descriptor_is_close_on_exec() {
 fn task4_a_message_without_a_descriptor_is_a_clear_error() {
     isolated(PASSING_HINT, || {
         let (a, b) = stream_pair();
-        let before = FdSnapshot::take();
+        checkpoint("before the calls");
         UnixStream::from(a.try_clone().expect("dup"))
             .write_all(b"just bytes")
             .expect("write");
         let result = recv_fd(b.as_fd());
-        assert!(
-            matches!(result, Err(Error::NoDescriptor)),
-            "plain bytes with no SCM_RIGHTS control message: expected Err(Error::NoDescriptor), \
-             got {result:?}"
-        );
+        let no_descriptor = verdict_data(&result, matches!(result, Err(Error::NoDescriptor)));
+        drop(result);
         drop(a);
         let result = recv_fd(b.as_fd());
-        assert!(
-            matches!(result, Err(Error::PeerClosed)),
-            "the peer closed its end (end of file): expected Err(Error::PeerClosed), got {result:?}"
-        );
-        before.assert_no_leaks("recv_fd must not leave descriptors open when it fails.");
-    });
+        let peer_closed = verdict_data(&result, matches!(result, Err(Error::PeerClosed)));
+        drop(result);
+        checkpoint("after the calls");
+        (no_descriptor, peer_closed)
+    })
+    .judge(
+        |((no_descriptor, first), (peer_closed, second)): ((bool, String), (bool, String)),
+         seen| {
+            assert!(
+                no_descriptor,
+                "plain bytes with no SCM_RIGHTS control message: expected Err(Error::NoDescriptor), \
+                 got {first}"
+            );
+            assert!(
+                peer_closed,
+                "the peer closed its end (end of file): expected Err(Error::PeerClosed), got {second}"
+            );
+            let before = seen.at("before the calls").test_process();
+            let after = seen.at("after the calls").test_process();
+            // Our own end `a` was closed on purpose in between: only new descriptors count.
+            assert_no_fd_leaks(
+                before,
+                after,
+                "recv_fd must not leave descriptors open when it fails.",
+            );
+        },
+    );
 }
 
 #[rstest]
@@ -574,9 +747,15 @@ fn task4_a_label_of_the_wrong_size_is_rejected(#[case] len: usize) {
     isolated(PASSING_HINT, || {
         let (a, _b) = stream_pair();
         let result = send_fd(a.as_fd(), a.as_fd(), &vec![b'x'; len]);
-        assert!(
+        verdict_data(
+            &result,
             matches!(result, Err(Error::BadLabel { len: l }) if l == len),
-            "a {len}-byte label must be Err(Error::BadLabel {{ len: {len} }}), got {result:?}"
+        )
+    })
+    .judge(|(rejected, result): (bool, String), _| {
+        assert!(
+            rejected,
+            "a {len}-byte label must be Err(Error::BadLabel {{ len: {len} }}), got {result}"
         );
     });
 }
@@ -585,14 +764,19 @@ fn task4_a_label_of_the_wrong_size_is_rejected(#[case] len: usize) {
 fn task4_passing_leaks_no_descriptor() {
     isolated(PASSING_HINT, || {
         let (a, b) = stream_pair();
-        let before = FdSnapshot::take();
+        checkpoint("before the calls");
         for _ in 0..3 {
             let file = File::open("/proc/self/stat").expect("open a file");
             send_fd(a.as_fd(), file.as_fd(), b"x").expect("send_fd returned an error");
             drop(file);
             drop(recv_fd(b.as_fd()).expect("recv_fd returned an error"));
         }
-        before.assert_no_leaks(
+        checkpoint("after the calls");
+    })
+    .judge(|(), seen| {
+        assert_no_fd_leaks(
+            seen.at("before the calls").test_process(),
+            seen.at("after the calls").test_process(),
             "send_fd keeps no copy of what it sends, and the received descriptor is owned by \
              Passed (dropping it closes it).",
         );
@@ -605,18 +789,14 @@ fn task4_passing_leaks_no_descriptor() {
 const INSPECT: &str = env!("CARGO_BIN_EXE_ex06-inspect");
 
 /// Reads the program's descriptor table (lines up to `end`).
-fn read_table(reader: &mut impl BufRead) -> BTreeMap<i32, String> {
-    let mut table = BTreeMap::new();
+fn read_table(reader: &mut impl BufRead) {
     loop {
         let mut line = String::new();
         let n = reader.read_line(&mut line).expect("read from the program");
         assert!(n > 0, "the program ended before reporting its descriptors");
-        let line = line.trim_end();
-        if line == "end" {
-            return table;
+        if line.trim_end() == "end" {
+            return;
         }
-        let (fd, target) = line.split_once(' ').expect("a `fd target` line");
-        table.insert(fd.parse().expect("a descriptor number"), target.to_owned());
     }
 }
 
@@ -633,88 +813,121 @@ fn task5_program_talks_through_the_socket() {
         for _ in 0..2 {
             reader.read_line(&mut replies).expect("read");
         }
-        assert_eq!(replies, "HELLO\nSOCKET PAIR\n");
         drop(reader);
-        assert_eq!(
-            co.finish().expect("finish returned an error"),
-            ChildExit::Exited(0)
-        );
+        let exit = Exit::from(co.finish().expect("finish returned an error"));
+        (replies, exit)
+    })
+    .judge(|(replies, exit): (String, Exit), _| {
+        assert_eq!(replies, "HELLO\nSOCKET PAIR\n");
+        assert_eq!(exit, Exit::Exited(0));
     });
 }
 
 #[test]
 fn task5_program_holds_only_its_end_as_stdin_and_stdout() {
     isolated(COPROCESS_HINT, || {
-        // Descriptors this test process already had (say, from the shell that started cargo) may
-        // be inherited legitimately; only what spawn_coprocess opened is judged.
-        let inherited = procfs::own_fd_table();
-        let before = FdSnapshot::take();
+        // Descriptors this test process already had may be inherited legitimately; only what
+        // spawn_coprocess opened is judged.
+        checkpoint("before the call");
         let co = spawn_coprocess(&[INSPECT]).expect("spawn_coprocess returned an error");
-        let ours = sockets_opened_since(&before);
+        // Once the program has reported its table it runs its own code, waiting for input: the
+        // judge reads its descriptor table, and ours, from the kernel.
         let mut reader = BufReader::new(co.socket.try_clone().expect("dup"));
-        let table = read_table(&mut reader);
+        read_table(&mut reader);
         drop(reader);
-        let (stdin, stdout) = (table.get(&0), table.get(&1));
+        checkpoint("the program runs");
+        let pid = co.pid.as_raw();
+        co.finish().expect("finish returned an error");
+        pid
+    })
+    .judge(|pid: i32, seen| {
+        let inherited = seen.at("before the call").test_process();
+        let running = seen.at("the program runs");
+        let program = running.expect_process(pid, "the program should be running");
+        let target = |fd: i32| program.fds.get(&fd).map(|e| e.target.to_string());
+        let (stdin, stdout) = (target(0), target(1));
         assert!(
-            stdin.is_some_and(|t| t.starts_with("socket:[")) && stdin == stdout,
+            stdin.as_ref().is_some_and(|t| t.starts_with("socket:[")) && stdin == stdout,
             "the program's stdin and stdout should be one and the same socket (its end of the \
              pair); the kernel says 0 -> {stdin:?}, 1 -> {stdout:?}"
         );
-        let extra: Vec<String> = table
+        let extra: Vec<String> = program
+            .fds
             .iter()
-            .filter(|(fd, target)| {
-                **fd > 2 && inherited.get(fd).map(ToString::to_string).as_ref() != Some(*target)
-            })
-            .map(|(fd, t)| format!("{fd} -> {t}"))
+            .filter(|(fd, e)| **fd > 2 && inherited.fds.get(fd).map(|i| &i.target) != Some(&e.target))
+            .map(|(fd, e)| format!("{fd} -> {}", e.target))
             .collect();
         assert!(
             extra.is_empty(),
             "the program inherited descriptors beyond 0, 1 and 2: {extra:?}. Create the pair \
              (and any other descriptor) close-on-exec; only the dup2 copies on 0 and 1 survive exec."
         );
+        let ours = sockets_opened_since(inherited, running.test_process());
         let [(_, our_inode)] = ours[..] else {
             panic!("the caller should hold exactly one new socket, its end of the pair: {ours:?}");
         };
         assert_ne!(
-            stdin.cloned(),
+            stdin,
             Some(format!("socket:[{our_inode}]")),
             "the program holds our end of the pair, not its own"
         );
-        co.finish().expect("finish returned an error");
     });
 }
 
 #[test]
 fn task5_closing_our_end_is_the_programs_end_of_file() {
     isolated(COPROCESS_HINT, || {
-        let before = FdSnapshot::take();
+        checkpoint("before the call");
         let co = spawn_coprocess(&[INSPECT]).expect("spawn_coprocess returned an error");
-        let exit = co.finish().expect("finish returned an error");
+        Exit::from(co.finish().expect("finish returned an error"))
+    })
+    .judge(|exit: Exit, seen| {
         assert_eq!(
             exit,
-            ChildExit::Exited(0),
+            Exit::Exited(0),
             "the program reads until end of file and then exits with 0"
         );
-        before.assert_no_leaks("Our end of the pair and every helper descriptor must be closed.");
-        procfs::assert_no_zombies("finish() must reap the program.");
+        assert_no_fd_leaks(
+            seen.at("before the call").test_process(),
+            seen.end.test_process(),
+            "Our end of the pair and every helper descriptor must be closed.",
+        );
+        seen.end
+            .assert_no_zombies("finish() must reap the program.");
     });
 }
 
 #[test]
 fn task5_missing_program_is_a_clear_error() {
     isolated(COPROCESS_HINT, || {
-        let before = FdSnapshot::take();
+        checkpoint("before the call");
         let result = spawn_coprocess(&["ipclab-no-such-program"]);
-        assert!(
+        let missing = verdict_data(
+            &result,
             matches!(&result, Err(Error::CommandNotFound { command }) if command == "ipclab-no-such-program"),
-            "expected Err(Error::CommandNotFound {{ command: \"ipclab-no-such-program\" }}), got {result:?}"
         );
-        before.assert_no_leaks("Close both ends of the pair when the program cannot start.");
-        procfs::assert_no_zombies("Reap the child whose exec failed.");
+        drop(result);
+        checkpoint("after the call");
         let empty = spawn_coprocess(&[]);
-        assert!(
-            matches!(empty, Err(Error::EmptyCommand)),
-            "an empty command must be Err(Error::EmptyCommand), got {empty:?}"
-        );
-    });
+        (missing, verdict_data(&empty, matches!(empty, Err(Error::EmptyCommand))))
+    })
+    .judge(
+        |((not_found, result), (rejected, empty)): ((bool, String), (bool, String)), seen| {
+            assert!(
+                not_found,
+                "expected Err(Error::CommandNotFound {{ command: \"ipclab-no-such-program\" }}), got {result}"
+            );
+            let after = seen.at("after the call");
+            assert_no_fd_leaks(
+                seen.at("before the call").test_process(),
+                after.test_process(),
+                "Close both ends of the pair when the program cannot start.",
+            );
+            after.assert_no_zombies("Reap the child whose exec failed.");
+            assert!(
+                rejected,
+                "an empty command must be Err(Error::EmptyCommand), got {empty}"
+            );
+        },
+    );
 }
