@@ -5,7 +5,9 @@
 //! dispositions are per process, and a signal that never comes must become a failing test with a
 //! hint, not a hung `cargo test`. The kernel is the witness: `/proc/<pid>/status` shows which
 //! signals a process catches (SigCgt), ignores (SigIgn), blocks (SigBlk) and has pending (SigPnd
-//! for one thread, ShdPnd for the whole process).
+//! for one thread, ShdPnd for the whole process). The test process only runs the code and hands
+//! back what it saw; the judge reads the kernel's state itself at the test's checkpoints and
+//! decides.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -14,10 +16,9 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use assert_cmd::Command as AssertCommand;
 use exercise05::*;
-use ipclab_support::isolated;
 use ipclab_support::procfs::{self, SignalState};
+use ipclab_support::{checkpoint, isolated, Snapshot};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -25,6 +26,7 @@ use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, getpid, gettid, getuid, pipe2, ForkResult, Pid, Uid};
 use predicates::prelude::*;
 use rstest::rstest;
+use serde::{Deserialize, Serialize};
 
 const NEVER_RETURNED_HINT: &str = "the call never returned: building the signal table or refusing SIGKILL/SIGSTOP involves no waiting, so look for a loop that never ends";
 
@@ -66,14 +68,30 @@ fn sigrtmin_plus(n: i32) -> i32 {
     libc::SIGRTMIN() + n
 }
 
-/// The signal state of this process as the kernel reports it (dispositions are per process).
-fn process_signals() -> SignalState {
-    procfs::signal_state(getpid()).expect("read /proc/self/status")
+/// The calling thread's id, for the judge to find its mask and pending set in a snapshot.
+fn tid() -> i32 {
+    gettid().as_raw()
 }
 
-/// The signal state of the calling thread (masks and SigPnd are per thread).
-fn thread_signals() -> SignalState {
-    procfs::own_thread_signal_state().expect("read /proc/thread-self/status")
+/// The signal state of the test process as the judge saw it (dispositions are per process).
+fn process_signals(snap: &Snapshot) -> SignalState {
+    snap.test_process().signals
+}
+
+/// The signal state of thread `tid` as the judge saw it (masks and SigPnd are per thread).
+#[track_caller]
+fn thread_signals(snap: &Snapshot, tid: i32) -> SignalState {
+    snap.processes
+        .iter()
+        .flat_map(|p| &p.threads)
+        .find(|t| t.tid == tid)
+        .unwrap_or_else(|| {
+            panic!(
+                "thread {tid} was not in the process table at {:?}",
+                snap.label
+            )
+        })
+        .signals
 }
 
 /// Sends `signal` to one thread of this process (tgkill), so that the test decides which
@@ -100,31 +118,81 @@ fn test_block(signal: i32, how: libc::c_int) {
 }
 
 /// Waits for a condition on kernel state (`/proc`), yielding the CPU in between. The deadline of
-/// `isolated` ends it if the condition never comes.
+/// `isolated` ends it if the condition never comes. Only paces the test: the judge checks.
 fn wait_until(mut condition: impl FnMut() -> bool) {
     while !condition() {
         std::thread::yield_now();
     }
 }
 
+/// How a process ended, in the judge's own terms (not the code under test's types).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Ended {
+    Exited(i32),
+    Signaled(i32),
+    Other(String),
+}
+
+impl From<WaitStatus> for Ended {
+    fn from(status: WaitStatus) -> Ended {
+        match status {
+            WaitStatus::Exited(_, code) => Ended::Exited(code),
+            WaitStatus::Signaled(_, signal, _) => Ended::Signaled(signal as i32),
+            other => Ended::Other(format!("{other:?}")),
+        }
+    }
+}
+
+impl From<&ChildExit> for Ended {
+    fn from(exit: &ChildExit) -> Ended {
+        match exit {
+            ChildExit::Exited(code) => Ended::Exited(*code),
+            ChildExit::Signaled(signal) => Ended::Signaled(*signal),
+        }
+    }
+}
+
+/// The children a Reaper reported: (pid, how it ended), by pid.
+type ReapedList = Vec<(i32, Ended)>;
+
+/// The Reaper's report as plain data, sorted by pid.
+fn reaped_list(reaped: &[Reaped]) -> ReapedList {
+    let mut list: Vec<(i32, Ended)> = reaped
+        .iter()
+        .map(|r| (r.pid.as_raw(), Ended::from(&r.exit)))
+        .collect();
+    list.sort_by_key(|(pid, _)| *pid);
+    list
+}
+
 /// Runs `body` in a forked child, where the process has one thread only: there, a signal sent to
-/// the process must wait in ShdPnd when that thread blocks it. A panic in the child is reported
-/// with the test's failure.
-fn in_single_threaded_child(what: &str, body: impl FnOnce()) {
+/// the process must wait in ShdPnd when that thread blocks it. The child's pid and the text its
+/// body returns come back; a panic in the child is reported with the test's failure.
+fn in_single_threaded_child(what: &str, body: impl FnOnce() -> String) -> (i32, String) {
+    let (result_read, result_write) = pipe2(OFlag::O_CLOEXEC).expect("pipe");
     // SAFETY: the child runs `body` and ends with _exit; it never returns into the harness.
     match unsafe { fork() }.expect("fork") {
         ForkResult::Child => {
-            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).is_ok();
+            drop(result_read);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+            if let Ok(text) = &outcome {
+                let _ = std::fs::File::from(result_write).write_all(text.as_bytes());
+            }
             // SAFETY: ends the forked copy of the test at once.
-            unsafe { libc::_exit(if ok { 0 } else { 101 }) }
+            unsafe { libc::_exit(if outcome.is_ok() { 0 } else { 101 }) }
         }
-        ForkResult::Parent { child } => match waitpid(child, None).expect("waitpid") {
-            WaitStatus::Exited(_, 0) => {}
-            other => panic!(
-                "{what}: the check ran in a single-threaded child process and failed ({other:?}); \
-                 its message is below"
-            ),
-        },
+        ForkResult::Parent { child } => {
+            drop(result_write);
+            let mut text = String::new();
+            let _ = std::fs::File::from(result_read).read_to_string(&mut text);
+            match waitpid(child, None).expect("waitpid") {
+                WaitStatus::Exited(_, 0) => (child.as_raw(), text),
+                other => panic!(
+                    "{what}: the check ran in a single-threaded child process and failed \
+                     ({other:?}); its message is below"
+                ),
+            }
+        }
     }
 }
 
@@ -133,9 +201,8 @@ fn in_single_threaded_child(what: &str, body: impl FnOnce()) {
 
 #[test]
 fn task1_table_matches_the_kill_l_of_bash() {
-    isolated("running `bash -c 'kill -l'` hung", || {
-        let ours = kill_l();
-        match Command::new("bash").args(["-c", "kill -l"]).output() {
+    isolated("running `bash -c 'kill -l'` hung", kill_l).judge(
+        |ours: String, _| match Command::new("bash").args(["-c", "kill -l"]).output() {
             Ok(out) if out.status.success() => {
                 let theirs = String::from_utf8_lossy(&out.stdout);
                 assert_eq!(
@@ -145,15 +212,23 @@ fn task1_table_matches_the_kill_l_of_bash() {
                 );
             }
             _ => println!("note: bash is not installed here; only the snapshot grades task 1"),
-        }
-    });
+        },
+    );
 }
 
 #[test]
 fn task1_table_matches_the_reviewed_snapshot() {
-    isolated(NEVER_RETURNED_HINT, || {
-        insta::assert_snapshot!("task1_kill_l", kill_l());
+    isolated(NEVER_RETURNED_HINT, kill_l).judge(|table: String, _| {
+        insta::assert_snapshot!("task1_kill_l", table);
     });
+}
+
+/// The table as plain data: (name, number) in the order given.
+fn table_entries() -> Vec<(String, i32)> {
+    signal_table()
+        .into_iter()
+        .map(|s| (s.name, s.number))
+        .collect()
 }
 
 #[rstest]
@@ -172,26 +247,25 @@ fn task1_table_matches_the_reviewed_snapshot() {
 #[case::sigrtmax_minus_1("SIGRTMAX-1", libc::SIGRTMAX() - 1)]
 #[case::sigrtmax("SIGRTMAX", libc::SIGRTMAX())]
 fn task1_names_and_numbers_agree_with_libc(#[case] name: &str, #[case] number: i32) {
-    isolated(NEVER_RETURNED_HINT, || {
-        let table = signal_table();
-        let found: Vec<&SignalName> = table.iter().filter(|s| s.name == name).collect();
+    isolated(NEVER_RETURNED_HINT, table_entries).judge(|table: Vec<(String, i32)>, _| {
+        let found: Vec<&(String, i32)> = table.iter().filter(|(n, _)| n == name).collect();
         assert_eq!(
             found.len(),
             1,
             "signal_table() should list {name} exactly once, found {found:?}"
         );
         assert_eq!(
-            found[0].number, number,
+            found[0].1, number,
             "{name} is signal {number} here (libc says so), the table says {}",
-            found[0].number
+            found[0].1
         );
     });
 }
 
 #[test]
 fn task1_table_is_in_order_and_skips_what_the_c_library_reserves() {
-    isolated(NEVER_RETURNED_HINT, || {
-        let numbers: Vec<i32> = signal_table().iter().map(|s| s.number).collect();
+    isolated(NEVER_RETURNED_HINT, table_entries).judge(|table: Vec<(String, i32)>, _| {
+        let numbers: Vec<i32> = table.iter().map(|(_, n)| *n).collect();
         let expected: Vec<i32> = (1..32).chain(libc::SIGRTMIN()..=libc::SIGRTMAX()).collect();
         assert_eq!(
             numbers, expected,
@@ -207,17 +281,30 @@ fn task1_table_is_in_order_and_skips_what_the_c_library_reserves() {
 #[test]
 fn task2_handler_shows_in_sigcgt_and_goes_on_drop() {
     isolated(HANDLER_HINT, || {
-        assert!(!process_signals().caught.contains(Signal::SIGUSR1));
+        checkpoint("before install");
         let counter = SignalCounter::install(libc::SIGUSR1).expect("install returned an error");
+        checkpoint("installed");
+        let count = counter.count();
+        drop(counter);
+        checkpoint("dropped");
+        count
+    })
+    .judge(|count: usize, seen| {
+        assert!(!process_signals(seen.at("before install"))
+            .caught
+            .contains(Signal::SIGUSR1));
         assert!(
-            process_signals().caught.contains(Signal::SIGUSR1),
+            process_signals(seen.at("installed"))
+                .caught
+                .contains(Signal::SIGUSR1),
             "after install, the kernel should list SIGUSR1 in SigCgt (a handler is installed): \
              install it with sigaction"
         );
-        assert_eq!(counter.count(), 0, "no signal was sent yet");
-        drop(counter);
+        assert_eq!(count, 0, "no signal was sent yet");
         assert!(
-            !process_signals().caught.contains(Signal::SIGUSR1),
+            !process_signals(seen.at("dropped"))
+                .caught
+                .contains(Signal::SIGUSR1),
             "dropping the counter must put the previous disposition (the default) back, \
              with the `struct sigaction` that sigaction returned when installing"
         );
@@ -246,19 +333,27 @@ fn task2_counts_each_signal_from_another_process() {
         };
         drop(go_read);
         let mut go = std::fs::File::from(go_write);
+        let mut seen = Vec::new();
         for n in 1..=3 {
             // One signal at a time: the next is sent only after this one was counted, so none
             // can merge with another.
             go.write_all(b"!").expect("write to the child");
-            let seen = counter.wait_for(n).expect("wait_for returned an error");
-            assert_eq!(
-                seen, n,
-                "after the child's signal number {n}, wait_for({n}) returned {seen}"
-            );
+            seen.push(counter.wait_for(n).expect("wait_for returned an error"));
         }
         drop(go);
         waitpid(child, None).expect("waitpid");
-        assert_eq!(counter.count(), 3, "three SIGUSR1 were sent and handled");
+        (seen, counter.count())
+    })
+    .judge(|(seen_after, count): (Vec<usize>, usize), seen| {
+        for (n, got) in (1..=3).zip(&seen_after) {
+            assert_eq!(
+                *got, n,
+                "after the child's signal number {n}, wait_for({n}) returned {got}"
+            );
+        }
+        assert_eq!(seen_after.len(), 3, "wait_for ran three times");
+        assert_eq!(count, 3, "three SIGUSR1 were sent and handled");
+        seen.end.assert_no_zombies("(the test's own sender child)");
     });
 }
 
@@ -272,20 +367,33 @@ fn task2_five_sent_while_blocked(#[case] signal: i32, #[case] deliveries: usize)
         for _ in 0..5 {
             send_to_thread(gettid(), signal);
         }
-        assert!(
-            thread_signals().thread_pending.contains_number(signal),
-            "the kernel should show signal {signal} pending (SigPnd) while it is blocked"
-        );
-        assert_eq!(
-            counter.count(),
-            0,
-            "a blocked signal must not reach the handler"
-        );
+        checkpoint("sent while blocked");
+        let while_blocked = counter.count();
         // Unblocking delivers everything pending before pthread_sigmask returns.
         test_block(signal, libc::SIG_UNBLOCK);
         let counted = counter
             .wait_for(deliveries)
             .expect("wait_for returned an error");
+        checkpoint("unblocked");
+        (tid(), while_blocked, counted)
+    })
+    .judge(|(tid, while_blocked, counted): (i32, usize, usize), seen| {
+        assert!(
+            thread_signals(seen.at("sent while blocked"), tid)
+                .thread_pending
+                .contains_number(signal),
+            "the kernel should show signal {signal} pending (SigPnd) while it is blocked"
+        );
+        assert_eq!(
+            while_blocked, 0,
+            "a blocked signal must not reach the handler"
+        );
+        assert!(
+            !thread_signals(seen.at("unblocked"), tid)
+                .thread_pending
+                .contains_number(signal),
+            "once unblocked, signal {signal} must be delivered (the kernel still shows it pending)"
+        );
         assert_eq!(
             counted,
             deliveries,
@@ -300,37 +408,55 @@ fn task2_five_sent_while_blocked(#[case] signal: i32, #[case] deliveries: usize)
 // ---------------------------------------------------------------------------------------------
 // Task 3: SA_SIGINFO, who sent it.
 
+/// Forks a child that checks in with the judge (so that the judge knows its pid itself), takes
+/// `uid` as its real uid if given, and sends `signal` to `parent`.
+fn sending_child(parent: Pid, signal: Signal, uid: Option<Uid>) -> Pid {
+    // SAFETY: the child only checks in, changes its uids, sends a signal and _exits.
+    match unsafe { fork() }.expect("fork") {
+        ForkResult::Child => {
+            checkpoint("the sender");
+            if let Some(uid) = uid {
+                let _ = nix::unistd::setresuid(uid, Uid::from_raw(0), Uid::from_raw(0));
+            }
+            let _ = kill(parent, signal);
+            // SAFETY: ends the child.
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => child,
+    }
+}
+
 #[test]
 fn task3_reports_the_pid_and_uid_of_another_process() {
     isolated(SIGINFO_HINT, || {
         let parent = getpid();
         let mut sender_pid = None;
         let sender = who_sent(libc::SIGUSR2, || {
-            // SAFETY: the child only sends a signal and _exits.
-            match unsafe { fork() }.expect("fork") {
-                ForkResult::Child => {
-                    let _ = kill(parent, Signal::SIGUSR2);
-                    // SAFETY: ends the child.
-                    unsafe { libc::_exit(0) }
-                }
-                ForkResult::Parent { child } => sender_pid = Some(child),
-            }
+            sender_pid = Some(sending_child(parent, Signal::SIGUSR2, None));
         })
         .expect("who_sent returned an error");
         let child = sender_pid.expect("the trigger ran");
         waitpid(child, None).expect("waitpid");
+        checkpoint("who_sent returned");
+        (
+            (sender.pid.as_raw(), sender.uid.as_raw()),
+            getuid().as_raw(),
+        )
+    })
+    .judge(|(reported, uid): ((i32, u32), u32), seen| {
+        let child = seen.at("the sender").requester;
         assert_eq!(
-            sender,
-            Sender {
-                pid: child,
-                uid: getuid()
-            },
-            "the sender was the child (pid {child}, uid {}): read si_pid and si_uid from the \
-             siginfo_t that an SA_SIGINFO handler receives",
-            getuid()
+            reported,
+            (child, uid),
+            "the sender was the child (pid {child}, uid {uid}): read si_pid and si_uid from the \
+             siginfo_t that an SA_SIGINFO handler receives (reported: pid {}, uid {})",
+            reported.0,
+            reported.1
         );
         assert!(
-            !process_signals().caught.contains(Signal::SIGUSR2),
+            !process_signals(seen.at("who_sent returned"))
+                .caught
+                .contains(Signal::SIGUSR2),
             "who_sent must restore the previous disposition of SIGUSR2 before returning"
         );
     });
@@ -346,27 +472,23 @@ fn task3_the_uid_is_the_senders_real_uid() {
         let sender_uid = if root { Uid::from_raw(65534) } else { getuid() };
         let mut sender_pid = None;
         let sender = who_sent(libc::SIGUSR1, || {
-            // SAFETY: the child only changes its uids, sends a signal and _exits.
-            match unsafe { fork() }.expect("fork") {
-                ForkResult::Child => {
-                    if root {
-                        let _ =
-                            nix::unistd::setresuid(sender_uid, Uid::from_raw(0), Uid::from_raw(0));
-                    }
-                    let _ = kill(parent, Signal::SIGUSR1);
-                    // SAFETY: ends the child.
-                    unsafe { libc::_exit(0) }
-                }
-                ForkResult::Parent { child } => sender_pid = Some(child),
-            }
+            sender_pid = Some(sending_child(
+                parent,
+                Signal::SIGUSR1,
+                root.then_some(sender_uid),
+            ));
         })
         .expect("who_sent returned an error");
         waitpid(sender_pid.expect("the trigger ran"), None).expect("waitpid");
         if !root {
             println!("note: not root, so the sender could not take another uid");
         }
+        (sender.uid.as_raw(), sender_uid.as_raw())
+    })
+    .judge(|(reported, sender_uid): (u32, u32), seen| {
+        seen.at("the sender");
         assert_eq!(
-            sender.uid, sender_uid,
+            reported, sender_uid,
             "the sender's real uid was {sender_uid}: report si_uid from the siginfo_t, not the \
              receiver's own uid"
         );
@@ -388,9 +510,11 @@ fn task3_a_signal_to_oneself_names_oneself() {
             };
         })
         .expect("who_sent returned an error");
+        sender.pid.as_raw()
+    })
+    .judge(|pid: i32, seen| {
         assert_eq!(
-            sender.pid,
-            getpid(),
+            pid, seen.end.root,
             "the process signalled itself, so si_pid is its own pid"
         );
     });
@@ -419,9 +543,15 @@ fn install_test_handler() {
 #[test]
 fn task4_blocked_signals_show_in_sigblk_until_unblocked() {
     isolated(MASK_HINT, || {
+        let guard = block(&[libc::SIGUSR1, sigrtmin_plus(2)]).expect("block returned an error");
+        checkpoint("blocked");
+        guard.unblock().expect("unblock returned an error");
+        checkpoint("unblocked");
+        tid()
+    })
+    .judge(|tid: i32, seen| {
         let rt = sigrtmin_plus(2);
-        let guard = block(&[libc::SIGUSR1, rt]).expect("block returned an error");
-        let mask = thread_signals().blocked;
+        let mask = thread_signals(seen.at("blocked"), tid).blocked;
         assert!(
             mask.contains(Signal::SIGUSR1) && mask.contains_number(rt),
             "the kernel's SigBlk for this thread should hold SIGUSR1 and SIGRTMIN+2 ({mask:x?}): \
@@ -431,13 +561,22 @@ fn task4_blocked_signals_show_in_sigblk_until_unblocked() {
             !mask.contains(Signal::SIGUSR2),
             "only the signals asked for may be blocked ({mask:x?})"
         );
-        guard.unblock().expect("unblock returned an error");
-        let mask = thread_signals().blocked;
+        let mask = thread_signals(seen.at("unblocked"), tid).blocked;
         assert!(
             !mask.contains(Signal::SIGUSR1) && !mask.contains_number(rt),
             "after unblock, SigBlk should no longer hold them ({mask:x?})"
         );
     });
+}
+
+/// What the test process saw around a blocked SIGUSR2.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingSeen {
+    tid: i32,
+    hits_while_blocked: usize,
+    listed: Vec<i32>,
+    hits_after_unblock: usize,
+    listed_after_unblock: Vec<i32>,
 }
 
 #[test]
@@ -446,32 +585,52 @@ fn task4_a_blocked_signal_is_pending_and_delivered_on_unblock() {
         install_test_handler();
         let guard = block(&[libc::SIGUSR2]).expect("block returned an error");
         send_to_thread(gettid(), libc::SIGUSR2);
+        checkpoint("sent while blocked");
+        let hits_while_blocked = TEST_HANDLER_HITS.load(Ordering::SeqCst);
+        let listed = pending().expect("pending returned an error");
+        guard.unblock().expect("unblock returned an error");
+        let hits_after_unblock = TEST_HANDLER_HITS.load(Ordering::SeqCst);
+        checkpoint("unblocked");
+        PendingSeen {
+            tid: tid(),
+            hits_while_blocked,
+            listed,
+            hits_after_unblock,
+            listed_after_unblock: pending().expect("pending returned an error"),
+        }
+    })
+    .judge(|got: PendingSeen, seen| {
         assert!(
-            thread_signals().thread_pending.contains(Signal::SIGUSR2),
+            thread_signals(seen.at("sent while blocked"), got.tid)
+                .thread_pending
+                .contains(Signal::SIGUSR2),
             "SIGUSR2 was sent to this thread while blocked: the kernel should show it in SigPnd"
         );
         assert_eq!(
-            TEST_HANDLER_HITS.load(Ordering::SeqCst),
-            0,
+            got.hits_while_blocked, 0,
             "a blocked signal must not be delivered: was it really blocked?"
         );
-        let listed = pending().expect("pending returned an error");
         assert!(
-            listed.contains(&libc::SIGUSR2),
-            "pending() should list SIGUSR2 ({}), as sigpending reports it; got {listed:?}",
-            libc::SIGUSR2
+            got.listed.contains(&libc::SIGUSR2),
+            "pending() should list SIGUSR2 ({}), as sigpending reports it; got {:?}",
+            libc::SIGUSR2,
+            got.listed
         );
-        guard.unblock().expect("unblock returned an error");
         assert_eq!(
-            TEST_HANDLER_HITS.load(Ordering::SeqCst),
-            1,
+            got.hits_after_unblock, 1,
             "unblocking delivers the pending SIGUSR2 before sigprocmask returns"
         );
         assert!(
-            !thread_signals().thread_pending.contains(Signal::SIGUSR2),
+            !thread_signals(seen.at("unblocked"), got.tid)
+                .thread_pending
+                .contains(Signal::SIGUSR2),
             "once delivered, SIGUSR2 is no longer pending"
         );
-        assert!(pending().expect("pending returned an error").is_empty());
+        assert!(
+            got.listed_after_unblock.is_empty(),
+            "{:?}",
+            got.listed_after_unblock
+        );
     });
 }
 
@@ -514,28 +673,35 @@ fn task4_signal_to_the_process_waits_in_shdpnd() {
                     );
                 }
                 kill(child, Signal::SIGTERM).expect("kill");
-                let state = procfs::signal_state(child).expect("read /proc/<child>/status");
-                assert!(
-                    state.shared_pending.contains(Signal::SIGTERM),
-                    "SIGTERM sent to a process that blocks it waits in ShdPnd (pending for the \
-                     process); the kernel shows {state:x?}"
-                );
-                assert!(
-                    !procfs::process(child)
-                        .expect("read /proc")
-                        .is_some_and(|p| p.is_zombie()),
-                    "the child died from SIGTERM although it blocked it"
-                );
+                checkpoint("SIGTERM sent");
                 nix::unistd::write(&go_write, b"!").expect("write");
                 let status = waitpid(child, None).expect("waitpid");
-                assert_eq!(
-                    status,
-                    WaitStatus::Signaled(child, Signal::SIGTERM, false),
-                    "on unblock, the pending SIGTERM must be delivered (and, at its default \
-                     action, end the child)"
-                );
+                (child.as_raw(), Ended::from(status))
             }
         }
+    })
+    .judge(|(child, status): (i32, Ended), seen| {
+        let snap = seen.at("SIGTERM sent");
+        let state = snap
+            .expect_process(child, "the child that blocks SIGTERM")
+            .clone();
+        assert!(
+            state.signals.shared_pending.contains(Signal::SIGTERM),
+            "SIGTERM sent to a process that blocks it waits in ShdPnd (pending for the \
+             process); the kernel shows {:x?}",
+            state.signals
+        );
+        assert!(
+            !state.info.is_zombie(),
+            "the child died from SIGTERM although it blocked it"
+        );
+        assert_eq!(
+            status,
+            Ended::Signaled(libc::SIGTERM),
+            "on unblock, the pending SIGTERM must be delivered (and, at its default \
+             action, end the child)"
+        );
+        assert!(seen.end.process(child).is_none(), "the child was reaped");
     });
 }
 
@@ -545,15 +711,20 @@ fn task4_unblocking_restores_the_previous_mask() {
         let outer = block(&[libc::SIGUSR1]).expect("block returned an error");
         let inner = block(&[libc::SIGUSR2]).expect("block returned an error");
         drop(inner);
-        let mask = thread_signals().blocked;
+        checkpoint("inner dropped");
+        drop(outer);
+        checkpoint("outer dropped");
+        tid()
+    })
+    .judge(|tid: i32, seen| {
+        let mask = thread_signals(seen.at("inner dropped"), tid).blocked;
         assert!(
             mask.contains(Signal::SIGUSR1) && !mask.contains(Signal::SIGUSR2),
             "dropping the inner guard must restore the mask from before it (SIGUSR1 still \
              blocked, SIGUSR2 not): keep the old mask that sigprocmask returns and set it back; \
              SigBlk is {mask:x?}"
         );
-        drop(outer);
-        let mask = thread_signals().blocked;
+        let mask = thread_signals(seen.at("outer dropped"), tid).blocked;
         assert!(
             !mask.contains(Signal::SIGUSR1),
             "dropping the outer guard restores the original mask; SigBlk is {mask:x?}"
@@ -564,8 +735,25 @@ fn task4_unblocking_restores_the_previous_mask() {
 // ---------------------------------------------------------------------------------------------
 // Task 5: SA_RESTART or EINTR.
 
-/// Starts a helper thread that waits until thread `tid` blocks in read(2) on `fd`, sends it
-/// `signal`, waits until the kernel has delivered it and, if given, then writes `data`.
+/// What `read_during_signal` reported, in the judge's own terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum ReadSeen {
+    Data(Vec<u8>),
+    Interrupted,
+}
+
+impl From<ReadOutcome> for ReadSeen {
+    fn from(outcome: ReadOutcome) -> ReadSeen {
+        match outcome {
+            ReadOutcome::Data(data) => ReadSeen::Data(data),
+            ReadOutcome::Interrupted => ReadSeen::Interrupted,
+        }
+    }
+}
+
+/// Starts a helper thread that waits until thread `tid` blocks in read(2) on `fd`, lets the
+/// judge look (checkpoint "reader blocked"), sends it `signal`, waits until the kernel has
+/// delivered it and, if given, then writes `data`.
 ///
 /// A thread of the same process (not a child) watches, because reading another process's
 /// `/proc/<pid>/task/<tid>/syscall` needs ptrace rights that Yama often denies.
@@ -580,6 +768,7 @@ fn signal_the_reader(
             c.number == libc::SYS_read && c.args[0] == fd as u64
         })
         .expect("the reader never blocked in read() on the pipe");
+        checkpoint("reader blocked");
         send_to_thread(tid, signal);
         wait_until(|| {
             procfs::signal_state(tid).is_ok_and(|s| !s.thread_pending.contains_number(signal))
@@ -588,6 +777,25 @@ fn signal_the_reader(
             nix::unistd::write(&fd, data).expect("write to the pipe");
         }
     })
+}
+
+/// The judge's own look at the reader: at "reader blocked", thread `tid` sleeps in read(fd).
+#[track_caller]
+fn assert_reader_was_blocked(snap: &Snapshot, tid: i32, fd: i32) {
+    let thread = snap
+        .processes
+        .iter()
+        .flat_map(|p| &p.threads)
+        .find(|t| t.tid == tid)
+        .expect("the reading thread");
+    assert!(
+        thread
+            .blocked
+            .is_some_and(|c| c.number == libc::SYS_read && c.args[0] == fd as u64),
+        "read_during_signal must call read(2) on the descriptor it is given (fd {fd}) and block \
+         there; the kernel shows the thread in {:?}",
+        thread.blocked
+    );
 }
 
 #[test]
@@ -599,36 +807,48 @@ fn task5_without_sa_restart_the_read_fails_with_eintr() {
             .expect("read_during_signal returned an error");
         helper.join().expect("the helper thread");
         drop(write_end);
+        checkpoint("returned");
+        (tid(), raw(&read_end), ReadSeen::from(outcome))
+    })
+    .judge(|(tid, fd, outcome): (i32, i32, ReadSeen), seen| {
+        assert_reader_was_blocked(seen.at("reader blocked"), tid, fd);
         assert_eq!(
             outcome,
-            ReadOutcome::Interrupted,
+            ReadSeen::Interrupted,
             "a handler ran while read(2) was blocked, and without SA_RESTART the read fails \
              with EINTR: report it as ReadOutcome::Interrupted (do not retry)"
         );
         assert!(
-            !process_signals().caught.contains(Signal::SIGUSR1),
+            !process_signals(seen.at("returned"))
+                .caught
+                .contains(Signal::SIGUSR1),
             "the previous disposition of SIGUSR1 must be restored before returning"
         );
     });
 }
 
+const RESTART_DATA: &[u8] = b"written after the signal was handled";
+
 #[test]
 fn task5_with_sa_restart_the_read_goes_on_and_returns_the_data() {
     isolated(RESTART_HINT, || {
         let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).expect("pipe");
-        let data: &'static [u8] = b"written after the signal was handled";
         let helper = signal_the_reader(
             gettid(),
             raw(&read_end),
             libc::SIGUSR2,
-            Some((write_end, data)),
+            Some((write_end, RESTART_DATA)),
         );
         let outcome = read_during_signal(read_end.as_fd(), libc::SIGUSR2, true, 64)
             .expect("read_during_signal returned an error");
         helper.join().expect("the helper thread");
+        (tid(), raw(&read_end), ReadSeen::from(outcome))
+    })
+    .judge(|(tid, fd, outcome): (i32, i32, ReadSeen), seen| {
+        assert_reader_was_blocked(seen.at("reader blocked"), tid, fd);
         assert_eq!(
             outcome,
-            ReadOutcome::Data(data.to_vec()),
+            ReadSeen::Data(RESTART_DATA.to_vec()),
             "with SA_RESTART, the kernel restarts the read after the handler returns, and it \
              returns the data written afterwards"
         );
@@ -643,23 +863,34 @@ fn raw(fd: &OwnedFd) -> i32 {
 // ---------------------------------------------------------------------------------------------
 // Task 6: graceful shutdown, and the two signals nobody catches.
 
+/// The worker's pid file, in the test's scratch directory (the judge looks there itself).
+fn pid_file() -> PathBuf {
+    std::env::temp_dir().join("worker.pid")
+}
+
 /// The `ex05-worker` program, driven line by line.
 struct Worker {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     pid: Pid,
-    pid_file: PathBuf,
     transcript: Vec<String>,
-    _dir: tempfile::TempDir,
+}
+
+/// What the test saw of a worker's run, for the judge.
+#[derive(Debug, Serialize, Deserialize)]
+struct WorkerRun {
+    pid: i32,
+    /// What the pid file held once the worker said `ready`.
+    pid_file_then: String,
+    transcript: Vec<String>,
+    exit_code: Option<i32>,
 }
 
 impl Worker {
     fn start() -> Worker {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let pid_file = dir.path().join("worker.pid");
         let mut child = Command::new(env!("CARGO_BIN_EXE_ex05-worker"))
-            .arg(&pid_file)
+            .arg(pid_file())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -673,22 +904,9 @@ impl Worker {
             stdin,
             stdout,
             pid,
-            pid_file,
             transcript: Vec::new(),
-            _dir: dir,
         };
-        let ready = worker.expect_line("ready ");
-        assert_eq!(
-            ready,
-            format!("ready {pid}"),
-            "the first line names the worker's pid"
-        );
-        let written = std::fs::read_to_string(&worker.pid_file).unwrap_or_default();
-        assert_eq!(
-            written.trim(),
-            pid.to_string(),
-            "before printing `ready`, the worker writes its pid to the pid file"
-        );
+        worker.expect_line("ready ");
         worker
     }
 
@@ -698,7 +916,8 @@ impl Worker {
         stdin.flush().expect("flush");
     }
 
-    /// The next line of output, which must start with `prefix`.
+    /// The next line of output, which must start with `prefix` (the judge checks the whole
+    /// transcript; this only stops a run that went wrong early).
     fn expect_line(&mut self, prefix: &str) -> String {
         let mut line = String::new();
         let n = self
@@ -726,13 +945,19 @@ impl Worker {
         line
     }
 
-    /// Waits for the worker's exit; returns its exit code.
-    fn exit_code(&mut self) -> Option<i32> {
+    /// Waits for the worker's exit; returns what the judge needs.
+    fn finish(mut self, pid_file_then: String) -> WorkerRun {
         drop(self.stdin.take());
         let mut rest = String::new();
         let _ = self.stdout.read_to_string(&mut rest);
         self.transcript.extend(rest.lines().map(str::to_owned));
-        self.child.wait().expect("wait for the worker").code()
+        let exit_code = self.child.wait().expect("wait for the worker").code();
+        WorkerRun {
+            pid: self.pid.as_raw(),
+            pid_file_then,
+            transcript: std::mem::take(&mut self.transcript),
+            exit_code,
+        }
     }
 }
 
@@ -743,53 +968,99 @@ impl Drop for Worker {
     }
 }
 
+/// The pid file's content now (empty if there is none).
+fn pid_file_content() -> String {
+    std::fs::read_to_string(pid_file()).unwrap_or_default()
+}
+
+impl WorkerRun {
+    /// The judge's checks of the start: `ready PID`, and the pid file written before it.
+    #[track_caller]
+    fn assert_started(&self) {
+        let pid = self.pid;
+        assert_eq!(
+            self.transcript.first().map(String::as_str),
+            Some(format!("ready {pid}").as_str()),
+            "the first line names the worker's pid"
+        );
+        assert_eq!(
+            self.pid_file_then.trim(),
+            pid.to_string(),
+            "before printing `ready`, the worker writes its pid to the pid file"
+        );
+    }
+
+    /// The judge's checks of the end: exit code 0 and the pid file gone (the judge looks).
+    #[track_caller]
+    fn assert_shut_down(&self, seen: &ipclab_support::Witness, message: &str) {
+        assert_eq!(self.exit_code, Some(0), "{message}");
+        assert!(
+            !seen.scratch.join("worker.pid").exists(),
+            "the worker must remove its pid file when it shuts down"
+        );
+    }
+
+    /// The judge's check that line `n` of the transcript starts with `prefix`.
+    #[track_caller]
+    fn assert_line(&self, n: usize, prefix: &str) {
+        let line = self.transcript.get(n).map(String::as_str).unwrap_or("");
+        assert!(
+            line.starts_with(prefix),
+            "expected a line starting with {prefix:?}, the worker printed {line:?} (its output: \
+             {:?})",
+            self.transcript
+        );
+    }
+}
+
 #[rstest]
 #[case::sigterm(Signal::SIGTERM)]
 #[case::sigint_as_ctrl_c(Signal::SIGINT)]
 fn task6_signal_during_a_unit_lets_it_finish_then_exit_0(#[case] signal: Signal) {
     isolated(WORKER_HINT, || {
         let mut worker = Worker::start();
-        let state = procfs::signal_state(worker.pid).expect("read /proc/<worker>/status");
+        let written = pid_file_content();
+        checkpoint("ready");
+        worker.send("begin");
+        worker.expect_line("working 1");
+        kill(worker.pid, signal).expect("kill");
+        // Wait until the kernel has delivered the signal: the unit is really interrupted.
+        let pid = worker.pid;
+        wait_until(|| {
+            procfs::signal_state(pid).is_ok_and(|s| {
+                !s.shared_pending.contains(signal) && !s.thread_pending.contains(signal)
+            })
+        });
+        checkpoint("signal delivered");
+        worker.send("end");
+        worker.finish(written)
+    })
+    .judge(|run: WorkerRun, seen| {
+        run.assert_started();
+        let state = seen
+            .at("ready")
+            .expect_process(run.pid, "the worker, once ready")
+            .signals;
         assert!(
             state.caught.contains(Signal::SIGTERM) && state.caught.contains(Signal::SIGINT),
             "once ready, the worker must catch SIGTERM and SIGINT (the kernel's SigCgt for it is \
              {:x?})",
             state.caught
         );
-        worker.send("begin");
-        worker.expect_line("working 1");
-        kill(worker.pid, signal).expect("kill");
-        // Wait until the kernel has delivered the signal: the unit is really interrupted.
-        wait_until(|| {
-            procfs::signal_state(worker.pid).is_ok_and(|s| {
-                !s.shared_pending.contains(signal) && !s.thread_pending.contains(signal)
-            })
-        });
+        let worker = seen.at("signal delivered").process(run.pid);
         assert!(
-            procfs::process(worker.pid)
-                .expect("read /proc")
-                .is_some_and(|p| !p.is_zombie()),
+            worker.is_some_and(|p| !p.info.is_zombie()),
             "the worker ended at {} in the middle of a unit: it must finish the unit first",
             signal.as_str()
         );
-        worker.send("end");
-        let code = worker.exit_code();
-        let transcript = worker.transcript.join("\n");
+        let transcript = run.transcript.join("\n");
         insta::with_settings!({ filters => vec![(r"ready \d+", "ready [pid]")] }, {
             insta::assert_snapshot!(
                 format!("task6_unit_finished_after_{}", signal.as_str()),
                 transcript
             );
         });
-        assert_eq!(
-            code,
-            Some(0),
-            "after a graceful shutdown the worker exits with 0"
-        );
-        assert!(
-            !worker.pid_file.exists(),
-            "the worker must remove its pid file when it shuts down"
-        );
+        run.assert_shut_down(seen, "after a graceful shutdown the worker exits with 0");
     });
 }
 
@@ -799,40 +1070,84 @@ fn task6_signal_during_a_unit_lets_it_finish_then_exit_0(#[case] signal: Signal)
 fn task6_signal_between_units_stops_at_once(#[case] signal: Signal) {
     isolated(WORKER_HINT, || {
         let mut worker = Worker::start();
+        let written = pid_file_content();
         worker.send("begin");
         worker.expect_line("working 1");
         worker.send("end");
         worker.expect_line("done 1");
         kill(worker.pid, signal).expect("kill");
         worker.expect_line(&format!("stopped by {} after 1 units", signal.as_str()));
-        assert_eq!(
-            worker.exit_code(),
-            Some(0),
-            "a graceful shutdown exits with 0"
-        );
-        assert!(
-            !worker.pid_file.exists(),
-            "the worker must remove its pid file when it shuts down"
-        );
+        worker.finish(written)
+    })
+    .judge(|run: WorkerRun, seen| {
+        run.assert_started();
+        run.assert_line(1, "working 1");
+        run.assert_line(2, "done 1");
+        run.assert_line(3, &format!("stopped by {} after 1 units", signal.as_str()));
+        run.assert_shut_down(seen, "a graceful shutdown exits with 0");
     });
 }
 
 #[test]
 fn task6_without_signals_the_worker_runs_until_its_input_ends() {
     isolated(WORKER_HINT, || {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let pid_file = dir.path().join("worker.pid");
-        AssertCommand::new(env!("CARGO_BIN_EXE_ex05-worker"))
-            .arg(&pid_file)
-            .write_stdin("begin\nend\nbegin\nend\n")
-            .assert()
-            .success()
-            .stdout(predicate::str::is_match(
-                r"^ready \d+\nworking 1\ndone 1\nworking 2\ndone 2\ninput ended after 2 units\n$",
-            )
-            .expect("a valid regex"));
-        assert!(!pid_file.exists(), "the pid file must be gone at exit");
-    });
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ex05-worker"))
+            .arg(pid_file())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ex05-worker");
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin
+            .write_all(b"begin\nend\nbegin\nend\n")
+            .expect("write to the worker");
+        drop(stdin);
+        let out = child.wait_with_output().expect("wait for the worker");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .judge(
+        |(code, stdout, stderr): (Option<i32>, String, String), seen| {
+            assert_eq!(
+                code,
+                Some(0),
+                "the worker must succeed at the end of its input; its stderr:\n{stderr}"
+            );
+            let expected =
+                r"^ready \d+\nworking 1\ndone 1\nworking 2\ndone 2\ninput ended after 2 units\n$";
+            assert!(
+                predicate::str::is_match(expected)
+                    .expect("a valid regex")
+                    .eval(&stdout),
+                "the worker's output {stdout:?} does not match {expected:?}"
+            );
+            assert!(
+                !seen.scratch.join("worker.pid").exists(),
+                "the pid file must be gone at exit"
+            );
+        },
+    );
+}
+
+/// What refusing SIGKILL or SIGSTOP returned, in the judge's own terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+enum Refusal {
+    Uncatchable { signal: i32, errno: i32 },
+    Other(String),
+}
+
+fn refusal<T: std::fmt::Debug>(result: &exercise05::Result<T>) -> Refusal {
+    match result {
+        Err(Error::Uncatchable { signal, errno }) => Refusal::Uncatchable {
+            signal: *signal,
+            errno: *errno as i32,
+        },
+        other => Refusal::Other(format!("{other:?}")),
+    }
 }
 
 #[rstest]
@@ -850,18 +1165,22 @@ fn task6_sigkill_and_sigstop_cannot_be_caught_or_ignored(
         } else {
             Shutdown::on(&[signal]).map(drop)
         };
+        checkpoint("refused");
+        refusal(&result)
+    })
+    .judge(|result: Refusal, seen| {
         match result {
-            Err(Error::Uncatchable { signal: s, errno }) => {
+            Refusal::Uncatchable { signal: s, errno } => {
                 assert_eq!(s, signal);
-                assert_eq!(errno, Errno::EINVAL, "the kernel answers EINVAL");
+                assert_eq!(errno, Errno::EINVAL as i32, "the kernel answers EINVAL");
             }
-            other => panic!(
+            Refusal::Other(other) => panic!(
                 "the kernel refuses to change the disposition of {} (sigaction fails with EINVAL): \
-                 report it as Err(Error::Uncatchable {{ signal, errno: EINVAL }}); got {other:?}",
+                 report it as Err(Error::Uncatchable {{ signal, errno: EINVAL }}); got {other}",
                 name_of(signal)
             ),
         }
-        let state = process_signals();
+        let state = process_signals(seen.at("refused"));
         assert!(
             !state.caught.contains_number(signal) && !state.ignored.contains_number(signal),
             "the kernel lists {} as caught or ignored?! {state:x?}",
@@ -874,12 +1193,21 @@ fn task6_sigkill_and_sigstop_cannot_be_caught_or_ignored(
 fn task6_a_refused_signal_leaves_nothing_installed() {
     isolated("Shutdown::on hung", || {
         let result = Shutdown::on(&[libc::SIGTERM, libc::SIGKILL]);
-        assert!(
+        checkpoint("refused");
+        (
             matches!(result, Err(Error::Uncatchable { .. })),
-            "SIGKILL among the signals: expected Err(Error::Uncatchable), got {result:?}"
+            format!("{result:?}"),
+        )
+    })
+    .judge(|(uncatchable, result): (bool, String), seen| {
+        assert!(
+            uncatchable,
+            "SIGKILL among the signals: expected Err(Error::Uncatchable), got {result}"
         );
         assert!(
-            !process_signals().caught.contains(Signal::SIGTERM),
+            !process_signals(seen.at("refused"))
+                .caught
+                .contains(Signal::SIGTERM),
             "Shutdown::on failed, so the SIGTERM handler it installed first must be removed again"
         );
     });
@@ -889,13 +1217,21 @@ fn task6_a_refused_signal_leaves_nothing_installed() {
 fn task6_ignore_shows_in_sigign_until_dropped() {
     isolated("ignore hung", || {
         let ignored = ignore(libc::SIGUSR2).expect("ignore returned an error");
+        checkpoint("ignored");
+        drop(ignored);
+        checkpoint("dropped");
+    })
+    .judge(|(), seen| {
         assert!(
-            process_signals().ignored.contains(Signal::SIGUSR2),
+            process_signals(seen.at("ignored"))
+                .ignored
+                .contains(Signal::SIGUSR2),
             "the kernel should list SIGUSR2 in SigIgn"
         );
-        drop(ignored);
         assert!(
-            !process_signals().ignored.contains(Signal::SIGUSR2),
+            !process_signals(seen.at("dropped"))
+                .ignored
+                .contains(Signal::SIGUSR2),
             "dropping the guard must restore the previous disposition"
         );
     });
@@ -908,10 +1244,7 @@ fn task6_ignore_shows_in_sigign_until_dropped() {
 fn task7_children_are_reaped_as_they_exit() {
     isolated(REAP_HINT, || {
         let reaper = Reaper::install().expect("install returned an error");
-        assert!(
-            process_signals().caught.contains(Signal::SIGCHLD),
-            "the Reaper must catch SIGCHLD (SigCgt)"
-        );
+        checkpoint("installed");
         let mut children = Vec::new();
         for k in 0..4 {
             let (release_read, release_write) = pipe2(OFlag::O_CLOEXEC).expect("pipe");
@@ -924,30 +1257,52 @@ fn task7_children_are_reaped_as_they_exit() {
                 .expect("spawn returned an error");
             children.push((pid, release_write, 10 + k));
         }
+        checkpoint("spawned");
         // Release them in a scrambled order; the test never calls into the Reaper meanwhile.
         for k in [2, 0, 3, 1] {
             let (pid, release, _) = &children[k];
             nix::unistd::write(release, b"!").expect("release a child");
             wait_until(|| procfs::process(*pid).expect("read /proc").is_none());
-            for (other, _, _) in &children {
+            checkpoint("one more exited");
+        }
+        let spawned: Vec<(i32, i32)> = children
+            .iter()
+            .map(|(pid, _, code)| (pid.as_raw(), *code))
+            .collect();
+        (spawned, reaped_list(&reaper.reaped()))
+    })
+    .judge(|(spawned, reaped): (Vec<(i32, i32)>, ReapedList), seen| {
+        assert!(
+            process_signals(seen.at("installed"))
+                .caught
+                .contains(Signal::SIGCHLD),
+            "the Reaper must catch SIGCHLD (SigCgt)"
+        );
+        let pids: Vec<i32> = spawned.iter().map(|(pid, _)| *pid).collect();
+        let at_spawn = seen.at("spawned");
+        for pid in &pids {
+            assert!(
+                at_spawn
+                    .process(*pid)
+                    .is_some_and(|p| p.info.ppid.as_raw() == at_spawn.root),
+                "spawn returned pid {pid}, which is no child of the test process"
+            );
+        }
+        let released = seen.all_at("one more exited");
+        assert_eq!(released.len(), 4, "four children were released");
+        for snap in released {
+            for pid in &pids {
                 assert!(
-                    !procfs::process(*other)
-                        .expect("read /proc")
-                        .is_some_and(|p| p.is_zombie()),
-                    "pid {other} is a zombie"
+                    !snap.process(*pid).is_some_and(|p| p.info.is_zombie()),
+                    "pid {pid} is a zombie"
                 );
             }
         }
-        let mut reaped = reaper.reaped();
-        reaped.sort_by_key(|r| r.pid);
-        let mut expected: Vec<Reaped> = children
+        let mut expected: Vec<(i32, Ended)> = spawned
             .iter()
-            .map(|(pid, _, code)| Reaped {
-                pid: *pid,
-                exit: ChildExit::Exited(*code),
-            })
+            .map(|(pid, code)| (*pid, Ended::Exited(*code)))
             .collect();
-        expected.sort_by_key(|r| r.pid);
+        expected.sort_by_key(|(pid, _)| *pid);
         assert_eq!(
             reaped, expected,
             "reaped() should list every child with its exit code"
@@ -977,23 +1332,44 @@ fn task7_one_sigchld_for_many_exits_still_reaps_them_all() {
                 .collect();
             nix::unistd::write(&release_write, &[0u8; 6]).expect("release the children");
             wait_until(|| procfs::zombie_children(getpid()).len() == pids.len());
-            assert!(
-                procfs::signal_state(getpid())
-                    .expect("read /proc")
-                    .shared_pending
-                    .contains(Signal::SIGCHLD),
-                "six children exited: SIGCHLD should be pending, once"
-            );
+            checkpoint("six exited");
             test_block(libc::SIGCHLD, libc::SIG_UNBLOCK);
             let reaped = reaper.wait_all().expect("wait_all returned an error");
-            assert_eq!(
-                reaped.len(),
-                6,
-                "one SIGCHLD stood for six exits: all six must be reaped (waitpid with WNOHANG \
-                 in a loop); reaped {reaped:?}"
-            );
-            procfs::assert_no_zombies("Reap every exited child on each SIGCHLD.");
-        });
+            checkpoint("reaped");
+            format!("{}\n{reaped:?}", reaped.len())
+        })
+    })
+    .judge(|(child, text): (i32, String), seen| {
+        let exited = seen.at("six exited");
+        assert_eq!(
+            exited.requester, child,
+            "the single-threaded child checked in"
+        );
+        assert_eq!(
+            exited.zombie_children_of(child).len(),
+            6,
+            "six children exited and wait for their parent"
+        );
+        assert!(
+            exited
+                .requester()
+                .signals
+                .shared_pending
+                .contains(Signal::SIGCHLD),
+            "six children exited: SIGCHLD should be pending, once"
+        );
+        let (count, reaped) = text.split_once('\n').unwrap_or(("", ""));
+        assert_eq!(
+            count, "6",
+            "one SIGCHLD stood for six exits: all six must be reaped (waitpid with WNOHANG \
+             in a loop); reaped {reaped}"
+        );
+        let left = seen.at("reaped").zombie_children_of(child);
+        assert!(
+            left.is_empty(),
+            "{} zombie child(ren) left unreaped. Reap every exited child on each SIGCHLD.",
+            left.len()
+        );
     });
 }
 
@@ -1011,22 +1387,22 @@ fn task7_exit_codes_and_deaths_by_signal_are_reported() {
                 0
             })
             .expect("spawn returned an error");
-        let mut reaped = reaper.wait_all().expect("wait_all returned an error");
-        reaped.sort_by_key(|r| r.pid);
-        let mut expected = vec![
-            Reaped {
-                pid: exits,
-                exit: ChildExit::Exited(3),
-            },
-            Reaped {
-                pid: killed,
-                exit: ChildExit::Signaled(libc::SIGUSR1),
-            },
-        ];
-        expected.sort_by_key(|r| r.pid);
-        assert_eq!(reaped, expected);
-        procfs::assert_no_zombies("wait_all returns once every child is reaped.");
-    });
+        let reaped = reaper.wait_all().expect("wait_all returned an error");
+        checkpoint("all reaped");
+        ((exits.as_raw(), killed.as_raw()), reaped_list(&reaped))
+    })
+    .judge(
+        |((exits, killed), reaped): ((i32, i32), ReapedList), seen| {
+            let mut expected = vec![
+                (exits, Ended::Exited(3)),
+                (killed, Ended::Signaled(libc::SIGUSR1)),
+            ];
+            expected.sort_by_key(|(pid, _)| *pid);
+            assert_eq!(reaped, expected);
+            seen.at("all reaped")
+                .assert_no_zombies("wait_all returns once every child is reaped.");
+        },
+    );
 }
 
 #[test]
@@ -1041,16 +1417,25 @@ fn task7_dropping_the_reaper_leaves_no_child_and_restores_sigchld() {
                 0
             })
             .expect("spawn returned an error");
+        checkpoint("spawned");
         drop(reaper);
+        checkpoint("dropped");
+        drop(hold_write);
+        pid.as_raw()
+    })
+    .judge(|pid: i32, seen| {
+        seen.at("spawned")
+            .expect_process(pid, "the Reaper's child, still running");
         assert!(
-            procfs::process(pid).expect("read /proc").is_none(),
+            seen.at("dropped").process(pid).is_none(),
             "a child still running when the Reaper is dropped must be killed and reaped \
              (nothing may be left behind)"
         );
         assert!(
-            !process_signals().caught.contains(Signal::SIGCHLD),
+            !process_signals(seen.at("dropped"))
+                .caught
+                .contains(Signal::SIGCHLD),
             "dropping the Reaper must restore the previous SIGCHLD disposition"
         );
-        drop(hold_write);
     });
 }
