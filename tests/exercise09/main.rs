@@ -1,8 +1,13 @@
 //! The graded suite of exercise 09: a small shell.
 //!
-//! Each test grades one behaviour of one task (`taskN_…`). Task 1 (the parser) is pure and runs
-//! in the test process; everything that forks, waits or touches the terminal runs in a process
-//! of its own with a deadline (`isolated`), whose failure message names the usual cause of a hang.
+//! Each test grades one behaviour of one task (`taskN_…`). Every test runs in a process of its
+//! own with a deadline (`isolated`), whose failure message names the usual cause of a hang; the
+//! test process only runs the code and hands back what it saw (the parser's and the built-ins'
+//! results as the suite's own plain data, transcripts, exit statuses), and the judge decides. The
+//! kernel's view (process groups, stopped processes, zombies, descriptor tables, the working
+//! directory as a descriptor of `.` resolves it) comes from the judge's own snapshots at the
+//! test's checkpoints; files the commands wrote are read by the judge from the test's scratch
+//! directory.
 //!
 //! The shell binary `ex09-shell` is driven two ways: through plain files and pipes for what needs
 //! no terminal (its transcript, standard output and error merged, is compared with a reviewed
@@ -10,6 +15,7 @@
 //! typed on the terminal and the kernel (`/proc`, `tcgetpgrp`) says who is in which process group
 //! and who is stopped.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Seek, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -17,13 +23,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
 use exercise09::*;
-use ipclab_support::procfs::{self, FdSnapshot, ProcessInfo};
+use ipclab_support::procfs::FdTarget;
 use ipclab_support::pty::Pty;
-use ipclab_support::{isolated, isolated_for, Deadline};
+use ipclab_support::witness::ProcessState;
+use ipclab_support::{checkpoint, isolated, isolated_for, Deadline, Snapshot, Witness};
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
-use nix::unistd::{getpid, Pid};
 use rstest::rstest;
+use serde::{Deserialize, Serialize};
 
 const NEVER_RETURNED_HINT: &str = "the call never returned. The parser must advance through the line on every step; a built-in must not wait for anything";
 
@@ -52,6 +59,149 @@ const JOB_HINT: &str = "the terminal session hung. Usual causes: the job's proce
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
+/// The parser's results as the suite's own plain data: the judge compares these, never the
+/// exercise's types. Field and type names are the exercise's, so that `Debug` reads the same.
+mod seen {
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Command {
+        pub argv: Vec<String>,
+        pub stdin: Option<PathBuf>,
+        pub stdout: Option<PathBuf>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Pipeline {
+        pub commands: Vec<Command>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum ParseError {
+        MissingCommandBeforePipe,
+        MissingCommandAfterPipe,
+        MissingCommand,
+        MissingFileName(char),
+        DuplicateRedirection(char),
+        UnterminatedQuote(char),
+        TrailingBackslash,
+    }
+
+    /// Reads the exercise's value field by field (no code of the exercise runs).
+    pub fn pipeline(p: &exercise09::Pipeline) -> Pipeline {
+        Pipeline {
+            commands: p
+                .commands
+                .iter()
+                .map(|c| Command {
+                    argv: c.argv.clone(),
+                    stdin: c.stdin.clone(),
+                    stdout: c.stdout.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn parse_error(e: &exercise09::ParseError) -> ParseError {
+        use exercise09::ParseError as E;
+        match e {
+            E::MissingCommandBeforePipe => ParseError::MissingCommandBeforePipe,
+            E::MissingCommandAfterPipe => ParseError::MissingCommandAfterPipe,
+            E::MissingCommand => ParseError::MissingCommand,
+            E::MissingFileName(c) => ParseError::MissingFileName(*c),
+            E::DuplicateRedirection(c) => ParseError::DuplicateRedirection(*c),
+            E::UnterminatedQuote(c) => ParseError::UnterminatedQuote(*c),
+            E::TrailingBackslash => ParseError::TrailingBackslash,
+        }
+    }
+
+    /// How a stage ended.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum Status {
+        Exited(i32),
+        Signaled(i32),
+    }
+
+    pub fn status(s: &exercise09::Status) -> Status {
+        match s {
+            exercise09::Status::Exited(code) => Status::Exited(*code),
+            exercise09::Status::Signaled(signal) => Status::Signaled(*signal as i32),
+        }
+    }
+
+    pub fn statuses(s: &[exercise09::Status]) -> Vec<Status> {
+        s.iter().map(status).collect()
+    }
+
+    /// What a built-in did.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum Builtin {
+        Continue,
+        Exit(Option<i32>),
+    }
+
+    /// The shell's errors the tests tell apart; `Other` keeps the `Debug` text of the rest.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum ShellError {
+        Redirect { path: PathBuf, errno: i32 },
+        Cd { dir: PathBuf, errno: i32 },
+        Usage { builtin: String },
+        UnknownSignal(String),
+        Kill { errno: i32 },
+        Other(String),
+    }
+
+    pub fn shell_error(e: &exercise09::ShellError) -> ShellError {
+        use exercise09::ShellError as E;
+        match e {
+            E::Redirect { path, errno } => ShellError::Redirect {
+                path: path.clone(),
+                errno: *errno as i32,
+            },
+            E::Cd { dir, errno } => ShellError::Cd {
+                dir: dir.clone(),
+                errno: *errno as i32,
+            },
+            E::Usage { builtin, .. } => ShellError::Usage {
+                builtin: (*builtin).to_owned(),
+            },
+            E::UnknownSignal(name) => ShellError::UnknownSignal(name.clone()),
+            E::Kill { errno, .. } => ShellError::Kill {
+                errno: *errno as i32,
+            },
+            other => ShellError::Other(format!("{other:?}")),
+        }
+    }
+
+    pub fn builtin(
+        r: &Result<exercise09::BuiltinOutcome, exercise09::ShellError>,
+    ) -> Result<Builtin, ShellError> {
+        match r {
+            Ok(exercise09::BuiltinOutcome::Continue) => Ok(Builtin::Continue),
+            Ok(exercise09::BuiltinOutcome::Exit(code)) => Ok(Builtin::Exit(*code)),
+            Err(e) => Err(shell_error(e)),
+        }
+    }
+}
+
+/// What `parse` returned, as plain data (the error's text goes with it, for messages).
+type Parsed = Result<seen::Pipeline, (seen::ParseError, String)>;
+
+fn parsed(line: &str) -> Parsed {
+    match parse(line) {
+        Ok(p) => Ok(seen::pipeline(&p)),
+        Err(e) => Err((seen::parse_error(&e), format!("{e}"))),
+    }
+}
+
+/// The judge's unwrap of a line that must parse.
+#[track_caller]
+fn valid(parsed: Parsed, line: &str) -> seen::Pipeline {
+    parsed.unwrap_or_else(|(e, _)| panic!("{line:?} is a valid line, got {e:?}"))
+}
+
 fn words(argv: &[&str]) -> Vec<String> {
     argv.iter().map(|w| (*w).to_owned()).collect()
 }
@@ -68,11 +218,49 @@ fn pipeline(commands: Vec<Command>) -> Pipeline {
     Pipeline { commands }
 }
 
+/// A file in the test's scratch directory (its TMPDIR), where the judge reads it itself.
+fn scratch(name: &str) -> PathBuf {
+    std::env::temp_dir().join(name)
+}
+
+/// What `run_pipeline` returned, as plain data.
+type Ran = Result<Vec<seen::Status>, seen::ShellError>;
+
+fn ran(pipeline: &Pipeline) -> Ran {
+    run_pipeline(pipeline)
+        .map(|s| seen::statuses(&s))
+        .map_err(|e| seen::shell_error(&e))
+}
+
+/// The judge's unwrap of a pipeline that must run.
+#[track_caller]
+fn statuses(ran: Ran) -> Vec<seen::Status> {
+    ran.unwrap_or_else(|e| panic!("run_pipeline: {e:?}"))
+}
+
+fn status(s: Status) -> seen::Status {
+    seen::status(&s)
+}
+
 /// What the shell printed for a script (standard output and error, in the order written) and
 /// how it ended.
+#[derive(Debug, Serialize, Deserialize)]
 struct Run {
     transcript: String,
     code: Option<i32>,
+}
+
+impl Run {
+    /// The judge's check that the shell did not panic.
+    #[track_caller]
+    fn assert_no_panic(&self) {
+        if self.transcript.contains("panicked at") {
+            panic!(
+                "the shell panicked while running the script:\n{}",
+                self.transcript
+            );
+        }
+    }
 }
 
 /// Runs the shell in `dir` with `script` as its standard input (a file, not a terminal: no
@@ -99,9 +287,6 @@ fn run_script(dir: &Path, script: &str) -> Run {
         .read_to_string(&mut transcript)
         .expect("read the shell's output");
     let status = child.wait().expect("wait for the shell");
-    if transcript.contains("panicked at") {
-        panic!("the shell panicked while running the script:\n{transcript}");
-    }
     Run {
         transcript,
         code: status.code(),
@@ -136,19 +321,75 @@ fn interactive_shell() -> Pty {
     pty
 }
 
-/// The processes the shell started that are still in the process table.
-fn jobs_of(shell: Pid) -> Vec<ProcessInfo> {
-    procfs::descendants(shell)
+/// The processes the shell started, as the judge saw them.
+fn jobs_of(snap: &Snapshot, shell: i32) -> Vec<&ProcessState> {
+    let mut below = vec![shell];
+    let mut found = Vec::new();
+    for p in &snap.processes {
+        if below.contains(&p.info.ppid.as_raw()) && p.pid() != shell {
+            below.push(p.pid());
+            found.push(p);
+        }
+    }
+    found
 }
 
-fn process(pid: Pid) -> ProcessInfo {
-    procfs::process(pid)
-        .expect("read /proc")
+#[track_caller]
+fn process(snap: &Snapshot, pid: i32) -> &ProcessState {
+    snap.process(pid)
         .unwrap_or_else(|| panic!("process {pid} is gone"))
 }
 
+/// The judge's canonical form of a path (the test and the judge see the same file system).
 fn canonical(path: &Path) -> PathBuf {
     fs::canonicalize(path).expect("canonicalize")
+}
+
+/// The working directory, as the kernel resolves it: the test opens `.` and the judge reads
+/// what that descriptor refers to.
+fn open_cwd() -> File {
+    File::open(".").expect("open the working directory")
+}
+
+#[track_caller]
+fn cwd_at(snap: &Snapshot, fd: i32) -> PathBuf {
+    match snap.test_process().fds.get(&fd).map(|e| &e.target) {
+        Some(FdTarget::Path(path)) => path.clone(),
+        other => panic!(
+            "the test's descriptor of `.` is {other:?} at {:?}",
+            snap.label
+        ),
+    }
+}
+
+/// The descriptors the test process opened between checkpoints `before` and `after`.
+fn opened_between(seen: &Witness, before: &str, after: &str) -> BTreeMap<i32, FdTarget> {
+    let before = &seen.at(before).test_process().fds;
+    seen.at(after)
+        .test_process()
+        .fds
+        .iter()
+        .filter(|(fd, e)| before.get(fd).map(|b| &b.target) != Some(&e.target))
+        .map(|(fd, e)| (*fd, e.target.clone()))
+        .collect()
+}
+
+/// The judge's check that nothing was left open between `before` and `after`.
+#[track_caller]
+fn assert_no_leaks(seen: &Witness, before: &str, after: &str, what_to_close: &str) {
+    let leaked = opened_between(seen, before, after);
+    if !leaked.is_empty() {
+        let list: Vec<String> = leaked
+            .iter()
+            .map(|(fd, target)| format!("fd {fd} -> {target}"))
+            .collect();
+        panic!(
+            "descriptor leak: after the call the process still holds {} that it did not hold before \
+             ({}). {what_to_close}",
+            if leaked.len() == 1 { "a descriptor" } else { "descriptors" },
+            list.join(", ")
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -156,11 +397,11 @@ fn canonical(path: &Path) -> PathBuf {
 
 #[test]
 fn task1_words_are_separated_by_blanks() {
-    isolated(NEVER_RETURNED_HINT, || {
-        let parsed = parse("ls -l   /tmp\t-a").expect("a valid line");
+    let line = "ls -l   /tmp\t-a";
+    isolated(NEVER_RETURNED_HINT, || parsed(line)).judge(|got: Parsed, _| {
         assert_eq!(
-            parsed,
-            pipeline(vec![cmd(&["ls", "-l", "/tmp", "-a"])]),
+            valid(got, line),
+            seen::pipeline(&pipeline(vec![cmd(&["ls", "-l", "/tmp", "-a"])])),
             "spaces and tabs separate words, however many there are"
         );
     });
@@ -171,10 +412,10 @@ fn task1_words_are_separated_by_blanks() {
 #[case::spaces("    ")]
 #[case::tab("\t")]
 fn task1_a_blank_line_is_an_empty_pipeline(#[case] line: &str) {
-    isolated(NEVER_RETURNED_HINT, || {
+    isolated(NEVER_RETURNED_HINT, || parsed(line)).judge(|got: Parsed, _| {
         assert_eq!(
-            parse(line),
-            Ok(Pipeline::default()),
+            got,
+            Ok(seen::pipeline(&Pipeline::default())),
             "a blank line is no error: it is a pipeline of no commands, which the shell skips"
         );
     });
@@ -190,11 +431,10 @@ fn task1_a_blank_line_is_an_empty_pipeline(#[case] line: &str) {
 #[case::double_quotes_escape_quote_and_backslash(r#"echo "say \"hi\" \\ \n""#, &["echo", r#"say "hi" \ \n"#])]
 #[case::single_quotes_are_literal(r#"echo 'a\b"c'"#, &["echo", r#"a\b"c"#])]
 fn task1_quotes_and_backslashes(#[case] line: &str, #[case] expected: &[&str]) {
-    isolated(NEVER_RETURNED_HINT, || {
-        let parsed = parse(line).unwrap_or_else(|e| panic!("{line:?} is a valid line, got {e:?}"));
+    isolated(NEVER_RETURNED_HINT, || parsed(line)).judge(|got: Parsed, _| {
         assert_eq!(
-            parsed,
-            pipeline(vec![cmd(expected)]),
+            valid(got, line),
+            seen::pipeline(&pipeline(vec![cmd(expected)])),
             "quotes group characters into one word and are removed; a backslash makes the next \
              character ordinary"
         );
@@ -205,14 +445,14 @@ fn task1_quotes_and_backslashes(#[case] line: &str, #[case] expected: &[&str]) {
 #[case::spaced("ps auxf | grep mysql | wc -l")]
 #[case::unspaced("ps auxf|grep mysql|wc -l")]
 fn task1_pipes_separate_commands(#[case] line: &str) {
-    isolated(NEVER_RETURNED_HINT, || {
+    isolated(NEVER_RETURNED_HINT, || parsed(line)).judge(|got: Parsed, _| {
         assert_eq!(
-            parse(line).expect("a valid line"),
-            pipeline(vec![
+            got.unwrap_or_else(|(e, _)| panic!("a valid line: {e:?}")),
+            seen::pipeline(&pipeline(vec![
                 cmd(&["ps", "auxf"]),
                 cmd(&["grep", "mysql"]),
                 cmd(&["wc", "-l"])
-            ]),
+            ])),
             "an unquoted | ends one command and starts the next, with or without spaces around it"
         );
     });
@@ -220,10 +460,12 @@ fn task1_pipes_separate_commands(#[case] line: &str) {
 
 #[test]
 fn task1_pipelines_have_any_length() {
-    isolated(NEVER_RETURNED_HINT, || {
-        let line = ["cat"; 12].join(" | ");
-        let parsed = parse(&line).expect("a valid line");
-        assert_eq!(parsed, pipeline(vec![cmd(&["cat"]); 12]));
+    let line = ["cat"; 12].join(" | ");
+    isolated(NEVER_RETURNED_HINT, || parsed(&line)).judge(|got: Parsed, _| {
+        assert_eq!(
+            got.unwrap_or_else(|(e, _)| panic!("a valid line: {e:?}")),
+            seen::pipeline(&pipeline(vec![cmd(&["cat"]); 12]))
+        );
     });
 }
 
@@ -233,10 +475,10 @@ fn task1_pipelines_have_any_length() {
 #[case::unspaced("cat<in>out", cmd_with(&["cat"], Some("in"), Some("out")))]
 #[case::quoted_name("wc -l > 'my file'", cmd_with(&["wc", "-l"], None, Some("my file")))]
 fn task1_redirections_belong_to_their_command(#[case] line: &str, #[case] expected: Command) {
-    isolated(NEVER_RETURNED_HINT, || {
+    isolated(NEVER_RETURNED_HINT, || parsed(line)).judge(|got: Parsed, _| {
         assert_eq!(
-            parse(line).expect("a valid line"),
-            pipeline(vec![expected]),
+            got.unwrap_or_else(|(e, _)| panic!("a valid line: {e:?}")),
+            seen::pipeline(&pipeline(vec![expected])),
             "`< file` and `> file` may stand anywhere in a command; the next word is the file name, \
              and neither is an argument"
         );
@@ -254,8 +496,10 @@ fn cmd_with(argv: &[&str], stdin: Option<&str>, stdout: Option<&str>) -> Command
 #[test]
 fn task1_the_notes_pipeline() {
     isolated(NEVER_RETURNED_HINT, || {
-        let parsed =
-            parse("ps auxf | grep 'my sql' | wc -l > \"count file.txt\"").expect("a valid line");
+        parsed("ps auxf | grep 'my sql' | wc -l > \"count file.txt\"")
+    })
+    .judge(|got: Parsed, _| {
+        let parsed = got.unwrap_or_else(|(e, _)| panic!("a valid line: {e:?}"));
         insta::assert_debug_snapshot!("task1_the_notes_pipeline", parsed);
     });
 }
@@ -273,13 +517,16 @@ fn task1_the_notes_pipeline() {
 #[case::open_double_quote("echo \"oops", ParseError::UnterminatedQuote('"'))]
 #[case::trailing_backslash("echo \\", ParseError::TrailingBackslash)]
 fn task1_mistakes_are_named(#[case] line: &str, #[case] expected: ParseError) {
-    isolated(NEVER_RETURNED_HINT, || {
-        assert_eq!(
-            parse(line),
-            Err(expected.clone()),
-            "{line:?} is not a valid line: parse must say why ({expected})"
-        );
-    });
+    let wanted = seen::parse_error(&expected);
+    isolated(NEVER_RETURNED_HINT, || (parsed(line), expected.to_string())).judge(
+        |(got, why): (Parsed, String), _| {
+            assert_eq!(
+                got.map_err(|(e, _)| e),
+                Err(wanted.clone()),
+                "{line:?} is not a valid line: parse must say why ({why})"
+            );
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,11 +541,10 @@ fn task2_a_command_runs_and_its_status_is_reported(
     #[case] argv: &[&str],
     #[case] expected: Status,
 ) {
-    isolated(PIPELINE_HINT, || {
-        let statuses = run_pipeline(&pipeline(vec![cmd(argv)])).expect("run_pipeline");
+    isolated(PIPELINE_HINT, || ran(&pipeline(vec![cmd(argv)]))).judge(|got: Ran, _| {
         assert_eq!(
-            statuses,
-            vec![expected],
+            statuses(got),
+            vec![status(expected)],
             "waitpid says how `{}` ended",
             argv.join(" ")
         );
@@ -311,21 +557,22 @@ fn task2_a_command_runs_and_its_status_is_reported(
 #[case::ten(10)]
 fn task2_each_stage_feeds_the_next(#[case] stages: usize) {
     isolated(PIPELINE_HINT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = dir.path().join("out.txt");
+        let out = scratch("out.txt");
         // echo x | sed s/$/y/ | sed s/$/y/ | … > out.txt
         let mut commands = vec![cmd(&["echo", "x"])];
         commands.extend((1..stages).map(|_| cmd(&["sed", "s/$/y/"])));
-        commands.last_mut().unwrap().stdout = Some(out.clone());
-        let statuses = run_pipeline(&pipeline(commands)).expect("run_pipeline");
+        commands.last_mut().unwrap().stdout = Some(out);
+        ran(&pipeline(commands))
+    })
+    .judge(|got: Ran, seen| {
         assert_eq!(
-            statuses,
-            vec![Status::Exited(0); stages],
+            statuses(got),
+            vec![seen::Status::Exited(0); stages],
             "one status per stage, in pipeline order"
         );
         let expected = format!("x{}\n", "y".repeat(stages - 1));
         assert_eq!(
-            fs::read_to_string(&out).expect("read out.txt"),
+            fs::read_to_string(seen.scratch.join("out.txt")).expect("read out.txt"),
             expected,
             "every sed added one y: each stage's output must be the next stage's input"
         );
@@ -335,16 +582,19 @@ fn task2_each_stage_feeds_the_next(#[case] stages: usize) {
 #[test]
 fn task2_stages_are_joined_by_pipes_and_redirected_to_files() {
     isolated(PIPELINE_HINT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (input, output) = (dir.path().join("in.txt"), dir.path().join("out.txt"));
+        let (input, output) = (scratch("in.txt"), scratch("out.txt"));
         fs::write(&input, "").expect("create in.txt");
         // Each stage asks the kernel what its standard streams are, then passes on what the
         // previous stages said.
         let report = ["sh", "-c", "readlink /proc/$$/fd/0 /proc/$$/fd/1; cat"];
         let mut commands = vec![cmd(&report), cmd(&report), cmd(&report)];
-        commands[0].stdin = Some(input.clone());
-        commands[2].stdout = Some(output.clone());
-        run_pipeline(&pipeline(commands)).expect("run_pipeline");
+        commands[0].stdin = Some(input);
+        commands[2].stdout = Some(output);
+        ran(&pipeline(commands))
+    })
+    .judge(|got: Ran, seen| {
+        statuses(got);
+        let (input, output) = (seen.scratch.join("in.txt"), seen.scratch.join("out.txt"));
         let text = fs::read_to_string(&output).expect("read out.txt");
         let lines: Vec<String> = text.lines().map(fd_link).collect();
         let [third_in, third_out, second_in, second_out, first_in, first_out] = &lines[..] else {
@@ -384,31 +634,39 @@ fn task2_stages_are_joined_by_pipes_and_redirected_to_files() {
 #[test]
 fn task2_stages_run_at_the_same_time() {
     isolated(PIPELINE_HINT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let out = dir.path().join("count.txt");
         let mut count = cmd(&["wc", "-c"]);
-        count.stdout = Some(out.clone());
+        count.stdout = Some(scratch("count.txt"));
         // 1 MiB is sixteen times what a pipe holds: head can only finish if wc reads meanwhile.
-        let statuses = run_pipeline(&pipeline(vec![
+        ran(&pipeline(vec![
             cmd(&["head", "-c", "1048576", "/dev/zero"]),
             count,
         ]))
-        .expect("run_pipeline");
-        assert_eq!(statuses, vec![Status::Exited(0); 2]);
-        assert_eq!(fs::read_to_string(&out).expect("read").trim(), "1048576");
+    })
+    .judge(|got: Ran, seen| {
+        assert_eq!(statuses(got), vec![seen::Status::Exited(0); 2]);
+        assert_eq!(
+            fs::read_to_string(seen.scratch.join("count.txt"))
+                .expect("read")
+                .trim(),
+            "1048576"
+        );
     });
 }
 
 #[test]
 fn task2_a_writer_whose_reader_left_dies_of_sigpipe() {
     isolated(PIPELINE_HINT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
         let mut head = cmd(&["head", "-n", "1"]);
-        head.stdout = Some(dir.path().join("out.txt"));
-        let statuses = run_pipeline(&pipeline(vec![cmd(&["yes"]), head])).expect("run_pipeline");
+        head.stdout = Some(scratch("out.txt"));
+        ran(&pipeline(vec![cmd(&["yes"]), head]))
+    })
+    .judge(|got: Ran, _| {
         assert_eq!(
-            statuses,
-            vec![Status::Signaled(Signal::SIGPIPE), Status::Exited(0)],
+            statuses(got),
+            vec![
+                seen::Status::Signaled(libc::SIGPIPE),
+                seen::Status::Exited(0)
+            ],
             "`yes | head -n 1`: once head exits, yes's next write raises SIGPIPE, which must kill \
              it, as in any shell. If yes exited with an error instead (\"Broken pipe\"), it \
              inherited SIGPIPE ignored from the shell (Rust ignores SIGPIPE at start-up, and an \
@@ -420,18 +678,31 @@ fn task2_a_writer_whose_reader_left_dies_of_sigpipe() {
 #[test]
 fn task2_output_redirection_creates_or_truncates() {
     isolated(PIPELINE_HINT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (old, new) = (dir.path().join("old.txt"), dir.path().join("new.txt"));
+        let (old, new) = (scratch("old.txt"), scratch("new.txt"));
         fs::write(&old, "a much longer text that was here before\n").expect("write old.txt");
-        for path in [&old, &new] {
-            let mut echo = cmd(&["echo", "short"]);
-            echo.stdout = Some(path.clone());
-            run_pipeline(&pipeline(vec![echo])).expect("run_pipeline");
+        [&old, &new]
+            .into_iter()
+            .map(|path| {
+                let mut echo = cmd(&["echo", "short"]);
+                echo.stdout = Some(path.clone());
+                let ran = ran(&pipeline(vec![echo]));
+                // What the file holds right after this run (the judge reads it again at the end).
+                (ran, fs::read_to_string(path).unwrap_or_default())
+            })
+            .collect::<Vec<(Ran, String)>>()
+    })
+    .judge(|runs: Vec<(Ran, String)>, seen| {
+        assert_eq!(runs.len(), 2);
+        for ((got, then), name) in runs.into_iter().zip(["old.txt", "new.txt"]) {
+            statuses(got);
+            let message = format!(
+                "`> {name}` must create the file if needed and truncate it (O_CREAT | O_TRUNC)"
+            );
+            assert_eq!(then, "short\n", "{message}");
             assert_eq!(
-                fs::read_to_string(path).expect("read"),
+                fs::read_to_string(seen.scratch.join(name)).expect("read"),
                 "short\n",
-                "`> {}` must create the file if needed and truncate it (O_CREAT | O_TRUNC)",
-                path.file_name().unwrap().to_string_lossy()
+                "{message}"
             );
         }
     });
@@ -440,24 +711,34 @@ fn task2_output_redirection_creates_or_truncates() {
 #[test]
 fn task2_a_missing_input_file_starts_nothing() {
     isolated(PIPELINE_HINT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let missing = dir.path().join("missing.txt");
+        let missing = scratch("missing.txt");
         let mut cat = cmd(&["cat"]);
         cat.stdin = Some(missing.clone());
-        let before = FdSnapshot::take();
-        match run_pipeline(&pipeline(vec![cat, cmd(&["wc", "-l"])])) {
-            Err(ShellError::Redirect { path, errno }) => {
-                assert_eq!((path, errno), (missing, Errno::ENOENT));
+        checkpoint("before");
+        let got = ran(&pipeline(vec![cat, cmd(&["wc", "-l"])]));
+        checkpoint("after");
+        (missing, got)
+    })
+    .judge(|(missing, got): (PathBuf, Ran), seen| {
+        match got {
+            Err(seen::ShellError::Redirect { path, errno }) => {
+                assert_eq!((path, errno), (missing, Errno::ENOENT as i32));
             }
             other => panic!(
                 "expected Err(ShellError::Redirect {{ path: …/missing.txt, errno: ENOENT }}), got \
                  {other:?}"
             ),
         }
-        before.assert_no_leaks("Even when a redirection fails, every file and pipe opened for the pipeline must be closed.");
-        let started = procfs::descendants(getpid());
+        assert_no_leaks(
+            seen,
+            "before",
+            "after",
+            "Even when a redirection fails, every file and pipe opened for the pipeline must be closed.",
+        );
+        let after = seen.at("after");
+        let started: Vec<_> = after.descendants().iter().map(|p| p.info.clone()).collect();
         assert!(
-            started.is_empty() && procfs::zombie_children(getpid()).is_empty(),
+            started.is_empty() && after.zombie_children_of(after.root).is_empty(),
             "open the redirections before forking anything: processes were started ({started:?})"
         );
     });
@@ -466,14 +747,18 @@ fn task2_a_missing_input_file_starts_nothing() {
 #[test]
 fn task2_a_missing_program_exits_127_and_the_rest_runs() {
     isolated(PIPELINE_HINT, || {
-        let statuses = run_pipeline(&pipeline(vec![
+        ran(&pipeline(vec![
             cmd(&["ipclab-no-such-command", "--flag"]),
             cmd(&["wc", "-l"]),
         ]))
-        .expect("a missing program is the stage's failure, not run_pipeline's");
+    })
+    .judge(|got: Ran, _| {
+        let got = got.unwrap_or_else(|e| {
+            panic!("a missing program is the stage's failure, not run_pipeline's: {e:?}")
+        });
         assert_eq!(
-            statuses,
-            vec![Status::Exited(127), Status::Exited(0)],
+            got,
+            vec![seen::Status::Exited(127), seen::Status::Exited(0)],
             "when exec fails with ENOENT the child prints `ipclab: NAME: command not found` and \
              _exits with 127 (the shell's convention); the other stages run normally"
         );
@@ -483,17 +768,24 @@ fn task2_a_missing_program_exits_127_and_the_rest_runs() {
 #[test]
 fn task2_the_shell_keeps_no_descriptor_and_reaps_every_stage() {
     isolated(PIPELINE_HINT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
         let mut last = cmd(&["cat"]);
-        last.stdout = Some(dir.path().join("out.txt"));
-        let before = FdSnapshot::take();
-        run_pipeline(&pipeline(vec![cmd(&["echo", "hi"]), cmd(&["cat"]), last]))
-            .expect("run_pipeline");
-        before.assert_no_leaks(
+        last.stdout = Some(scratch("out.txt"));
+        checkpoint("before");
+        let got = ran(&pipeline(vec![cmd(&["echo", "hi"]), cmd(&["cat"]), last]));
+        checkpoint("after");
+        got
+    })
+    .judge(|got: Ran, seen| {
+        statuses(got);
+        assert_no_leaks(
+            seen,
+            "before",
+            "after",
             "The shell must close its copies of every pipe end and redirection file.",
         );
-        procfs::assert_no_zombies("Wait for every stage, not only the last.");
-        let left = procfs::descendants(getpid());
+        let after = seen.at("after");
+        after.assert_no_zombies("Wait for every stage, not only the last.");
+        let left: Vec<_> = after.descendants().iter().map(|p| p.info.clone()).collect();
         assert!(
             left.is_empty(),
             "stages still running after run_pipeline returned: {left:?}"
@@ -504,7 +796,6 @@ fn task2_the_shell_keeps_no_descriptor_and_reaps_every_stage() {
 #[test]
 fn task2_the_shell_runs_a_script() {
     isolated(SCRIPT_HINT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
         let script = r"printf 'root 1 init\nmysql 812 mysqld --port=3306\nalice 990 bash\nalice 991 mysql -u alice\n' | grep mysql | wc -l
 printf 'pear\napple\nfig\n' | sort | tr a-z A-Z > fruit.txt
 cat < fruit.txt
@@ -515,7 +806,10 @@ sh -c 'kill -TERM $$'
 cat < missing.txt
 echo last line
 ";
-        let run = run_script(dir.path(), script);
+        run_script(&std::env::temp_dir(), script)
+    })
+    .judge(|run: Run, _| {
+        run.assert_no_panic();
         insta::assert_snapshot!("task2_the_shell_runs_a_script", run.transcript);
         assert_eq!(
             run.code,
@@ -528,77 +822,134 @@ echo last line
 #[test]
 fn task2_the_shell_exits_with_the_last_status() {
     isolated(SCRIPT_HINT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        assert_cmd::Command::new(SHELL)
-            .current_dir(dir.path())
-            .write_stdin("true\nsh -c 'exit 5'\n")
-            .assert()
-            .code(5)
-            .stdout(predicates::str::is_empty());
+        let mut shell = std::process::Command::new(SHELL)
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ex09-shell");
+        let mut stdin = shell.stdin.take().expect("piped");
+        stdin
+            .write_all(b"true\nsh -c 'exit 5'\n")
+            .expect("write the script");
+        drop(stdin);
+        let out = shell.wait_with_output().expect("wait for the shell");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .judge(|(code, stdout, stderr): (Option<i32>, String, String), _| {
+        assert_eq!(
+            code,
+            Some(5),
+            "the shell must exit with the last command's status (5); its stderr:\n{stderr}"
+        );
+        assert!(stdout.is_empty(), "the shell printed {stdout:?} on stdout");
     });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Task 3: built-in commands.
 
-fn builtin(argv: &[&str]) -> (Result<BuiltinOutcome, ShellError>, String) {
+/// What a built-in returned, as plain data, and what it wrote.
+type BuiltinRan = (Result<seen::Builtin, seen::ShellError>, String);
+
+fn builtin(argv: &[&str]) -> BuiltinRan {
     let mut out = Vec::new();
     let result = run_builtin(&words(argv), &mut out);
-    (result, String::from_utf8_lossy(&out).into_owned())
+    (
+        seen::builtin(&result),
+        String::from_utf8_lossy(&out).into_owned(),
+    )
 }
 
 #[test]
 fn task3_cd_changes_the_shells_own_directory() {
     isolated(SCRIPT_HINT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (result, _) = builtin(&["cd", dir.path().to_str().unwrap()]);
-        assert!(
-            matches!(result, Ok(BuiltinOutcome::Continue)),
-            "cd DIR: expected Ok(Continue), got {result:?}"
-        );
-        assert_eq!(
-            fs::read_link("/proc/self/cwd").expect("readlink /proc/self/cwd"),
-            canonical(dir.path()),
+        let dir = scratch("elsewhere");
+        fs::create_dir(&dir).expect("mkdir");
+        let (result, _) = builtin(&["cd", dir.to_str().unwrap()]);
+        let cwd = open_cwd();
+        checkpoint("after cd");
+        (result, std::os::fd::AsRawFd::as_raw_fd(&cwd))
+    })
+    .judge(
+        |(result, fd): (Result<seen::Builtin, seen::ShellError>, i32), seen| {
+            assert!(
+                matches!(result, Ok(seen::Builtin::Continue)),
+                "cd DIR: expected Ok(Continue), got {result:?}"
+            );
+            assert_eq!(
+            cwd_at(seen.at("after cd"), fd),
+            canonical(&seen.scratch.join("elsewhere")),
             "the kernel says the process's working directory did not change: cd must chdir() in \
              the shell itself (a child's chdir would change only the child's)"
         );
-    });
+        },
+    );
 }
 
 #[test]
 fn task3_cd_alone_goes_home() {
     isolated(SCRIPT_HINT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::env::set_var("HOME", dir.path());
+        let dir = scratch("home");
+        fs::create_dir(&dir).expect("mkdir");
+        std::env::set_var("HOME", &dir);
         let (result, _) = builtin(&["cd"]);
-        assert!(
-            matches!(result, Ok(BuiltinOutcome::Continue)),
-            "got {result:?}"
-        );
-        assert_eq!(
-            fs::read_link("/proc/self/cwd").unwrap(),
-            canonical(dir.path()),
-            "`cd` without an argument goes to $HOME"
-        );
-    });
+        let cwd = open_cwd();
+        checkpoint("after cd");
+        (result, std::os::fd::AsRawFd::as_raw_fd(&cwd))
+    })
+    .judge(
+        |(result, fd): (Result<seen::Builtin, seen::ShellError>, i32), seen| {
+            assert!(
+                matches!(result, Ok(seen::Builtin::Continue)),
+                "got {result:?}"
+            );
+            assert_eq!(
+                cwd_at(seen.at("after cd"), fd),
+                canonical(&seen.scratch.join("home")),
+                "`cd` without an argument goes to $HOME"
+            );
+        },
+    );
 }
 
 #[test]
 fn task3_cd_to_a_missing_directory_is_an_error() {
     isolated(SCRIPT_HINT, || {
-        let before = fs::read_link("/proc/self/cwd").unwrap();
+        // Start where the sandbox lets the test open `.`: its scratch directory.
+        std::env::set_current_dir(std::env::temp_dir()).expect("chdir to the scratch directory");
+        let before = open_cwd();
         let (result, _) = builtin(&["cd", "/ipclab/no/such/dir"]);
-        match result {
-            Err(ShellError::Cd { dir, errno }) => {
-                assert_eq!(
-                    (dir, errno),
-                    (PathBuf::from("/ipclab/no/such/dir"), Errno::ENOENT)
-                )
+        let after = open_cwd();
+        checkpoint("after cd");
+        (
+            result,
+            std::os::fd::AsRawFd::as_raw_fd(&before),
+            std::os::fd::AsRawFd::as_raw_fd(&after),
+        )
+    })
+    .judge(
+        |(result, before, after): (Result<seen::Builtin, seen::ShellError>, i32, i32), seen| {
+            match result {
+                Err(seen::ShellError::Cd { dir, errno }) => {
+                    assert_eq!(
+                        (dir, errno),
+                        (PathBuf::from("/ipclab/no/such/dir"), Errno::ENOENT as i32)
+                    )
+                }
+                other => {
+                    panic!("expected Err(ShellError::Cd {{ errno: ENOENT, .. }}), got {other:?}")
+                }
             }
-            other => panic!("expected Err(ShellError::Cd {{ errno: ENOENT, .. }}), got {other:?}"),
-        }
-        assert_eq!(fs::read_link("/proc/self/cwd").unwrap(), before);
-    });
+            let snap = seen.at("after cd");
+            assert_eq!(cwd_at(snap, after), cwd_at(snap, before));
+        },
+    );
 }
 
 #[rstest]
@@ -607,16 +958,15 @@ fn task3_cd_to_a_missing_directory_is_an_error() {
 #[case::code_wraps_at_256(&["exit", "257"], Some(Some(1)))]
 #[case::not_a_number(&["exit", "three"], None)]
 fn task3_exit_says_how_to_end(#[case] argv: &[&str], #[case] expected: Option<Option<i32>>) {
-    isolated(NEVER_RETURNED_HINT, || {
-        let (result, _) = builtin(argv);
+    isolated(NEVER_RETURNED_HINT, || builtin(argv)).judge(|(result, _): BuiltinRan, _| {
         match (expected, result) {
-            (Some(code), Ok(BuiltinOutcome::Exit(got))) => assert_eq!(
+            (Some(code), Ok(seen::Builtin::Exit(got))) => assert_eq!(
                 got,
                 code,
                 "`{}`: Exit(None) means \"the last command's status\"; a code keeps its low 8 bits",
                 argv.join(" ")
             ),
-            (None, Err(ShellError::Usage { builtin, .. })) => assert_eq!(builtin, "exit"),
+            (None, Err(seen::ShellError::Usage { builtin })) => assert_eq!(builtin, "exit"),
             (expected, got) => panic!(
                 "`{}`: expected {}, got {got:?}",
                 argv.join(" "),
@@ -631,25 +981,26 @@ fn task3_exit_says_how_to_end(#[case] argv: &[&str], #[case] expected: Option<Op
 
 #[test]
 fn task3_kill_l_lists_every_signal() {
-    isolated(NEVER_RETURNED_HINT, || {
-        let (result, out) = builtin(&["kill", "-l"]);
-        assert!(
-            matches!(result, Ok(BuiltinOutcome::Continue)),
-            "got {result:?}"
-        );
-        // The layout is free: read the `NUMBER) NAME` pairs, whatever the spacing.
-        let tokens: Vec<&str> = out.split_whitespace().collect();
-        let pairs: Vec<String> = tokens
-            .windows(2)
-            .filter(|w| w[0].ends_with(')') && w[0][..w[0].len() - 1].parse::<u32>().is_ok())
-            .map(|w| format!("{} {}", w[0], w[1]))
-            .collect();
-        assert!(
-            !pairs.is_empty(),
-            "kill -l must write `NUMBER) NAME` pairs such as ` 9) SIGKILL`; it wrote {out:?}"
-        );
-        insta::assert_snapshot!("task3_kill_l_lists_every_signal", pairs.join("\n"));
-    });
+    isolated(NEVER_RETURNED_HINT, || builtin(&["kill", "-l"])).judge(
+        |(result, out): BuiltinRan, _| {
+            assert!(
+                matches!(result, Ok(seen::Builtin::Continue)),
+                "got {result:?}"
+            );
+            // The layout is free: read the `NUMBER) NAME` pairs, whatever the spacing.
+            let tokens: Vec<&str> = out.split_whitespace().collect();
+            let pairs: Vec<String> = tokens
+                .windows(2)
+                .filter(|w| w[0].ends_with(')') && w[0][..w[0].len() - 1].parse::<u32>().is_ok())
+                .map(|w| format!("{} {}", w[0], w[1]))
+                .collect();
+            assert!(
+                !pairs.is_empty(),
+                "kill -l must write `NUMBER) NAME` pairs such as ` 9) SIGKILL`; it wrote {out:?}"
+            );
+            insta::assert_snapshot!("task3_kill_l_lists_every_signal", pairs.join("\n"));
+        },
+    );
 }
 
 #[rstest]
@@ -667,20 +1018,29 @@ fn task3_kill_sends_the_named_signal(#[case] spec: &str, #[case] expected: Signa
             .filter(|w| !w.is_empty())
             .collect();
         let (result, _) = builtin(&argv);
-        assert!(
-            matches!(result, Ok(BuiltinOutcome::Continue)),
-            "`{}`: got {result:?}",
-            argv.join(" ")
-        );
         let status = target.wait().expect("wait for the target");
-        assert_eq!(
-            status.signal(),
-            Some(expected as i32),
-            "`{}`: the kernel says the target ended with {status}, not by {}",
-            argv.join(" "),
-            expected.as_str()
-        );
-    });
+        (argv.join(" "), result, status.signal(), status.to_string())
+    })
+    .judge(
+        |(argv, result, signal, status): (
+            String,
+            Result<seen::Builtin, seen::ShellError>,
+            Option<i32>,
+            String,
+        ),
+         _| {
+            assert!(
+                matches!(result, Ok(seen::Builtin::Continue)),
+                "`{argv}`: got {result:?}"
+            );
+            assert_eq!(
+                signal,
+                Some(expected as i32),
+                "`{argv}`: the kernel says the target ended with {status}, not by {}",
+                expected.as_str()
+            );
+        },
+    );
 }
 
 #[test]
@@ -693,20 +1053,43 @@ fn task3_kill_with_a_negative_pid_signals_a_process_group() {
         let (mut member, _in2) = blocked_cat(|c| {
             c.process_group(group);
         });
+        checkpoint("group formed");
         let (result, _) = builtin(&["kill", "-TERM", &format!("-{group}")]);
-        assert!(
-            matches!(result, Ok(BuiltinOutcome::Continue)),
-            "got {result:?}"
-        );
-        for (who, child) in [("leader", &mut leader), ("other member", &mut member)] {
-            assert_eq!(
-                child.wait().expect("wait").signal(),
-                Some(libc::SIGTERM),
-                "`kill -TERM -{group}`: the group's {who} must get SIGTERM (kill(2) with a \
-                 negative pid signals the whole process group)"
+        let ended: Vec<Option<i32>> = [&mut leader, &mut member]
+            .into_iter()
+            .map(|child| child.wait().expect("wait").signal())
+            .collect();
+        (group, result, ended)
+    })
+    .judge(
+        |(group, result, ended): (
+            i32,
+            Result<seen::Builtin, seen::ShellError>,
+            Vec<Option<i32>>,
+        ),
+         seen| {
+            let formed = seen.at("group formed");
+            let members: Vec<i32> = formed
+                .descendants()
+                .iter()
+                .filter(|p| p.info.pgid.as_raw() == group)
+                .map(|p| p.pid())
+                .collect();
+            assert_eq!(members.len(), 2, "the test's two cats form group {group}");
+            assert!(
+                matches!(result, Ok(seen::Builtin::Continue)),
+                "got {result:?}"
             );
-        }
-    });
+            for (who, signal) in ["leader", "other member"].into_iter().zip(ended) {
+                assert_eq!(
+                    signal,
+                    Some(libc::SIGTERM),
+                    "`kill -TERM -{group}`: the group's {who} must get SIGTERM (kill(2) with a \
+                     negative pid signals the whole process group)"
+                );
+            }
+        },
+    );
 }
 
 #[rstest]
@@ -715,12 +1098,13 @@ fn task3_kill_with_a_negative_pid_signals_a_process_group() {
 #[case::no_pid(&["kill", "-TERM"])]
 #[case::pid_not_a_number(&["kill", "-TERM", "init"])]
 fn task3_kill_mistakes_are_errors(#[case] argv: &[&str]) {
-    isolated(NEVER_RETURNED_HINT, || {
-        let (result, _) = builtin(argv);
+    isolated(NEVER_RETURNED_HINT, || builtin(argv)).judge(|(result, _): BuiltinRan, _| {
         let ok = match (argv, &result) {
-            ([_, "-NOPE", ..], Err(ShellError::UnknownSignal(name))) => name.contains("NOPE"),
-            ([.., "2147483647"], Err(ShellError::Kill { errno, .. })) => *errno == Errno::ESRCH,
-            (_, Err(ShellError::Usage { builtin, .. })) => *builtin == "kill",
+            ([_, "-NOPE", ..], Err(seen::ShellError::UnknownSignal(name))) => name.contains("NOPE"),
+            ([.., "2147483647"], Err(seen::ShellError::Kill { errno })) => {
+                *errno == Errno::ESRCH as i32
+            }
+            (_, Err(seen::ShellError::Usage { builtin })) => *builtin == "kill",
             _ => false,
         };
         assert!(
@@ -735,13 +1119,16 @@ fn task3_kill_mistakes_are_errors(#[case] argv: &[&str]) {
 #[test]
 fn task3_builtins_in_the_shell() {
     isolated(SCRIPT_HINT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        fs::create_dir(dir.path().join("sub")).expect("mkdir sub");
+        let dir = std::env::temp_dir();
+        fs::create_dir(dir.join("sub")).expect("mkdir sub");
         let script = "cd sub\npwd\ncd nowhere\nkill -NOPE 1\nkill -9\nexit 4\necho not reached\n";
-        let run = run_script(dir.path(), script);
+        run_script(&dir, script)
+    })
+    .judge(|run: Run, seen| {
+        run.assert_no_panic();
         let transcript = run
             .transcript
-            .replace(&canonical(dir.path()).display().to_string(), "[tmp]");
+            .replace(&canonical(&seen.scratch).display().to_string(), "[tmp]");
         insta::assert_snapshot!("task3_builtins_in_the_shell", transcript);
         assert_eq!(run.code, Some(4), "`exit 4` ends the shell with code 4");
     });
@@ -750,22 +1137,80 @@ fn task3_builtins_in_the_shell() {
 // ---------------------------------------------------------------------------------------------
 // Task 4: job control on a terminal.
 
+/// What the test saw of a session on the terminal: the shell's pid, the terminal's foreground
+/// group at the moments the test names, the transcript, and how the shell ended.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Session {
+    shell: i32,
+    foreground: Vec<(String, i32)>,
+    transcript: String,
+    success: Option<bool>,
+}
+
+impl Session {
+    fn start(pty: &Pty) -> Session {
+        Session {
+            shell: pty.pid().as_raw(),
+            ..Session::default()
+        }
+    }
+
+    /// Notes the terminal's foreground group (tcgetpgrp: no snapshot shows it) and lets the
+    /// judge look at every process (checkpoint `moment`).
+    fn look(&mut self, pty: &Pty, moment: &str) {
+        self.foreground
+            .push((moment.to_owned(), pty.foreground_group().as_raw()));
+        checkpoint(moment);
+    }
+
+    fn end(mut self, pty: &Pty) -> Session {
+        self.transcript = pty.transcript();
+        self
+    }
+
+    #[track_caller]
+    fn foreground_at(&self, moment: &str) -> i32 {
+        self.foreground
+            .iter()
+            .find(|(m, _)| m == moment)
+            .map(|(_, group)| *group)
+            .unwrap_or_else(|| panic!("the test never looked at the terminal at {moment:?}"))
+    }
+
+    /// The judge's check that the transcript shows `needle`, as the test waited for it.
+    #[track_caller]
+    fn assert_shows(&self, needle: &str, waiting_for: &str) {
+        assert!(
+            self.transcript.contains(needle),
+            "{waiting_for}: the terminal never showed {needle:?}; it shows:\n{}",
+            self.transcript
+        );
+    }
+}
+
 #[test]
 fn task4_the_shell_takes_the_terminal_and_ignores_its_signals() {
     isolated(JOB_HINT, || {
         let mut pty = interactive_shell();
-        let shell = process(pty.pid());
+        let mut session = Session::start(&pty);
+        session.look(&pty, "at the prompt");
+        pty.send(b"\x04");
+        pty.wait("the shell exiting at end of file (Ctrl+D at the prompt)");
+        session.end(&pty)
+    })
+    .judge(|session: Session, seen| {
+        let shell = process(seen.at("at the prompt"), session.shell);
         assert_eq!(
-            shell.pgid,
-            pty.pid(),
+            shell.info.pgid.as_raw(),
+            session.shell,
             "the shell leads a process group of its own"
         );
         assert_eq!(
-            pty.foreground_group(),
-            shell.pgid,
+            session.foreground_at("at the prompt"),
+            shell.info.pgid.as_raw(),
             "at the prompt the shell's group must be the terminal's foreground group (tcsetpgrp)"
         );
-        let signals = procfs::signal_state(pty.pid()).expect("read /proc/<pid>/status");
+        let signals = shell.signals;
         for sig in [Signal::SIGINT, Signal::SIGTSTP, Signal::SIGTTOU] {
             assert!(
                 signals.ignored.contains(sig) || signals.caught.contains(sig),
@@ -774,8 +1219,10 @@ fn task4_the_shell_takes_the_terminal_and_ignores_its_signals() {
                 sig.as_str()
             );
         }
-        pty.send(b"\x04");
-        pty.wait("the shell exiting at end of file (Ctrl+D at the prompt)");
+        assert!(
+            seen.end.process(session.shell).is_none(),
+            "the shell exited"
+        );
     });
 }
 
@@ -783,13 +1230,28 @@ fn task4_the_shell_takes_the_terminal_and_ignores_its_signals() {
 fn task4_a_pipeline_is_one_process_group_in_the_foreground() {
     isolated(JOB_HINT, || {
         let mut pty = interactive_shell();
+        let mut session = Session::start(&pty);
         pty.send_line("cat | cat");
         pty.send_line("ping");
         pty.expect("ping\n", "`cat | cat` passing a line typed on the terminal");
         // Both cats are running now (the first read the terminal, the second wrote it).
-        let stages: Vec<ProcessInfo> = jobs_of(pty.pid())
+        session.look(&pty, "job running");
+        pty.send(b"\x04");
+        pty.expect(
+            PROMPT,
+            "the prompt after the job ended (Ctrl+D ends cat's input)",
+        );
+        session.look(&pty, "job ended");
+        pty.send(b"\x04");
+        pty.wait("the shell exiting at end of file");
+        session.end(&pty)
+    })
+    .judge(|session: Session, seen| {
+        let running = seen.at("job running");
+        let stages: Vec<_> = jobs_of(running, session.shell)
             .into_iter()
-            .filter(|p| p.comm == "cat")
+            .filter(|p| p.info.comm == "cat")
+            .map(|p| p.info.clone())
             .collect();
         assert_eq!(stages.len(), 2, "expected the two cats, found {stages:?}");
         let group = stages[0].pgid;
@@ -798,8 +1260,8 @@ fn task4_a_pipeline_is_one_process_group_in_the_foreground() {
             "the stages of one pipeline must share one process group: {stages:?}"
         );
         assert_ne!(
-            group,
-            pty.pid(),
+            group.as_raw(),
+            session.shell,
             "the job's process group must not be the shell's, or Ctrl+C would reach the shell too"
         );
         assert!(
@@ -807,23 +1269,17 @@ fn task4_a_pipeline_is_one_process_group_in_the_foreground() {
             "the group is led by one of the stages (the first: setpgid(0, 0))"
         );
         assert_eq!(
-            pty.foreground_group(),
-            group,
+            session.foreground_at("job running"),
+            group.as_raw(),
             "the running job's group must be the terminal's foreground group (tcsetpgrp)"
         );
-        pty.send(b"\x04");
-        pty.expect(
-            PROMPT,
-            "the prompt after the job ended (Ctrl+D ends cat's input)",
-        );
         assert_eq!(
-            pty.foreground_group(),
-            pty.pid(),
+            session.foreground_at("job ended"),
+            session.shell,
             "when the job ends, the shell must take the terminal back (tcsetpgrp)"
         );
-        procfs::assert_no_zombies("(the test's own children)");
-        pty.send(b"\x04");
-        pty.wait("the shell exiting at end of file");
+        seen.at("job ended")
+            .assert_no_zombies("(the test's own children)");
     });
 }
 
@@ -831,6 +1287,7 @@ fn task4_a_pipeline_is_one_process_group_in_the_foreground() {
 fn task4_ctrl_c_ends_the_job_not_the_shell() {
     isolated(JOB_HINT, || {
         let mut pty = interactive_shell();
+        let mut session = Session::start(&pty);
         pty.send_line("cat");
         pty.send_line("ping");
         pty.expect("ping\n", "cat repeating a line typed on the terminal");
@@ -840,13 +1297,23 @@ fn task4_ctrl_c_ends_the_job_not_the_shell() {
             "the shell reporting that Ctrl+C killed the job",
         );
         pty.expect(PROMPT, "the next prompt: the shell survives Ctrl+C");
-        let shell = process(pty.pid());
-        assert!(!shell.is_zombie(), "the shell must not die of Ctrl+C");
+        session.look(&pty, "after Ctrl+C");
         pty.send_line("echo still 'here'");
         pty.expect("still here\n", "the shell running a command after Ctrl+C");
         pty.send(b"\x04");
         let status = pty.wait("the shell exiting at end of file");
-        assert!(status.success(), "the shell ended with {status}");
+        session.success = Some(status.success());
+        session.end(&pty)
+    })
+    .judge(|session: Session, seen| {
+        session.assert_shows(
+            "killed by SIGINT",
+            "the shell reporting that Ctrl+C killed the job",
+        );
+        let shell = process(seen.at("after Ctrl+C"), session.shell);
+        assert!(!shell.info.is_zombie(), "the shell must not die of Ctrl+C");
+        session.assert_shows("still here\n", "the shell running a command after Ctrl+C");
+        assert_eq!(session.success, Some(true), "the shell ended with an error");
     });
 }
 
@@ -854,48 +1321,58 @@ fn task4_ctrl_c_ends_the_job_not_the_shell() {
 fn task4_ctrl_z_stops_the_job_and_fg_resumes_it() {
     isolated_for(Deadline::secs(15), JOB_HINT, || {
         let mut pty = interactive_shell();
+        let mut session = Session::start(&pty);
         pty.send_line("cat");
         pty.send_line("ping");
         pty.expect("ping\n", "cat repeating a line typed on the terminal");
-        let cat = jobs_of(pty.pid())
-            .into_iter()
-            .find(|p| p.comm == "cat")
-            .expect("the running cat");
+        session.look(&pty, "cat running");
         pty.send(b"\x1a");
         pty.expect(
             "Stopped",
             "the shell reporting that Ctrl+Z stopped the job (waitpid with WUNTRACED)",
         );
         pty.expect(PROMPT, "the prompt while the job is stopped");
-        assert!(
-            process(cat.pid).is_stopped(),
-            "the kernel must show the stopped job in state T (/proc/<pid>/stat)"
-        );
-        assert_eq!(
-            pty.foreground_group(),
-            pty.pid(),
-            "while the job is stopped, the shell must own the terminal again"
-        );
+        session.look(&pty, "job stopped");
         pty.send_line("fg");
         pty.send_line("pong");
         pty.expect(
             "pong\n",
             "cat running again after fg (SIGCONT) and reading the terminal",
         );
-        assert!(
-            !process(cat.pid).is_stopped(),
-            "after fg the job must run again"
-        );
-        assert_eq!(
-            pty.foreground_group(),
-            cat.pgid,
-            "fg must give the terminal back to the job (tcsetpgrp) before continuing it"
-        );
+        session.look(&pty, "job resumed");
         pty.send(b"\x04");
         pty.expect(PROMPT, "the prompt after the resumed job ended");
         pty.send(b"\x04");
         pty.wait("the shell exiting at end of file");
-        insta::assert_snapshot!("task4_ctrl_z_and_fg_transcript", pty.transcript());
+        session.end(&pty)
+    })
+    .judge(|session: Session, seen| {
+        let cat = jobs_of(seen.at("cat running"), session.shell)
+            .into_iter()
+            .find(|p| p.info.comm == "cat")
+            .expect("the running cat")
+            .info
+            .clone();
+        let cat_pid = cat.pid.as_raw();
+        assert!(
+            process(seen.at("job stopped"), cat_pid).info.is_stopped(),
+            "the kernel must show the stopped job in state T (/proc/<pid>/stat)"
+        );
+        assert_eq!(
+            session.foreground_at("job stopped"),
+            session.shell,
+            "while the job is stopped, the shell must own the terminal again"
+        );
+        assert!(
+            !process(seen.at("job resumed"), cat_pid).info.is_stopped(),
+            "after fg the job must run again"
+        );
+        assert_eq!(
+            session.foreground_at("job resumed"),
+            cat.pgid.as_raw(),
+            "fg must give the terminal back to the job (tcsetpgrp) before continuing it"
+        );
+        insta::assert_snapshot!("task4_ctrl_z_and_fg_transcript", session.transcript);
     });
 }
 
@@ -903,6 +1380,7 @@ fn task4_ctrl_z_stops_the_job_and_fg_resumes_it() {
 fn task4_fg_without_a_stopped_job_is_an_error() {
     isolated(JOB_HINT, || {
         let mut pty = interactive_shell();
+        let session = Session::start(&pty);
         pty.send_line("fg");
         pty.expect(
             "no stopped job",
@@ -911,6 +1389,13 @@ fn task4_fg_without_a_stopped_job_is_an_error() {
         pty.expect(PROMPT, "the prompt after fg failed");
         pty.send(b"\x04");
         pty.wait("the shell exiting at end of file");
+        session.end(&pty)
+    })
+    .judge(|session: Session, _| {
+        session.assert_shows(
+            "no stopped job",
+            "fg reporting that there is nothing to resume",
+        );
     });
 }
 
@@ -918,16 +1403,34 @@ fn task4_fg_without_a_stopped_job_is_an_error() {
 fn task4_exit_ends_stopped_jobs_and_leaves_no_zombie() {
     isolated(JOB_HINT, || {
         let mut pty = interactive_shell();
+        let mut session = Session::start(&pty);
         pty.send_line("cat | cat");
         pty.send_line("ping");
         pty.expect("ping\n", "`cat | cat` passing a line typed on the terminal");
         pty.send(b"\x1a");
         pty.expect("Stopped", "the shell reporting that Ctrl+Z stopped the job");
         pty.expect(PROMPT, "the prompt while the job is stopped");
+        session.look(&pty, "job stopped");
         pty.send_line("exit");
         pty.wait("the shell exiting with a stopped job");
-        // The shell's orphans would have been handed to this process (a child subreaper).
-        let left = procfs::descendants(getpid());
+        checkpoint("shell gone");
+        session.end(&pty)
+    })
+    .judge(|session: Session, seen| {
+        session.assert_shows("Stopped", "the shell reporting that Ctrl+Z stopped the job");
+        let stopped = jobs_of(seen.at("job stopped"), session.shell);
+        assert!(
+            stopped.iter().any(|p| p.info.is_stopped()),
+            "the kernel shows no stopped process of the job after Ctrl+Z: {:?}",
+            stopped.iter().map(|p| &p.info).collect::<Vec<_>>()
+        );
+        // The shell's orphans would have been handed to the test process (a child subreaper).
+        let left: Vec<_> = seen
+            .at("shell gone")
+            .descendants()
+            .iter()
+            .map(|p| p.info.clone())
+            .collect();
         assert!(
             left.is_empty(),
             "processes of the stopped job outlived the shell: {left:?}. Before exiting, send \
