@@ -41,11 +41,14 @@ mod tests {
     #[test]
     fn a_child_exits_with_what_its_body_returns() {
         crate::isolated("the child never exited", || {
-            assert_eq!(exit_code(spawn_child(|| 7), "the child"), 7);
-            assert_eq!(
+            (
+                exit_code(spawn_child(|| 7), "the child"),
                 exit_code(spawn_child(|| panic!("on purpose")), "the child"),
-                101
-            );
+            )
+        })
+        .judge(|(returned, panicked), _| {
+            assert_eq!(returned, 7);
+            assert_eq!(panicked, 101);
         });
     }
 }

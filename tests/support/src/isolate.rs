@@ -653,24 +653,26 @@ fn conclude<T>(
             deadline.scaled(),
             snapshot.describe()
         ))
-    } else if body_failed || done.is_none() {
-        let message = match main.last().filter(|_| body_failed) {
-            Some(p) => format!("{}\n  at {}", p.message, p.at),
-            None => describe_end(ended.as_ref()),
-        };
-        Err(format!("{message}{extra}"))
     } else {
-        let (value, end) = done.expect("checked above");
-        Ok((
-            value,
-            Witness {
-                checkpoints,
-                end,
-                scratch: scratch.path().to_path_buf(),
-                output: output.clone(),
-                protections: protections.clone().unwrap_or_default(),
-            },
-        ))
+        match done.filter(|_| !body_failed) {
+            Some((value, end)) => Ok((
+                value,
+                Witness {
+                    checkpoints,
+                    end,
+                    scratch: scratch.path().to_path_buf(),
+                    output: output.clone(),
+                    protections: protections.clone().unwrap_or_default(),
+                },
+            )),
+            None => {
+                let message = match main.last().filter(|_| body_failed) {
+                    Some(p) => format!("{}\n  at {}", p.message, p.at),
+                    None => describe_end(ended.as_ref()),
+                };
+                Err(format!("{message}{extra}"))
+            }
+        }
     };
     Outcome {
         test,
