@@ -142,6 +142,16 @@ fn start_test_process(
             .map_err(|e| format!("cannot hand the scratch directory to uid {uid}: {e}"))?;
     }
     let test = env::var(KEEPER_ENV).unwrap_or_default();
+    let mut policy = policy.clone();
+    if policy.private_ipc {
+        // The test's IPC namespace is made here, on this thread, so that its POSIX message
+        // queues can be given a place Landlock knows (see `sandbox::private_ipc_with_mqueue`).
+        match sandbox::private_ipc_with_mqueue(&policy.scratch) {
+            Ok(()) => policy.private_ipc_done = true,
+            Err(e) => return Err(format!("cannot give the test an IPC namespace: {e}")),
+        }
+    }
+    let policy = &policy;
     let mut ruleset = sandbox::landlock_ruleset(policy);
     let protections = Protections {
         uid,
@@ -206,7 +216,7 @@ fn start_test_process(
             libc::syscall(libc::SYS_close_range, 3u32, (probe_fd - 1) as u32, 4u32);
             libc::syscall(libc::SYS_close_range, (probe_fd + 1) as u32, u32::MAX, 4u32);
             let mut flags = 0;
-            if policy.private_ipc {
+            if policy.private_ipc && !policy.private_ipc_done {
                 flags |= libc::CLONE_NEWIPC;
             }
             if policy.private_network {

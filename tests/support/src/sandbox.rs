@@ -40,6 +40,9 @@ pub(crate) struct Policy {
     pub drop_user: bool,
     pub private_network: bool,
     pub private_ipc: bool,
+    /// Set by the keeper once it made the namespace itself.
+    #[serde(default)]
+    pub private_ipc_done: bool,
     pub landlock: bool,
     /// Where the test may write (its TMPDIR and HOME).
     pub scratch: PathBuf,
@@ -128,6 +131,7 @@ impl Policy {
             drop_user: !off && root && full_uid_map() && reachable_by_others(&exe),
             private_network: !off && root,
             private_ipc: !off && root,
+            private_ipc_done: false,
             landlock: !off,
             scratch: scratch.to_path_buf(),
             readable,
@@ -182,7 +186,13 @@ pub(crate) fn landlock_ruleset(policy: &Policy) -> Option<landlock::RulesetCreat
             .chain(policy.readable.iter().cloned())
             .collect(),
     );
-    let writable = existing(vec![policy.scratch.clone(), PathBuf::from("/dev")]);
+    // The message-queue mount needs a rule of its own: queues are reached through the IPC
+    // namespace's internal mount, whose walk up ends at this file system's root, not at scratch.
+    let writable = existing(vec![
+        policy.scratch.clone(),
+        policy.scratch.join(".mqueue"),
+        PathBuf::from("/dev"),
+    ]);
     Ruleset::default()
         .handle_access(AccessFs::from_all(abi))
         .ok()?
@@ -213,6 +223,34 @@ pub(crate) fn landlock_abi() -> i32 {
     } else {
         v as i32
     }
+}
+
+/// Gives the calling thread (and the processes it then starts) an IPC namespace of its own,
+/// and mounts that namespace's POSIX message queue file system at `scratch/.mqueue` in a mount
+/// namespace of its own. `mq_open` reaches queues through the namespace's internal mount of that
+/// file system, which Landlock would refuse as lying beneath no rule; with this mount, the rule
+/// that opens the scratch directory covers its root too. As root only.
+pub(crate) fn private_ipc_with_mqueue(scratch: &Path) -> std::io::Result<()> {
+    use nix::mount::{mount, MsFlags};
+    use nix::sched::{unshare, CloneFlags};
+    unshare(CloneFlags::CLONE_FS | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC)?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )?;
+    let at = scratch.join(".mqueue");
+    fs::create_dir_all(&at)?;
+    mount(
+        Some("mqueue"),
+        &at,
+        Some("mqueue"),
+        MsFlags::empty(),
+        None::<&str>,
+    )?;
+    Ok(())
 }
 
 /// Brings the loopback interface up in a fresh network namespace (it starts down). Only system

@@ -60,6 +60,9 @@ pub struct ProcessState {
     pub threads: Vec<ThreadState>,
     /// Lines of `/proc/<pid>/maps` for System V shared memory (`/SYSV…`).
     pub sysv_maps: Vec<String>,
+    /// The foreground process group of its controlling terminal (`tpgid` in
+    /// `/proc/<pid>/stat`; -1 without a terminal): what `tcgetpgrp` would say.
+    pub terminal_foreground: i32,
 }
 
 impl ProcessState {
@@ -101,9 +104,26 @@ pub struct Snapshot {
     pub message_queues: Vec<MsgQueueRow>,
     pub shared_memory: Vec<ShmRow>,
     pub semaphore_sets: Vec<SemRow>,
+    /// Every semaphore of every set, by set id (read with `semctl` by the judge).
+    pub semaphores: BTreeMap<i32, Vec<Semaphore>>,
+    /// Lines of `/proc/locks` (file locks of the whole machine: match them by inode).
+    pub file_locks: Vec<String>,
     pub unix_sockets: Vec<UnixSocket>,
     pub tcp_sockets: Vec<InetSocket>,
     pub udp_sockets: Vec<InetSocket>,
+}
+
+/// One semaphore, as `semctl` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Semaphore {
+    /// `GETVAL`.
+    pub value: i32,
+    /// `GETNCNT`: processes waiting for the value to grow.
+    pub waiting_to_decrease: i32,
+    /// `GETZCNT`: processes waiting for the value to be zero.
+    pub waiting_for_zero: i32,
+    /// `GETPID`: the last process that changed it.
+    pub last_pid: i32,
 }
 
 /// What a snapshot must not show: the judge's own machinery in the untrusted processes.
@@ -123,7 +143,7 @@ impl Snapshot {
         for info in tree {
             processes.push(process_state(info, hidden));
         }
-        let (message_queues, shared_memory, semaphore_sets) = sysv_tables_of(root);
+        let (message_queues, shared_memory, semaphore_sets, semaphores) = sysv_tables_of(root);
         let net = |table: &str| fs::read_to_string(format!("/proc/{root}/net/{table}")).unwrap_or_default();
         Snapshot {
             label: label.to_owned(),
@@ -133,6 +153,10 @@ impl Snapshot {
             message_queues,
             shared_memory,
             semaphore_sets,
+            semaphores,
+            file_locks: fs::read_to_string("/proc/locks")
+                .map(|t| t.lines().map(str::to_owned).collect())
+                .unwrap_or_default(),
             unix_sockets: netprocfs::parse_unix(&net("unix")),
             tcp_sockets: netprocfs::parse_inet(&net("tcp")),
             udp_sockets: netprocfs::parse_inet(&net("udp")),
@@ -211,6 +235,11 @@ impl Snapshot {
 
     pub fn semaphore_set(&self, id: i32) -> Option<&SemRow> {
         self.semaphore_sets.iter().find(|s| s.id == id)
+    }
+
+    /// The semaphores of set `id` (empty if the set did not exist).
+    pub fn semaphores_of(&self, id: i32) -> &[Semaphore] {
+        self.semaphores.get(&id).map_or(&[], Vec::as_slice)
     }
 
     /// One line per process: what it was doing (for a deadline's message).
@@ -338,12 +367,21 @@ fn process_state(info: ProcessInfo, hidden: &Hidden) -> ProcessState {
                 .collect()
         })
         .unwrap_or_default();
+    let terminal_foreground = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            // state ppid pgrp session tty_nr tpgid
+            rest.split_whitespace().nth(5)?.parse().ok()
+        })
+        .unwrap_or(-1);
     ProcessState {
         info,
         fds,
         signals,
         threads,
         sysv_maps,
+        terminal_foreground,
     }
 }
 
@@ -354,14 +392,43 @@ fn fd_flags(pid: i32, fd: i32) -> Option<i32> {
         .and_then(|octal| i32::from_str_radix(octal.trim(), 8).ok())
 }
 
-/// The System V tables as the test's processes see them. As root the test has an IPC namespace
-/// of its own: a short-lived thread joins it to read them (namespaces are per thread for IPC).
-fn sysv_tables_of(pid: i32) -> (Vec<MsgQueueRow>, Vec<ShmRow>, Vec<SemRow>) {
+type SysvTables = (
+    Vec<MsgQueueRow>,
+    Vec<ShmRow>,
+    Vec<SemRow>,
+    BTreeMap<i32, Vec<Semaphore>>,
+);
+
+/// The System V tables as the test's processes see them, and the value of every semaphore. As
+/// root the test has an IPC namespace of its own: a short-lived thread joins it to read them
+/// (namespaces are per thread for IPC).
+fn sysv_tables_of(pid: i32) -> SysvTables {
     let read = || {
+        let sets = sysvipc::semaphore_sets();
+        let values = sets
+            .iter()
+            .map(|set| {
+                let all = (0..set.nsems as i32)
+                    .map(|n| {
+                        // SAFETY: semctl with these commands reads nothing from us and returns
+                        // an integer (or -1 if the set vanished meanwhile).
+                        let get = |cmd| unsafe { libc::semctl(set.id, n, cmd) };
+                        Semaphore {
+                            value: get(libc::GETVAL),
+                            waiting_to_decrease: get(libc::GETNCNT),
+                            waiting_for_zero: get(libc::GETZCNT),
+                            last_pid: get(libc::GETPID),
+                        }
+                    })
+                    .collect();
+                (set.id, all)
+            })
+            .collect();
         (
             sysvipc::message_queues(),
             sysvipc::shared_memory_segments(),
-            sysvipc::semaphore_sets(),
+            sets,
+            values,
         )
     };
     let same_ns = fs::read_link(format!("/proc/{pid}/ns/ipc")).ok()
