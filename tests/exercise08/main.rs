@@ -1,10 +1,12 @@
 //! The graded suite of exercise 08: sockets across domains and types.
 //!
-//! Each test grades one behaviour of one task (`taskN_…`). Every test runs in a process of its
-//! own with a deadline (`isolated`), because servers block in threads and a hang must become a
-//! failing test with a hint. The kernel is the witness: `/proc/net/tcp`, `/proc/net/udp` and
-//! `/proc/net/unix` say what is bound and listening, `/proc/self/fd` which sockets we hold and
-//! `/proc/self/task` which threads still run. Network tests use the loopback interface only.
+//! Each test grades one behaviour of one task (`taskN_…`). Every test runs the student's code in
+//! a sandboxed process of its own with a deadline (`isolated`), because servers block in threads
+//! and a hang must become a failing test with a hint. The kernel is the witness: a judge that runs
+//! no student code reads `/proc/net/tcp`, `/proc/net/udp` and `/proc/net/unix` (what is bound and
+//! listening), the test process's descriptor table (which sockets it holds) and its threads (which
+//! still run) itself, at `checkpoint`s the body marks, and decides the verdict. Network tests use
+//! the loopback interface only.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -13,18 +15,19 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{SocketAddr as UnixSocketAddr, UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use exercise08::*;
-use ipclab_support::data::{assert_same_bytes, payload, MIB};
-use ipclab_support::isolated;
-use ipclab_support::netprocfs::{self, UNIX_STREAM};
-use ipclab_support::procfs::FdSnapshot;
+use ipclab_support::data::{payload, Received, MIB};
+use ipclab_support::netprocfs::{InetSocket, UnixSocket, TCP_LISTEN, UNIX_STREAM};
+use ipclab_support::procfs::FdTarget;
+use ipclab_support::{checkpoint, isolated, Snapshot};
 use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrIn, UnixAddr};
 use rstest::rstest;
+use serde::{Deserialize, Serialize};
 
 const SERVER_HINT: &str = "the echo server hung. start() must bind and listen before it \
      returns, serve each connection in a thread of its own (or with poll) so that an idle client \
@@ -48,10 +51,13 @@ const PATIENCE: Duration = Duration::from_secs(5);
 
 const LOOPBACK_ANY_PORT: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
 
-fn tcp_addr(server: &EchoServer) -> SocketAddrV4 {
+/// The TCP address a server reports, or what is wrong with its endpoint.
+fn tcp_addr(server: &EchoServer) -> std::result::Result<SocketAddrV4, String> {
     match server.endpoint() {
-        Endpoint::Tcp(addr) => *addr,
-        other => panic!("a TCP server's endpoint should be Endpoint::Tcp, got {other:?}"),
+        Endpoint::Tcp(addr) => Ok(*addr),
+        other => Err(format!(
+            "a TCP server's endpoint should be Endpoint::Tcp, got {other:?}"
+        )),
     }
 }
 
@@ -63,6 +69,11 @@ fn unique_name() -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// A temporary directory that stays until the test ends, so that the judge can look into it.
+fn scratch_dir() -> PathBuf {
+    tempfile::tempdir().expect("temporary directory").keep()
 }
 
 /// The kinds of stream endpoint, for rstest cases.
@@ -79,6 +90,48 @@ fn endpoint_in(domain: Domain, dir: &Path) -> Endpoint {
         Domain::Tcp => Endpoint::Tcp(LOOPBACK_ANY_PORT),
         Domain::UnixPath => Endpoint::UnixPath(dir.join("echo.sock")),
         Domain::UnixAbstract => Endpoint::UnixAbstract(unique_name()),
+    }
+}
+
+/// What a client of the test read back, as the judge receives it.
+#[derive(Debug, Serialize, Deserialize)]
+enum Echo {
+    Got(Received),
+    /// Nothing came within the patience.
+    Silent,
+    Failed(String),
+}
+
+impl Echo {
+    fn is_right(&self) -> bool {
+        matches!(self, Echo::Got(r) if r.difference.is_none())
+    }
+}
+
+/// Asserts that `echo` is `expected`, or fails naming `who`.
+#[track_caller]
+fn assert_echo(echo: &Echo, expected: &[u8], who: &str) {
+    match echo {
+        Echo::Got(received) => {
+            received.assert_matches(expected, &format!("the echo {who} received"))
+        }
+        Echo::Silent => panic!(
+            "{who} got no echo within {PATIENCE:?}. The server is not serving it: does it \
+             serve one connection at a time (another client is connected and idle), or \
+             wait for more bytes before echoing?"
+        ),
+        Echo::Failed(e) => panic!("{who} could not read its echo: {e}"),
+    }
+}
+
+/// Asserts each echo of a sequence the body stopped at the first wrong one of.
+#[track_caller]
+fn assert_echoes(echoes: &[Echo], expected: &[(&[u8], &str)]) {
+    for (i, (bytes, who)) in expected.iter().enumerate() {
+        let echo = echoes
+            .get(i)
+            .unwrap_or_else(|| panic!("the test stopped before {who} was served"));
+        assert_echo(echo, bytes, who);
     }
 }
 
@@ -117,25 +170,31 @@ impl TestClient {
         self.stream().write_all(bytes).expect("send to the server");
     }
 
-    /// Reads `expected.len()` bytes and compares them, or fails naming `who`.
-    fn expect_echo(&mut self, expected: &[u8], who: &str) {
+    /// Reads `expected.len()` bytes, for the judge to compare.
+    fn read_echo(&mut self, expected: &[u8]) -> Echo {
         let mut got = vec![0u8; expected.len()];
         match self.stream().read_exact(&mut got) {
-            Ok(()) => assert_same_bytes(&got, expected, &format!("the echo {who} received")),
+            Ok(()) => Echo::Got(Received::of(&got, expected)),
             Err(e)
                 if matches!(
                     e.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                panic!(
-                    "{who} got no echo within {PATIENCE:?}. The server is not serving it: does it \
-                     serve one connection at a time (another client is connected and idle), or \
-                     wait for more bytes before echoing?"
-                )
+                Echo::Silent
             }
-            Err(e) => panic!("{who} could not read its echo: {e}"),
+            Err(e) => Echo::Failed(e.to_string()),
         }
+    }
+
+    /// Sends `bytes` and reads their echo into `echoes`; false if it was not right (the body
+    /// stops there: the judge reports it).
+    fn ping(&mut self, bytes: &[u8], echoes: &mut Vec<Echo>) -> bool {
+        self.send(bytes);
+        let echo = self.read_echo(bytes);
+        let right = echo.is_right();
+        echoes.push(echo);
+        right
     }
 
     /// Reads until end of file (or the patience runs out) and returns what came.
@@ -145,10 +204,99 @@ impl TestClient {
     }
 }
 
-fn thread_count() -> usize {
-    fs::read_dir("/proc/self/task")
-        .expect("read /proc/self/task")
-        .count()
+// ---------------------------------------------------------------------------------------------
+// What the judge reads in a snapshot.
+
+/// The inodes of the sockets the test process held.
+fn socket_inodes(seen: &Snapshot) -> Vec<u64> {
+    seen.test_process()
+        .fds
+        .values()
+        .filter_map(|e| match e.target {
+            FdTarget::Socket(inode) => Some(inode),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The TCP socket listening on `addr`, if any.
+fn tcp_listener_at(seen: &Snapshot, addr: SocketAddrV4) -> Option<&InetSocket> {
+    seen.tcp_sockets
+        .iter()
+        .find(|s| s.state == TCP_LISTEN && s.local == addr)
+}
+
+/// The AF_UNIX socket bound to `path` (`@name` for an abstract name), if any.
+fn unix_socket_bound_to<'a>(seen: &'a Snapshot, path: &str) -> Option<&'a UnixSocket> {
+    seen.unix_sockets
+        .iter()
+        .find(|s| s.path.as_deref() == Some(path))
+}
+
+fn thread_count(seen: &Snapshot) -> usize {
+    seen.test_process().threads.len()
+}
+
+/// Panics, naming each leaked descriptor and `what_to_close`, if the test process held a
+/// descriptor at `after` that it did not hold at `before`.
+#[track_caller]
+fn assert_no_leaks(before: &Snapshot, after: &Snapshot, what_to_close: &str) {
+    let held = &before.test_process().fds;
+    let leaked: Vec<String> = after
+        .test_process()
+        .fds
+        .iter()
+        .filter(|(fd, e)| held.get(fd).map(|h| &h.target) != Some(&e.target))
+        .map(|(fd, e)| format!("fd {fd} -> {}", e.target))
+        .collect();
+    if !leaked.is_empty() {
+        panic!(
+            "descriptor leak: after the call the process still holds {} that it did not hold before \
+             ({}). {what_to_close}",
+            if leaked.len() == 1 { "a descriptor" } else { "descriptors" },
+            leaked.join(", ")
+        );
+    }
+}
+
+/// An error of the code under test, as the judge receives it: the variants the tests look for,
+/// any other as its debug text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Failure {
+    AddressInUse { endpoint: String },
+    NotASocket { path: PathBuf },
+    PathTooLong { path: PathBuf },
+    ConnectionRefused { endpoint: String },
+    NoSuchSocket { path: PathBuf },
+    ServerGone { endpoint: String },
+    DatagramTooLarge { len: usize },
+    Other(String),
+}
+
+fn failure(e: &Error) -> Failure {
+    match e {
+        Error::AddressInUse { endpoint } => Failure::AddressInUse {
+            endpoint: endpoint.clone(),
+        },
+        Error::NotASocket { path } => Failure::NotASocket { path: path.clone() },
+        Error::PathTooLong { path } => Failure::PathTooLong { path: path.clone() },
+        Error::ConnectionRefused { endpoint } => Failure::ConnectionRefused {
+            endpoint: endpoint.clone(),
+        },
+        Error::NoSuchSocket { path } => Failure::NoSuchSocket { path: path.clone() },
+        Error::ServerGone { endpoint } => Failure::ServerGone {
+            endpoint: endpoint.clone(),
+        },
+        Error::DatagramTooLarge { len } => Failure::DatagramTooLarge { len: *len },
+        other => Failure::Other(format!("{other:?}")),
+    }
+}
+
+type Seen<T> = std::result::Result<T, Failure>;
+
+/// The result, with what the judge needs of its value (dropping the value).
+fn seen<T, U>(result: Result<T>, keep: impl FnOnce(T) -> U) -> Seen<U> {
+    result.map(keep).map_err(|e| failure(&e))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,11 +319,22 @@ fn task1_echoes_what_a_client_sends(#[case] len: usize) {
         };
         let sent = message.clone();
         let sender = thread::spawn(move || writer.write_all(&sent));
-        client.expect_echo(&message, "the client");
-        sender
+        let echo = client.read_echo(&message);
+        if !echo.is_right() {
+            // The sender may be stuck on a server that does not read: the judge reports the echo.
+            return (echo, Ok(()));
+        }
+        let sent = sender
             .join()
             .expect("the sender")
-            .expect("send to the server");
+            .map_err(|e| e.to_string());
+        (echo, sent)
+    })
+    .judge(|(echo, sent), _| {
+        assert_echo(&echo, &payload(len), "the client");
+        if let Err(e) = sent {
+            panic!("send to the server: {e}");
+        }
     });
 }
 
@@ -184,7 +343,11 @@ fn task1_reports_the_real_port_the_kernel_listens_on() {
     isolated(SERVER_HINT, || {
         let server = EchoServer::start(&Endpoint::Tcp(LOOPBACK_ANY_PORT))
             .expect("EchoServer::start returned an error");
-        let addr = tcp_addr(&server);
+        checkpoint("started");
+        tcp_addr(&server)
+    })
+    .judge(|addr, seen| {
+        let addr = addr.unwrap_or_else(|wrong| panic!("{wrong}"));
         assert_eq!(
             *addr.ip(),
             Ipv4Addr::LOCALHOST,
@@ -196,13 +359,12 @@ fn task1_reports_the_real_port_the_kernel_listens_on() {
             "port 0 asks the kernel to choose a port: endpoint() must report the port it chose \
              (getsockname after bind)"
         );
-        let row = netprocfs::tcp_listener_at(addr)
-            .expect("read /proc/net/tcp")
-            .unwrap_or_else(|| {
-                panic!("/proc/net/tcp shows no LISTEN socket at {addr}: bind and listen before start() returns")
-            });
+        let started = seen.at("started");
+        let row = tcp_listener_at(started, addr).unwrap_or_else(|| {
+            panic!("/proc/net/tcp shows no LISTEN socket at {addr}: bind and listen before start() returns")
+        });
         assert!(
-            netprocfs::own_socket_inodes().contains(&row.inode),
+            socket_inodes(started).contains(&row.inode),
             "the socket listening at {addr} is not one of this process's descriptors"
         );
     });
@@ -210,67 +372,105 @@ fn task1_reports_the_real_port_the_kernel_listens_on() {
 
 #[test]
 fn task1_serves_several_clients_at_once() {
+    const B_WHO: &str = "client B (while client A is connected and silent)";
+    const C_WHO: &str = "client C (while A and B are connected)";
     isolated(SERVER_HINT, || {
         let server = EchoServer::start(&Endpoint::Tcp(LOOPBACK_ANY_PORT))
             .expect("EchoServer::start returned an error");
+        let mut echoes = Vec::new();
         // A connects first and stays silent; B and C must be served all the same.
         let mut a = TestClient::connect(server.endpoint());
         let mut b = TestClient::connect(server.endpoint());
-        b.send(b"hello from b\n");
-        b.expect_echo(
-            b"hello from b\n",
-            "client B (while client A is connected and silent)",
-        );
+        if !b.ping(b"hello from b\n", &mut echoes) {
+            return echoes;
+        }
         let mut c = TestClient::connect(server.endpoint());
-        c.send(b"c");
-        c.expect_echo(b"c", "client C (while A and B are connected)");
-        a.send(b"a, at last");
-        a.expect_echo(b"a, at last", "client A");
+        if !c.ping(b"c", &mut echoes) {
+            return echoes;
+        }
+        a.ping(b"a, at last", &mut echoes);
+        echoes
+    })
+    .judge(|echoes, _| {
+        assert_echoes(
+            &echoes,
+            &[
+                (b"hello from b\n", B_WHO),
+                (b"c", C_WHO),
+                (b"a, at last", "client A"),
+            ],
+        );
     });
+}
+
+/// How a client's read ended after the server was dropped.
+#[derive(Debug, Serialize, Deserialize)]
+enum Rest {
+    Bytes(Vec<u8>),
+    Reset,
+    Failed(String),
 }
 
 #[test]
 fn task1_dropping_the_server_stops_listening_and_joins_its_threads() {
     isolated(STOP_HINT, || {
-        let threads = thread_count();
-        let before = FdSnapshot::take();
+        checkpoint("before");
         let server = EchoServer::start(&Endpoint::Tcp(LOOPBACK_ANY_PORT))
             .expect("EchoServer::start returned an error");
-        let addr = tcp_addr(&server);
+        let addr = tcp_addr(&server).unwrap_or_else(|wrong| panic!("{wrong}"));
         let mut clients: Vec<TestClient> = (0..2)
             .map(|_| TestClient::connect(server.endpoint()))
             .collect();
+        let mut echoes = Vec::new();
         for c in &mut clients {
-            c.send(b"ping");
-            c.expect_echo(b"ping", "a client");
+            if !c.ping(b"ping", &mut echoes) {
+                return (addr, echoes, Vec::new());
+            }
         }
         drop(server);
+        checkpoint("dropped");
+        let rests = clients
+            .iter_mut()
+            .map(|c| match c.read_rest() {
+                Ok(rest) => Rest::Bytes(rest),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Rest::Reset,
+                Err(e) => Rest::Failed(e.to_string()),
+            })
+            .collect();
+        drop(clients);
+        checkpoint("after");
+        (addr, echoes, rests)
+    })
+    .judge(|(addr, echoes, rests), seen| {
+        assert_echoes(&echoes, &[(b"ping", "a client"), (b"ping", "a client")]);
         assert_eq!(
-            netprocfs::tcp_listener_at(addr).expect("read /proc/net/tcp"),
+            tcp_listener_at(seen.at("dropped"), addr),
             None,
             "after the server is dropped nothing may listen at {addr} any more"
         );
-        for c in &mut clients {
-            match c.read_rest() {
-                Ok(rest) => assert!(
+        for rest in rests {
+            match rest {
+                Rest::Bytes(rest) => assert!(
                     rest.is_empty(),
                     "a connected client should read end of file once the server is dropped, got {rest:?}"
                 ),
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
-                Err(e) => panic!(
+                Rest::Reset => {}
+                Rest::Failed(e) => panic!(
                     "a client still connected when the server was dropped should see its \
                      connection end (end of file), but its read failed: {e}. Dropping the server \
                      must shut down the connections it serves."
                 ),
             }
         }
-        drop(clients);
+        let (before, after) = (seen.at("before"), seen.at("after"));
         assert_eq!(
-            thread_count(),
-            threads,
+            thread_count(after),
+            thread_count(before),
             "threads the server started are still running after it was dropped: join them all"
         );
-        before.assert_no_leaks(
+        assert_no_leaks(
+            before,
+            after,
             "Dropping the server closes its listening socket and every connection.",
         );
     });
@@ -283,13 +483,21 @@ fn task1_a_port_in_use_is_a_clear_error() {
         let std::net::SocketAddr::V4(addr) = taken.local_addr().expect("local_addr") else {
             unreachable!("bound to an IPv4 address")
         };
-        let before = FdSnapshot::take();
-        let result = EchoServer::start(&Endpoint::Tcp(addr));
+        checkpoint("before");
+        let result = seen(EchoServer::start(&Endpoint::Tcp(addr)), drop);
+        checkpoint("after");
+        (addr, result)
+    })
+    .judge(|(addr, result), seen| {
         assert!(
-            matches!(result, Err(Error::AddressInUse { .. })),
+            matches!(result, Err(Failure::AddressInUse { .. })),
             "another socket listens at {addr}: expected Err(Error::AddressInUse {{ .. }}), got {result:?}"
         );
-        before.assert_no_leaks("Close the socket when bind fails.");
+        assert_no_leaks(
+            seen.at("before"),
+            seen.at("after"),
+            "Close the socket when bind fails.",
+        );
     });
 }
 
@@ -300,6 +508,11 @@ fn udp_pair() -> (Udp, Udp) {
     let a = Udp::bind(LOOPBACK_ANY_PORT).expect("Udp::bind returned an error");
     let b = Udp::bind(LOOPBACK_ANY_PORT).expect("Udp::bind returned an error");
     (a, b)
+}
+
+/// A datagram as the judge receives it: its text and whether it was cut.
+fn shown(d: &Datagram) -> (String, bool) {
+    (String::from_utf8_lossy(&d.bytes).into_owned(), d.truncated)
 }
 
 #[test]
@@ -316,13 +529,18 @@ fn task2_each_datagram_arrives_whole_one_per_receive() {
                 .recv(64, PATIENCE)
                 .expect("recv returned an error")
                 .expect("a datagram sent over loopback should arrive");
+            got.push((d.from, shown(&d)));
+        }
+        (a.local_addr(), got)
+    })
+    .judge(|(sender, got), _| {
+        for (from, _) in &got {
             assert_eq!(
-                d.from,
-                a.local_addr(),
+                *from, sender,
                 "`from` must be the sender's address, as recvfrom/recvmsg report it"
             );
-            got.push((String::from_utf8_lossy(&d.bytes).into_owned(), d.truncated));
         }
+        let got: Vec<(String, bool)> = got.into_iter().map(|(_, d)| d).collect();
         assert_eq!(
             got,
             [
@@ -342,8 +560,11 @@ fn task2_an_empty_datagram_is_a_datagram() {
         a.send_to(b"", b.local_addr())
             .expect("send_to returned an error");
         let d = b.recv(64, PATIENCE).expect("recv returned an error");
+        d.map(|d| (d.bytes, d.truncated))
+    })
+    .judge(|d, _| {
         assert!(
-            matches!(&d, Some(d) if d.bytes.is_empty() && !d.truncated),
+            matches!(&d, Some((bytes, truncated)) if bytes.is_empty() && !truncated),
             "an empty datagram must arrive as Some(Datagram) with no bytes, got {d:?}"
         );
     });
@@ -359,12 +580,11 @@ fn task2_a_too_small_buffer_truncates_a_datagram() {
             .expect("send_to returned an error");
         let first = b.recv(4, PATIENCE).expect("recv returned an error");
         let second = b.recv(64, PATIENCE).expect("recv returned an error");
-        let show = |d: &Option<Datagram>| {
-            d.as_ref()
-                .map(|d| (String::from_utf8_lossy(&d.bytes).into_owned(), d.truncated))
-        };
+        (first.as_ref().map(shown), second.as_ref().map(shown))
+    })
+    .judge(|(first, second), _| {
         assert_eq!(
-            (show(&first), show(&second)),
+            (first, second),
             (Some(("data".into(), true)), Some(("ok".into(), false))),
             "a 4-byte buffer cuts the 8-byte datagram (MSG_TRUNC in the returned flags: report \
              it as `truncated`); the rest is discarded, and the next receive gets the next datagram"
@@ -374,21 +594,30 @@ fn task2_a_too_small_buffer_truncates_a_datagram() {
 
 #[test]
 fn task2_a_receive_without_a_datagram_is_bounded() {
+    const WAIT: Duration = Duration::from_millis(200);
     isolated(UDP_HINT, || {
         let (_a, b) = udp_pair();
-        let wait = Duration::from_millis(200);
         let started = Instant::now();
-        let got = b.recv(64, wait).expect("recv returned an error");
+        let got = b.recv(64, WAIT).expect("recv returned an error");
         let took = started.elapsed();
+        let started = Instant::now();
+        let at_once = b.recv(64, Duration::ZERO).expect("recv returned an error");
+        let took_at_once = started.elapsed();
+        (
+            got.map(|d| format!("{d:?}")),
+            took,
+            at_once.map(|d| format!("{d:?}")),
+            took_at_once,
+        )
+    })
+    .judge(|(got, took, at_once, took_at_once), _| {
         assert!(got.is_none(), "nothing was sent, yet recv returned {got:?}");
         assert!(
-            took >= wait.mul_f32(0.9),
-            "recv returned after {took:?}: it should wait (about) the {wait:?} it was given"
+            took >= WAIT.mul_f32(0.9),
+            "recv returned after {took:?}: it should wait (about) the {WAIT:?} it was given"
         );
-        let started = Instant::now();
-        let got = b.recv(64, Duration::ZERO).expect("recv returned an error");
         assert!(
-            got.is_none() && started.elapsed() < PATIENCE,
+            at_once.is_none() && took_at_once < PATIENCE,
             "a zero wait takes only a datagram already queued, at once"
         );
     });
@@ -397,20 +626,29 @@ fn task2_a_receive_without_a_datagram_is_bounded() {
 #[test]
 fn task2_the_socket_is_bound_where_it_says() {
     isolated(UDP_HINT, || {
-        let before = FdSnapshot::take();
+        checkpoint("before");
         let udp = Udp::bind(LOOPBACK_ANY_PORT).expect("Udp::bind returned an error");
         let addr = udp.local_addr();
+        checkpoint("bound");
+        drop(udp);
+        checkpoint("after");
+        addr
+    })
+    .judge(|addr, seen| {
         assert!(
             addr.port() != 0 && *addr.ip() == Ipv4Addr::LOCALHOST,
             "local_addr() must report 127.0.0.1 and the port the kernel chose, got {addr}"
         );
-        let rows = netprocfs::udp_sockets().expect("read /proc/net/udp");
-        let row = rows.iter().find(|r| r.local == addr).unwrap_or_else(|| {
+        let bound = seen.at("bound");
+        let row = bound.udp_sockets.iter().find(|r| r.local == addr).unwrap_or_else(|| {
             panic!("/proc/net/udp shows no socket bound to {addr}: a UDP socket (AF_INET, SOCK_DGRAM) bound there")
         });
-        assert!(netprocfs::own_socket_inodes().contains(&row.inode));
-        drop(udp);
-        before.assert_no_leaks("Dropping the Udp closes its socket.");
+        assert!(socket_inodes(bound).contains(&row.inode));
+        assert_no_leaks(
+            seen.at("before"),
+            seen.at("after"),
+            "Dropping the Udp closes its socket.",
+        );
     });
 }
 
@@ -418,12 +656,9 @@ fn task2_the_socket_is_bound_where_it_says() {
 fn task2_an_oversized_datagram_is_a_clear_error() {
     isolated(UDP_HINT, || {
         let (a, b) = udp_pair();
-        let result = a.send_to(&payload(MAX_UDP_PAYLOAD + 1), b.local_addr());
-        assert!(
-            matches!(result, Err(Error::DatagramTooLarge { len }) if len == MAX_UDP_PAYLOAD + 1),
-            "a datagram larger than fits in one IPv4 packet fails with EMSGSIZE: expected \
-             Err(Error::DatagramTooLarge {{ len: {} }}), got {result:?}",
-            MAX_UDP_PAYLOAD + 1
+        let result = seen(
+            a.send_to(&payload(MAX_UDP_PAYLOAD + 1), b.local_addr()),
+            |()| (),
         );
         a.send_to(&payload(MAX_UDP_PAYLOAD), b.local_addr())
             .expect("the largest UDP payload should go");
@@ -431,7 +666,16 @@ fn task2_an_oversized_datagram_is_a_clear_error() {
             .recv(MAX_UDP_PAYLOAD, PATIENCE)
             .expect("recv")
             .expect("a datagram");
-        assert_same_bytes(&d.bytes, &payload(MAX_UDP_PAYLOAD), "the largest datagram");
+        (result, Received::of(&d.bytes, &payload(MAX_UDP_PAYLOAD)))
+    })
+    .judge(|(result, largest), _| {
+        assert!(
+            matches!(result, Err(Failure::DatagramTooLarge { len }) if len == MAX_UDP_PAYLOAD + 1),
+            "a datagram larger than fits in one IPv4 packet fails with EMSGSIZE: expected \
+             Err(Error::DatagramTooLarge {{ len: {} }}), got {result:?}",
+            MAX_UDP_PAYLOAD + 1
+        );
+        largest.assert_matches(&payload(MAX_UDP_PAYLOAD), "the largest datagram");
     });
 }
 
@@ -441,27 +685,32 @@ fn task2_an_oversized_datagram_is_a_clear_error() {
 #[test]
 fn task3_echoes_over_a_socket_file() {
     isolated(SERVER_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("echo.sock");
+        let dir = scratch_dir();
+        let path = dir.join("echo.sock");
         let server = EchoServer::start(&Endpoint::UnixPath(path.clone()))
             .expect("EchoServer::start returned an error");
         let meta = fs::symlink_metadata(&path).expect("bind creates the socket file");
+        checkpoint("listening");
+        let mut client = TestClient::connect(server.endpoint());
+        client.send(b"over a path");
+        let echo = client.read_echo(b"over a path");
+        (path, meta.file_type().is_socket(), echo)
+    })
+    .judge(|(path, is_socket, echo), seen| {
         assert!(
-            meta.file_type().is_socket(),
+            is_socket,
             "{} should be a socket file (ls -l shows it with type `s`)",
             path.display()
         );
-        let row = netprocfs::unix_socket_bound_to(&path.to_string_lossy())
-            .expect("read /proc/net/unix")
+        let listening = seen.at("listening");
+        let row = unix_socket_bound_to(listening, &path.to_string_lossy())
             .expect("/proc/net/unix should list a socket bound to the path");
         assert!(
             row.listening && row.kind == UNIX_STREAM,
             "the socket bound to the path should be a listening stream socket: {row:?}"
         );
-        assert!(netprocfs::own_socket_inodes().contains(&row.inode));
-        let mut client = TestClient::connect(server.endpoint());
-        client.send(b"over a path");
-        client.expect_echo(b"over a path", "the client");
+        assert!(socket_inodes(listening).contains(&row.inode));
+        assert_echo(&echo, b"over a path", "the client");
     });
 }
 
@@ -469,27 +718,36 @@ fn task3_echoes_over_a_socket_file() {
 #[case::unix_path(Domain::UnixPath)]
 #[case::unix_abstract(Domain::UnixAbstract)]
 fn task3_local_servers_serve_several_clients_at_once(#[case] domain: Domain) {
+    const B_WHO: &str = "client B (while client A is connected and silent)";
     isolated(SERVER_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let server = EchoServer::start(&endpoint_in(domain, dir.path()))
+        let dir = scratch_dir();
+        let server = EchoServer::start(&endpoint_in(domain, &dir))
             .expect("EchoServer::start returned an error");
+        let mut echoes = Vec::new();
         let mut a = TestClient::connect(server.endpoint());
         let mut b = TestClient::connect(server.endpoint());
-        b.send(b"b");
-        b.expect_echo(b"b", "client B (while client A is connected and silent)");
-        a.send(b"a");
-        a.expect_echo(b"a", "client A");
+        if b.ping(b"b", &mut echoes) {
+            a.ping(b"a", &mut echoes);
+        }
+        echoes
+    })
+    .judge(|echoes, _| {
+        assert_echoes(&echoes, &[(b"b", B_WHO), (b"a", "client A")]);
     });
 }
 
 #[test]
 fn task3_dropping_the_server_removes_its_socket_file() {
     isolated(STOP_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("echo.sock");
+        let path = scratch_dir().join("echo.sock");
         let server = EchoServer::start(&Endpoint::UnixPath(path.clone()))
             .expect("EchoServer::start returned an error");
         drop(server);
+        checkpoint("dropped");
+        path
+    })
+    .judge(|path, seen| {
+        // The judge looks at the test's scratch directory itself.
         assert!(
             !path.exists(),
             "{} is still there after the server was dropped: the kernel never removes a socket \
@@ -497,7 +755,7 @@ fn task3_dropping_the_server_removes_its_socket_file() {
             path.display()
         );
         assert_eq!(
-            netprocfs::unix_socket_bound_to(&path.to_string_lossy()).expect("read /proc/net/unix"),
+            unix_socket_bound_to(seen.at("dropped"), &path.to_string_lossy()),
             None,
             "the listening socket is still open after the server was dropped"
         );
@@ -507,8 +765,7 @@ fn task3_dropping_the_server_removes_its_socket_file() {
 #[test]
 fn task3_the_socket_file_goes_even_when_its_owner_panics() {
     isolated(STOP_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("echo.sock");
+        let path = scratch_dir().join("echo.sock");
         let at = Endpoint::UnixPath(path.clone());
         // The owner is a thread of its own, so that its panic is the owner's, not the test's.
         let (started, started_rx) = std::sync::mpsc::channel();
@@ -517,10 +774,21 @@ fn task3_the_socket_file_goes_even_when_its_owner_panics() {
             let _ = started.send(());
             panic!("the code using the server panics (on purpose)");
         });
-        let _ = owner.join();
+        // The owner's panic, quoted by the judge (the thread's own output is captured).
+        let panic = owner.join().err().map(|payload| {
+            payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default()
+        });
+        (started_rx.try_recv().is_ok(), path, panic)
+    })
+    .judge(|(started, path, panic), _| {
         assert!(
-            started_rx.try_recv().is_ok(),
-            "the server never started in the owner thread (its panic is quoted below)"
+            started,
+            "the server never started in the owner thread (its panic is quoted below)\n{}",
+            panic.unwrap_or_default()
         );
         assert!(
             !path.exists(),
@@ -534,13 +802,16 @@ fn task3_the_socket_file_goes_even_when_its_owner_panics() {
 #[test]
 fn task3_a_file_in_the_way_is_left_alone() {
     isolated(SERVER_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("notes.txt");
+        let path = scratch_dir().join("notes.txt");
         fs::write(&path, "precious").expect("write a file");
-        let before = FdSnapshot::take();
-        let result = EchoServer::start(&Endpoint::UnixPath(path.clone()));
+        checkpoint("before");
+        let result = seen(EchoServer::start(&Endpoint::UnixPath(path.clone())), drop);
+        checkpoint("after");
+        (path, result)
+    })
+    .judge(|(path, result), seen| {
         assert!(
-            matches!(&result, Err(Error::NotASocket { path: p }) if *p == path),
+            matches!(&result, Err(Failure::NotASocket { path: p }) if *p == path),
             "a regular file is in the way: expected Err(Error::NotASocket {{ path }}), got {result:?}"
         );
         assert_eq!(
@@ -548,42 +819,58 @@ fn task3_a_file_in_the_way_is_left_alone() {
             Some("precious"),
             "the file in the way must be left as it was"
         );
-        before.assert_no_leaks("Close the socket when bind fails.");
+        assert_no_leaks(
+            seen.at("before"),
+            seen.at("after"),
+            "Close the socket when bind fails.",
+        );
     });
 }
 
 #[test]
 fn task3_a_second_server_on_the_same_path_leaves_the_first_alone() {
     isolated(SERVER_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("echo.sock");
+        let path = scratch_dir().join("echo.sock");
         let first = EchoServer::start(&Endpoint::UnixPath(path.clone()))
             .expect("EchoServer::start returned an error");
-        let second = EchoServer::start(&Endpoint::UnixPath(path.clone()));
+        let second = seen(EchoServer::start(&Endpoint::UnixPath(path.clone())), drop);
+        let still_there = path.exists();
+        checkpoint("after the second start");
+        let mut client = TestClient::connect(first.endpoint());
+        client.send(b"still here");
+        let echo = client.read_echo(b"still here");
+        (path, second, still_there, echo)
+    })
+    .judge(|(path, second, still_there, echo), seen| {
         assert!(
-            matches!(second, Err(Error::AddressInUse { .. })),
+            matches!(second, Err(Failure::AddressInUse { .. })),
             "a server already listens on {}: expected Err(Error::AddressInUse {{ .. }}), got {second:?}",
             path.display()
         );
         assert!(
-            path.exists(),
+            still_there,
             "the failed second server removed the first server's socket file: only a server \
              that bound the path may remove it"
         );
-        let mut client = TestClient::connect(first.endpoint());
-        client.send(b"still here");
-        client.expect_echo(b"still here", "a client of the first server");
+        assert!(
+            unix_socket_bound_to(seen.at("after the second start"), &path.to_string_lossy())
+                .is_some_and(|row| row.listening),
+            "the first server's socket no longer listens on {}",
+            path.display()
+        );
+        assert_echo(&echo, b"still here", "a client of the first server");
     });
 }
 
 #[test]
 fn task3_a_path_too_long_for_sockaddr_un_is_a_clear_error() {
     isolated(SERVER_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("x".repeat(120));
-        let result = EchoServer::start(&Endpoint::UnixPath(path));
+        let path = scratch_dir().join("x".repeat(120));
+        seen(EchoServer::start(&Endpoint::UnixPath(path)), drop)
+    })
+    .judge(|result, _| {
         assert!(
-            matches!(result, Err(Error::PathTooLong { .. })),
+            matches!(result, Err(Failure::PathTooLong { .. })),
             "sun_path holds 108 bytes: expected Err(Error::PathTooLong {{ .. }}), got {result:?}"
         );
     });
@@ -595,26 +882,34 @@ fn task3_a_path_too_long_for_sockaddr_un_is_a_clear_error() {
 #[test]
 fn task4_echoes_over_an_abstract_name_without_a_file() {
     isolated(SERVER_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        std::env::set_current_dir(dir.path()).expect("cd into a temporary directory");
+        let dir = scratch_dir();
+        std::env::set_current_dir(&dir).expect("cd into a temporary directory");
         let name = unique_name();
         let server = EchoServer::start(&Endpoint::UnixAbstract(name.clone()))
             .expect("EchoServer::start returned an error");
-        let row = netprocfs::unix_socket_bound_to(&format!("@{name}"))
-            .expect("read /proc/net/unix")
-            .unwrap_or_else(|| {
-                panic!("/proc/net/unix lists no socket bound to @{name}: bind a UnixAddr::new_abstract name")
-            });
+        checkpoint("listening");
+        let files: Vec<String> = fs::read_dir(&dir)
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut client = TestClient::connect(server.endpoint());
+        client.send(b"abstract");
+        let echo = client.read_echo(b"abstract");
+        (name, files, echo)
+    })
+    .judge(|(name, files, echo), seen| {
+        let listening = seen.at("listening");
+        let row = unix_socket_bound_to(listening, &format!("@{name}")).unwrap_or_else(|| {
+            panic!("/proc/net/unix lists no socket bound to @{name}: bind a UnixAddr::new_abstract name")
+        });
         assert!(row.listening && row.kind == UNIX_STREAM, "{row:?}");
-        assert!(netprocfs::own_socket_inodes().contains(&row.inode));
-        let files: Vec<_> = fs::read_dir(dir.path()).expect("list").collect();
+        assert!(socket_inodes(listening).contains(&row.inode));
         assert!(
             files.is_empty(),
             "an abstract name creates no file, but the current directory now holds {files:?}"
         );
-        let mut client = TestClient::connect(server.endpoint());
-        client.send(b"abstract");
-        client.expect_echo(b"abstract", "the client");
+        assert_echo(&echo, b"abstract", "the client");
     });
 }
 
@@ -625,16 +920,23 @@ fn task4_the_name_vanishes_with_the_server() {
         let server = EchoServer::start(&Endpoint::UnixAbstract(name.clone()))
             .expect("EchoServer::start returned an error");
         drop(server);
+        checkpoint("dropped");
+        // And so it can be used again at once: there is no file to clean up.
+        let again = seen(
+            EchoServer::start(&Endpoint::UnixAbstract(name.clone())),
+            drop,
+        );
+        (name, again)
+    })
+    .judge(|(name, again), seen| {
         assert_eq!(
-            netprocfs::unix_socket_bound_to(&format!("@{name}")).expect("read /proc/net/unix"),
+            unix_socket_bound_to(seen.at("dropped"), &format!("@{name}")),
             None,
             "@{name} is still bound after the server was dropped: close the listening socket"
         );
-        // And so it can be used again at once: there is no file to clean up.
-        drop(
-            EchoServer::start(&Endpoint::UnixAbstract(name))
-                .expect("the name should be free again once the server is gone"),
-        );
+        if let Err(e) = again {
+            panic!("the name should be free again once the server is gone: {e:?}");
+        }
     });
 }
 
@@ -644,9 +946,11 @@ fn task4_a_second_server_with_the_same_name_is_refused() {
         let name = unique_name();
         let _first = EchoServer::start(&Endpoint::UnixAbstract(name.clone()))
             .expect("EchoServer::start returned an error");
-        let second = EchoServer::start(&Endpoint::UnixAbstract(name));
+        seen(EchoServer::start(&Endpoint::UnixAbstract(name)), drop)
+    })
+    .judge(|second, _| {
         assert!(
-            matches!(second, Err(Error::AddressInUse { .. })),
+            matches!(second, Err(Failure::AddressInUse { .. })),
             "expected Err(Error::AddressInUse {{ .. }}), got {second:?}"
         );
     });
@@ -716,13 +1020,23 @@ fn echo_test_server(mut conn: Box<dyn ReadWrite>) {
 #[case::unix_path(Domain::UnixPath)]
 #[case::unix_abstract(Domain::UnixAbstract)]
 fn task5_client_echoes_in_every_domain(#[case] domain: Domain) {
+    const MESSAGES: [&[u8]; 2] = [b"first", b"second, longer"];
     isolated(CLIENT_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let (endpoint, _server) = test_server(domain, dir.path(), echo_test_server);
+        let dir = scratch_dir();
+        let (endpoint, _server) = test_server(domain, &dir, echo_test_server);
         let mut client = Client::connect(&endpoint).expect("Client::connect returned an error");
-        for message in [&b"first"[..], b"second, longer"] {
-            let echo = client.echo(message).expect("echo returned an error");
-            assert_same_bytes(&echo, message, "the echo");
+        MESSAGES
+            .iter()
+            .map(|message| {
+                let echo = client.echo(message).expect("echo returned an error");
+                Received::of(&echo, message)
+            })
+            .collect::<Vec<_>>()
+    })
+    .judge(|echoes, _| {
+        assert_eq!(echoes.len(), MESSAGES.len());
+        for (echo, message) in echoes.iter().zip(MESSAGES) {
+            echo.assert_matches(message, "the echo");
         }
     });
 }
@@ -730,12 +1044,15 @@ fn task5_client_echoes_in_every_domain(#[case] domain: Domain) {
 #[test]
 fn task5_a_large_message_comes_back_whole() {
     isolated(CLIENT_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let (endpoint, _server) = test_server(Domain::Tcp, dir.path(), echo_test_server);
+        let dir = scratch_dir();
+        let (endpoint, _server) = test_server(Domain::Tcp, &dir, echo_test_server);
         let mut client = Client::connect(&endpoint).expect("Client::connect returned an error");
         let message = payload(4 * MIB);
         let echo = client.echo(&message).expect("echo returned an error");
-        assert_same_bytes(&echo, &message, "the echo of 4 MiB");
+        Received::of(&echo, &message)
+    })
+    .judge(|echo, _| {
+        echo.assert_matches(&payload(4 * MIB), "the echo of 4 MiB");
     });
 }
 
@@ -786,28 +1103,38 @@ fn bound_but_not_listening(domain: Domain, dir: &Path) -> (OwnedFd, Endpoint) {
 #[case::unix_abstract(Domain::UnixAbstract)]
 fn task5_nothing_listening_is_connection_refused(#[case] domain: Domain) {
     isolated(CLIENT_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        let dir = scratch_dir();
         // Held bound (so no one else can take the port or path) but never listening.
-        let (_held, endpoint) = bound_but_not_listening(domain, dir.path());
-        let before = FdSnapshot::take();
-        let result = Client::connect(&endpoint);
+        let (_held, endpoint) = bound_but_not_listening(domain, &dir);
+        checkpoint("before");
+        let result = seen(Client::connect(&endpoint), drop);
+        checkpoint("after");
+        (endpoint.to_string(), result)
+    })
+    .judge(|(endpoint, result), seen| {
         assert!(
-            matches!(result, Err(Error::ConnectionRefused { .. })),
+            matches!(result, Err(Failure::ConnectionRefused { .. })),
             "nothing listens at {endpoint}: connect fails with ECONNREFUSED, expected \
              Err(Error::ConnectionRefused {{ .. }}), got {result:?}"
         );
-        before.assert_no_leaks("Close the socket when connect fails.");
+        assert_no_leaks(
+            seen.at("before"),
+            seen.at("after"),
+            "Close the socket when connect fails.",
+        );
     });
 }
 
 #[test]
 fn task5_a_missing_socket_file_is_a_clear_error() {
     isolated(CLIENT_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("nobody.sock");
-        let result = Client::connect(&Endpoint::UnixPath(path.clone()));
+        let path = scratch_dir().join("nobody.sock");
+        let result = seen(Client::connect(&Endpoint::UnixPath(path.clone())), drop);
+        (path, result)
+    })
+    .judge(|(path, result), _| {
         assert!(
-            matches!(&result, Err(Error::NoSuchSocket { path: p }) if *p == path),
+            matches!(&result, Err(Failure::NoSuchSocket { path: p }) if *p == path),
             "there is no file at the path (connect fails with ENOENT): expected \
              Err(Error::NoSuchSocket {{ path }}), got {result:?}"
         );
@@ -819,14 +1146,16 @@ fn task5_a_missing_socket_file_is_a_clear_error() {
 #[case::unix_path(Domain::UnixPath)]
 fn task5_a_server_that_is_gone_is_a_clear_error(#[case] domain: Domain) {
     isolated(CLIENT_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
+        let dir = scratch_dir();
         // The server accepts the connection and closes it at once.
-        let (endpoint, server) = test_server(domain, dir.path(), drop);
+        let (endpoint, server) = test_server(domain, &dir, drop);
         let mut client = Client::connect(&endpoint).expect("Client::connect returned an error");
         server.join().expect("the test server");
-        let result = client.echo(b"anyone there?");
+        seen(client.echo(b"anyone there?"), drop)
+    })
+    .judge(|result, _| {
         assert!(
-            matches!(result, Err(Error::ServerGone { .. })),
+            matches!(result, Err(Failure::ServerGone { .. })),
             "the server closed the connection: end of file (or EPIPE, or ECONNRESET) must be \
              Err(Error::ServerGone {{ .. }}), got {result:?}"
         );
@@ -836,14 +1165,21 @@ fn task5_a_server_that_is_gone_is_a_clear_error(#[case] domain: Domain) {
 #[test]
 fn task5_client_leaks_no_descriptor() {
     isolated(CLIENT_HINT, || {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let (endpoint, server) = test_server(Domain::UnixPath, dir.path(), echo_test_server);
-        let before = FdSnapshot::take();
+        let dir = scratch_dir();
+        let (endpoint, server) = test_server(Domain::UnixPath, &dir, echo_test_server);
+        checkpoint("before");
         let mut client = Client::connect(&endpoint).expect("Client::connect returned an error");
         client.echo(b"x").expect("echo returned an error");
         drop(client);
         // The test server ends (closing its side) when it reads end of file: our close.
         server.join().expect("the test server");
-        before.assert_no_leaks("Dropping the Client closes its socket.");
+        checkpoint("after");
+    })
+    .judge(|(), seen| {
+        assert_no_leaks(
+            seen.at("before"),
+            seen.at("after"),
+            "Dropping the Client closes its socket.",
+        );
     });
 }
