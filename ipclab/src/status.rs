@@ -204,7 +204,6 @@ impl Tester {
                 ("INSTA_UPDATE".into(), "no".into()),
             ],
             require_verdicts: false,
-            wrapper: Vec::new(),
         };
         let run = suite::run(&self.course, exercise, Implementation::Exercise, &options);
         // Interrupted: the run was killed under us; its verdict means nothing and must not be

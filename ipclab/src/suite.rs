@@ -88,8 +88,6 @@ pub struct RunOptions {
     /// A test passes only with a passing verdict in the judges' record; without this, a suite
     /// that writes no record at all (no judges) is read from libtest's text.
     pub require_verdicts: bool,
-    /// A command line that runs `cargo` behind walls (the grader's `xtask sandbox-exec … --`).
-    pub wrapper: Vec<std::ffi::OsString>,
 }
 
 impl Default for RunOptions {
@@ -98,7 +96,6 @@ impl Default for RunOptions {
             deadline: Duration::from_secs(900),
             env: Vec::new(),
             require_verdicts: false,
-            wrapper: Vec::new(),
         }
     }
 }
@@ -130,14 +127,7 @@ pub fn run(
         .prefix("ipclab-verdicts-")
         .tempdir_in(run_tmp)?;
     let record = record_dir.path().join("verdicts.jsonl");
-    let mut cmd = match options.wrapper.split_first() {
-        Some((program, args)) => {
-            let mut c = Command::new(program);
-            c.args(args).arg(cargo());
-            c
-        }
-        None => Command::new(cargo()),
-    };
+    let mut cmd = Command::new(cargo());
     cmd.arg("test")
         .arg("--manifest-path")
         .arg(course.manifest(implementation))

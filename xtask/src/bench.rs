@@ -97,7 +97,12 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
     }
 
     section("what trusted grading costs");
-    failures.extend(crate::bench_grading::measure(root, &target, quick, &mut report));
+    failures.extend(crate::bench_grading::measure(
+        root,
+        &target,
+        quick,
+        &mut report,
+    ));
 
     section("each suite's run time");
     report.push_str(
@@ -308,7 +313,6 @@ fn suite_time(
         // them from holding up the whole benchmark (a cold build fits well within it).
         deadline: SUITE_DEADLINE,
         require_verdicts: true,
-        wrapper: Vec::new(),
     };
     let mut times = Vec::new();
     let mut tests = String::new();

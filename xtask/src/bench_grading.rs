@@ -59,7 +59,10 @@ fn secs(d: Duration) -> String {
 
 fn xtask(root: &Path) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap_or_else(|_| "xtask".into()));
-    c.current_dir(root).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    c.current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     c
 }
 

@@ -20,9 +20,9 @@
 
 mod inspect;
 mod parallel;
-pub mod walls;
 mod report;
 mod source;
+pub mod walls;
 
 use std::collections::HashMap;
 use std::fs;
@@ -453,9 +453,8 @@ impl Grader {
                 .prefix("ipclab-grade-")
                 .tempdir()
                 .map_err(|e| format!("no temporary directory: {e}"))?;
-            copy_course(&self.course.root, work.path()).map_err(|e| {
-                format!("cannot copy the course to {}: {e}", work.path().display())
-            })?;
+            copy_course(&self.course.root, work.path())
+                .map_err(|e| format!("cannot copy the course to {}: {e}", work.path().display()))?;
             let copy = Course {
                 root: work.path().to_path_buf(),
             };
@@ -529,15 +528,33 @@ impl Grader {
                 .prefix("ipclab-grade-build-")
                 .tempdir()
                 .map_err(|e| format!("no temporary directory: {e}"))?;
-            let outside = match self.build_library(copy, exercise, build_tmp.path()) {
-                Some(rlib) => inspect::code_outside_calls(&rlib).unwrap_or_else(|e| vec![e]),
-                // It does not compile: the run below says so.
-                None => Vec::new(),
+            let built = self.build_walled(copy, exercise, build_tmp.path());
+            let outside = match &built {
+                Ok((rlib, _)) => inspect::code_outside_calls(rlib).unwrap_or_else(|e| vec![e]),
+                Err(_) => Vec::new(),
             };
-            if outside.is_empty() {
+            if let Err(errors) = built {
+                // It does not compile behind the walls; whether it would outside them does not
+                // matter (that is how a submission would reach the solutions).
+                let clean = |m: &str| m.replace(&format!("{}/", copy.root.display()), "");
+                judge(
+                    &expected,
+                    SuiteVerdict::BuildFailed { errors },
+                    &mut notes,
+                    clean,
+                )
+            } else if outside.is_empty() {
                 let run = self.run(copy, exercise, &mut notes, true)?;
                 let clean = |m: &str| m.replace(&format!("{}/", copy.root.display()), "");
-                judge(&expected, run.verdict, &mut notes, clean)
+                let verdict = match &built {
+                    Ok((_, fresh)) if !fresh.still() => SuiteVerdict::BuildFailed {
+                        errors: "error: the suite was rebuilt outside the build's walls, so the \
+                                 grade could not be trusted (tell the course's maintainers)"
+                            .into(),
+                    },
+                    _ => run.verdict,
+                };
+                judge(&expected, verdict, &mut notes, clean)
             } else {
                 let message = format!(
                     "not run: the library holds code that would run outside the calls the tests \
@@ -590,8 +607,16 @@ impl Grader {
         Ok(())
     }
 
-    /// Builds the student's library alone and returns its rlib (`None` if it does not compile).
-    fn build_library(&self, copy: &Course, exercise: &str, tmp: &Path) -> Option<PathBuf> {
+    /// Builds the student's library and the suite behind the build's walls; returns the
+    /// library's rlib, or the compiler's errors. The suite is built too, so that the run after it
+    /// only runs (everything is fresh): the tests' judges and keepers work outside these walls,
+    /// behind which they could not set up their own.
+    fn build_walled(
+        &self,
+        copy: &Course,
+        exercise: &str,
+        tmp: &Path,
+    ) -> Result<(PathBuf, Fresh), String> {
         let walls = walls::Walls::for_build(
             copy.root.clone(),
             self.target_dir.clone(),
@@ -601,20 +626,27 @@ impl Grader {
         let output = std::process::Command::new(&walls[0])
             .args(&walls[1..])
             .arg(std::env::var("CARGO").unwrap_or("cargo".into()))
-            .env("CARGO_NET_OFFLINE", "true")
-            .env("TMPDIR", tmp)
-            .args(["build", "--quiet", "--lib", "--message-format=json", "--package", exercise])
+            .args([
+                "test",
+                "--no-run",
+                "--message-format=json",
+                "--package",
+                exercise,
+            ])
+            .args(["--test", exercise, "--color", "never"])
             .arg("--manifest-path")
             .arg(copy.root.join("Cargo.toml"))
-            .env("CARGO_TARGET_DIR", &self.target_dir)
+            .envs(build_env(&self.target_dir, tmp))
             .current_dir(&copy.root)
             .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
             .output()
-            .ok()?;
-        String::from_utf8_lossy(&output.stdout)
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        let messages: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
             .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let rlib = messages
+            .iter()
             .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == exercise)
             .flat_map(|m| {
                 m["filenames"]
@@ -623,9 +655,27 @@ impl Grader {
                     .unwrap_or_default()
                     .into_iter()
                     .filter_map(|f| f.as_str().map(PathBuf::from))
-                    .collect::<Vec<_>>()
             })
-            .find(|f| f.extension().is_some_and(|e| e == "rlib"))
+            .find(|f| f.extension().is_some_and(|e| e == "rlib"));
+        let executables: Vec<PathBuf> = messages
+            .iter()
+            .filter_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .collect();
+        match rlib {
+            Some(rlib) if output.status.success() => Ok((rlib, Fresh::of(executables))),
+            _ => {
+                let rendered: Vec<&str> = messages
+                    .iter()
+                    .filter(|m| m["reason"] == "compiler-message")
+                    .filter_map(|m| m["message"]["rendered"].as_str())
+                    .collect();
+                Err(if rendered.is_empty() {
+                    String::from_utf8_lossy(&output.stderr).into_owned()
+                } else {
+                    rendered.join("\n")
+                })
+            }
+        }
     }
 
     /// Runs the suite in `copy` as `cargo xtask verify` does, noting (and removing) leftovers.
@@ -657,18 +707,9 @@ impl Grader {
                     "CARGO_NET_OFFLINE".into(),
                     if walled { "true" } else { "false" }.into(),
                 ),
+                ("CARGO_TERM_COLOR".into(), "never".into()),
             ],
             require_verdicts: true,
-            wrapper: if walled {
-                walls::Walls::for_build(
-                    copy.root.clone(),
-                    self.target_dir.clone(),
-                    tmp.path().to_path_buf(),
-                )
-                .wrap()
-            } else {
-                Vec::new()
-            },
         };
         let run = suite::run(copy, exercise, Implementation::Exercise, &options)
             .map_err(|e| format!("could not run the suite of {exercise}: {e}"))?;
@@ -742,6 +783,42 @@ impl Grader {
     }
 }
 
+/// The test binaries of a walled build, as they were: the run that follows must not rebuild them
+/// outside the walls.
+struct Fresh(Vec<(PathBuf, Option<std::time::SystemTime>)>);
+
+impl Fresh {
+    fn of(executables: Vec<PathBuf>) -> Fresh {
+        let stamp = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+        Fresh(
+            executables
+                .into_iter()
+                .map(|p| {
+                    let t = stamp(&p);
+                    (p, t)
+                })
+                .collect(),
+        )
+    }
+
+    fn still(&self) -> bool {
+        self.0
+            .iter()
+            .all(|(p, t)| fs::metadata(p).and_then(|m| m.modified()).ok() == *t)
+    }
+}
+
+/// The environment of a submission's walled build (the run that follows uses the same, so that
+/// cargo finds everything fresh).
+fn build_env(target: &Path, tmp: &Path) -> Vec<(String, String)> {
+    vec![
+        ("CARGO_TARGET_DIR".into(), target.display().to_string()),
+        ("TMPDIR".into(), tmp.display().to_string()),
+        ("CARGO_NET_OFFLINE".into(), "true".into()),
+        ("CARGO_TERM_COLOR".into(), "never".into()),
+    ]
+}
+
 /// What the judges say the tests ran behind, for the report: loud when a wall was missing.
 fn protection_notes(reported: &[serde_json::Value]) -> Vec<String> {
     use ipclab_support::sandbox::Protections;
@@ -758,7 +835,9 @@ fn protection_notes(reported: &[serde_json::Value]) -> Vec<String> {
             let d = p.describe();
             // The uid differs per test; the walls are what matter.
             match d.split_once(", ") {
-                Some((uid, rest)) if uid.starts_with("own uid") => format!("own uid per test, {rest}"),
+                Some((uid, rest)) if uid.starts_with("own uid") => {
+                    format!("own uid per test, {rest}")
+                }
                 _ => d,
             }
         })

@@ -123,8 +123,15 @@ fn hostile_submissions_score_nothing_and_touch_nothing() {
         assert_eq!(report["score"], 0, "{name} scored points:\n{text}");
         assert!(report["max_score"].as_u64().unwrap() > 0, "{name}:\n{text}");
         assert!(!text.contains("STOLEN"), "{name} read a secret:\n{text}");
-        assert!(!text.contains("REACHED"), "{name} reached the host:\n{text}");
-        assert!(text.len() < 4 << 20, "{name}: a report of {} bytes", text.len());
+        assert!(
+            !text.contains("REACHED"),
+            "{name} reached the host:\n{text}"
+        );
+        assert!(
+            text.len() < 4 << 20,
+            "{name}: a report of {} bytes",
+            text.len()
+        );
         match *name {
             "constructor" => assert!(text.contains("constructor or destructor"), "{text}"),
             "include_solution" => assert!(text.contains("build_failed"), "{text}"),
@@ -133,7 +140,10 @@ fn hostile_submissions_score_nothing_and_touch_nothing() {
         }
         // Every graded verdict comes from the course's judges, behind every wall (as root).
         if nix_is_root() && *name != "constructor" && *name != "include_solution" {
-            assert!(text.contains("sandbox: own uid per test"), "{name}:\n{text}");
+            assert!(
+                text.contains("sandbox: own uid per test"),
+                "{name}:\n{text}"
+            );
             assert!(!text.contains("WARNING"), "{name}:\n{text}");
         }
     }
@@ -147,5 +157,8 @@ fn hostile_submissions_score_nothing_and_touch_nothing() {
         other => panic!("a submission connected to the grader's loopback service: {other:?}"),
     }
     let left = processes_of_test_uids();
-    assert!(left.is_empty(), "processes of test uids still run: {left:?}");
+    assert!(
+        left.is_empty(),
+        "processes of test uids still run: {left:?}"
+    );
 }

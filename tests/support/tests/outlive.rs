@@ -69,9 +69,11 @@ fn a_killed_judge_takes_every_test_process_with_it() {
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes plain integers.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let mark = format!("{}-{}", std::process::id(), line!());
+    let tmp = tempfile::tempdir().unwrap();
     let mut judge = Command::new(std::env::current_exe().unwrap())
         .args(["victim", "--exact", "--nocapture"])
         .env(VICTIM_ENV, &mark)
+        .env("TMPDIR", tmp.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -87,6 +89,10 @@ fn a_killed_judge_takes_every_test_process_with_it() {
         Duration::from_secs(30),
         || marked(&mark).is_empty(),
     );
+    // Nor is the test's scratch directory left behind (no judge is left to remove it).
+    wait_for("the scratch directory goes", Duration::from_secs(30), || {
+        fs::read_dir(tmp.path()).is_ok_and(|mut d| d.next().is_none())
+    });
     // Reap what came to us (the keeper).
     while nix::sys::wait::waitpid(None::<nix::unistd::Pid>, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
         .is_ok_and(|s| s != nix::sys::wait::WaitStatus::StillAlive)

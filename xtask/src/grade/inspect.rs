@@ -28,8 +28,8 @@ const RUN_BY_THE_LOADER: &[&str] = &[
 /// What in `rlib` could run outside the calls the tests make; empty when nothing.
 pub fn code_outside_calls(rlib: &Path) -> Result<Vec<String>, String> {
     let data = fs::read(rlib).map_err(|e| format!("cannot read {}: {e}", rlib.display()))?;
-    let archive =
-        ArchiveFile::parse(&*data).map_err(|e| format!("{} is not an rlib: {e}", rlib.display()))?;
+    let archive = ArchiveFile::parse(&*data)
+        .map_err(|e| format!("{} is not an rlib: {e}", rlib.display()))?;
     let mut found = Vec::new();
     for member in archive.members() {
         let member = member.map_err(|e| format!("bad rlib member: {e}"))?;
@@ -71,7 +71,10 @@ pub fn code_outside_calls(rlib: &Path) -> Result<Vec<String>, String> {
                      allocation"
                         .to_owned(),
                 );
-            } else if !sym.starts_with("_ZN") && !sym.starts_with("_R") && !sym.starts_with("DW.ref.") {
+            } else if !sym.starts_with("_ZN")
+                && !sym.starts_with("_R")
+                && !sym.starts_with("DW.ref.")
+            {
                 found.push(format!(
                     "an exported symbol `{sym}` (#[no_mangle] or #[export_name]): it can replace a \
                      function of the same name that the test harness uses"

@@ -66,7 +66,10 @@ pub fn grade_all(
         // Wait for any one of them.
         let status = nix::sys::wait::wait().map_err(|e| format!("wait: {e}"))?;
         let Some(pid) = status.pid() else { continue };
-        if let Some(at) = running.iter().position(|(_, _, c)| c.id() as i32 == pid.as_raw()) {
+        if let Some(at) = running
+            .iter()
+            .position(|(_, _, c)| c.id() as i32 == pid.as_raw())
+        {
             let (student, slot, _) = running.swap_remove(at);
             free.push(slot);
             let file = out.path().join(format!("{student}.json"));

@@ -26,14 +26,15 @@ pub struct Walls {
 }
 
 const SYSTEM: &[&str] = &[
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/sys",
-    "/opt",
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/sys", "/opt",
 ];
 
 impl Walls {
     /// For a build of `copy` into `target`, with `tmp` as its TMPDIR.
     pub fn for_build(copy: PathBuf, target: PathBuf, tmp: PathBuf) -> Walls {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
         let cargo_home = std::env::var_os("CARGO_HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| home.join(".cargo"));
@@ -96,8 +97,18 @@ pub fn main(args: &[String]) -> ExitCode {
     let status = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))
         .and_then(|r| r.create())
-        .and_then(|r| r.add_rules(path_beneath_rules(existing(readable), AccessFs::from_read(abi))))
-        .and_then(|r| r.add_rules(path_beneath_rules(existing(writable), AccessFs::from_all(abi))))
+        .and_then(|r| {
+            r.add_rules(path_beneath_rules(
+                existing(readable),
+                AccessFs::from_read(abi),
+            ))
+        })
+        .and_then(|r| {
+            r.add_rules(path_beneath_rules(
+                existing(writable),
+                AccessFs::from_all(abi),
+            ))
+        })
         .and_then(|r| r.restrict_self());
     match status {
         Ok(s) if s.ruleset == RulesetStatus::NotEnforced => {
