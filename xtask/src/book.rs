@@ -6,7 +6,8 @@ use std::process::Command;
 
 const MDBOOK_VERSION: &str = "0.5.4";
 
-/// Builds `book/` into `book/build`; any warning or error from mdBook fails the build.
+/// Builds `book/` into `book/build`; any warning or error from mdBook fails the build, and so
+/// does a code line wider than the page or a broken internal link.
 pub fn build(root: &Path) -> Result<(), String> {
     let mdbook = ensure_mdbook(root)?;
     let output = Command::new(&mdbook)
@@ -27,7 +28,10 @@ pub fn build(root: &Path) -> Result<(), String> {
         };
         return Err(format!("mdbook build reported problems:\n{shown}"));
     }
-    Ok(())
+    // What mdBook accepts but a reader would trip over: code that scrolls sideways, and links,
+    // anchors or images that lead nowhere.
+    crate::codewidth::check(&root.join("book/src"), root)?;
+    crate::linkcheck::check(&root.join("book/build"))
 }
 
 /// An mdBook of the pinned minor version: on PATH, in `target/tools`, or installed there now.

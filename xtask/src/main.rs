@@ -8,8 +8,10 @@
 mod bench;
 mod bench_grading;
 mod book;
+mod codewidth;
 mod grade;
 mod leftovers;
+mod linkcheck;
 
 use std::env;
 use std::path::Path;
