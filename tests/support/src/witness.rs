@@ -27,6 +27,9 @@ pub struct FdEntry {
     /// The `flags` of `/proc/<pid>/fdinfo/<fd>`: access mode, `O_NONBLOCK`, `O_APPEND`,
     /// `O_CLOEXEC` (shown as `libc::O_CLOEXEC`).
     pub flags: i32,
+    /// The file offset (`pos` of fdinfo), shared by every descriptor of one open file
+    /// description.
+    pub pos: u64,
 }
 
 impl FdEntry {
@@ -337,8 +340,8 @@ fn process_state(info: ProcessInfo, hidden: &Hidden) -> ProcessState {
         .into_iter()
         .filter(|(_, target)| !hidden.targets.contains(target))
         .map(|(fd, target)| {
-            let flags = fd_flags(pid.as_raw(), fd).unwrap_or(0);
-            (fd, FdEntry { target, flags })
+            let (flags, pos) = fd_info(pid.as_raw(), fd).unwrap_or((0, 0));
+            (fd, FdEntry { target, flags, pos })
         })
         .collect();
     let signals = procfs::signal_state(pid).unwrap_or_default();
@@ -385,11 +388,12 @@ fn process_state(info: ProcessInfo, hidden: &Hidden) -> ProcessState {
     }
 }
 
-fn fd_flags(pid: i32, fd: i32) -> Option<i32> {
+fn fd_info(pid: i32, fd: i32) -> Option<(i32, u64)> {
     let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("flags:"))
-        .and_then(|octal| i32::from_str_radix(octal.trim(), 8).ok())
+    let field = |name: &str| info.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+    let flags = i32::from_str_radix(field("flags:")?, 8).ok()?;
+    let pos = field("pos:").and_then(|p| p.parse().ok()).unwrap_or(0);
+    Some((flags, pos))
 }
 
 type SysvTables = (
