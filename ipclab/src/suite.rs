@@ -550,7 +550,11 @@ test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; 
             ]
         );
         assert_eq!(tests[1].message.as_deref(), Some("judged: no"));
-        assert!(tests[0].message.as_deref().unwrap().starts_with("no verdict"));
+        assert!(tests[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("no verdict"));
     }
 
     #[test]

@@ -54,7 +54,9 @@ use nix::unistd::{getpid, Pid};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::keeper::{self, Report, ISOLATED_ENV, KEEPER_DEADLINE_ENV, KEEPER_ENV, POLICY_ENV, REPORT_FD_ENV};
+use crate::keeper::{
+    self, Report, ISOLATED_ENV, KEEPER_DEADLINE_ENV, KEEPER_ENV, POLICY_ENV, REPORT_FD_ENV,
+};
 use crate::probe::{self, Message, PROBE_FD_ENV};
 use crate::procfs::FdTarget;
 use crate::record::{self, Verdict};
@@ -128,7 +130,10 @@ impl Witness {
 
     /// Every snapshot taken at checkpoint `label`, in order.
     pub fn all_at(&self, label: &str) -> Vec<&Snapshot> {
-        self.checkpoints.iter().filter(|s| s.label == label).collect()
+        self.checkpoints
+            .iter()
+            .filter(|s| s.label == label)
+            .collect()
     }
 }
 
@@ -258,7 +263,10 @@ pub fn isolated_for<T: Serialize + DeserializeOwned>(
 /// Runs the body and hands its value to the judge; never returns.
 fn run_body<T: Serialize>(body: impl FnOnce() -> T) -> ! {
     let me = getpid();
-    if let Some(fd) = env::var(PROBE_FD_ENV).ok().and_then(|s| s.parse::<RawFd>().ok()) {
+    if let Some(fd) = env::var(PROBE_FD_ENV)
+        .ok()
+        .and_then(|s| s.parse::<RawFd>().ok())
+    {
         // Forked children keep it (checkpoints); programs they exec do not.
         // SAFETY: F_SETFD on a descriptor number; harmless if it is not open.
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
@@ -416,15 +424,15 @@ fn start_and_watch(
             .map_err(|e| format!("fstat: {e}"))?;
         hidden.targets.push(FdTarget::Socket(inode));
     }
-    let (out_read, out_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| format!("pipe: {e}"))?;
+    let (out_read, out_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     // The test's standard output and error are this pipe: judges look past it, as they looked
     // past a terminal.
     if let Ok(stat) = nix::sys::stat::fstat(out_read.as_fd()) {
         hidden.targets.push(FdTarget::Pipe(stat.st_ino));
     }
-    let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| format!("pipe: {e}"))?;
+    let (report_read, report_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let (probe_fd, report_fd) = channel_fds();
     let exe = env::current_exe().map_err(|e| format!("no test binary: {e}"))?;
     let mut command = Command::new("/proc/self/exe");
@@ -436,7 +444,10 @@ fn start_and_watch(
             KEEPER_DEADLINE_ENV,
             (limit + Duration::from_secs(10)).as_millis().to_string(),
         )
-        .env(POLICY_ENV, serde_json::to_string(&policy).unwrap_or_default())
+        .env(
+            POLICY_ENV,
+            serde_json::to_string(&policy).unwrap_or_default(),
+        )
         .env(PROBE_FD_ENV, probe_fd.to_string())
         .env(REPORT_FD_ENV, report_fd.to_string())
         .env_remove("RUST_TEST_THREADS")
@@ -499,7 +510,8 @@ fn start_and_watch(
         if listen {
             fds.push(PollFd::new(judge_end.as_fd(), PollFlags::POLLIN));
         }
-        let timeout = PollTimeout::try_from(wait.min(Duration::from_secs(1))).unwrap_or(PollTimeout::MAX);
+        let timeout =
+            PollTimeout::try_from(wait.min(Duration::from_secs(1))).unwrap_or(PollTimeout::MAX);
         match poll(&mut fds, timeout) {
             Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
             Ok(_) => {}
@@ -642,7 +654,10 @@ fn conclude<T>(
         } else {
             format!("forked child pid {}", p.pid)
         };
-        extra.push_str(&format!("\n(also: {whose} panicked at {}: {})", p.at, p.message));
+        extra.push_str(&format!(
+            "\n(also: {whose} panicked at {}: {})",
+            p.at, p.message
+        ));
     }
     let result = if let Some(error) = could_not_start {
         Err(format!("ipclab could not start the test process: {error}"))

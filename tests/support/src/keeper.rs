@@ -137,9 +137,7 @@ pub(crate) fn run() -> ! {
 }
 
 /// Starts the test binary again for the same test, behind the walls.
-fn start_test_process(
-    policy: &Policy,
-) -> Result<(std::process::Child, Protections), String> {
+fn start_test_process(policy: &Policy) -> Result<(std::process::Child, Protections), String> {
     let keeper = getpid();
     let uid = policy.drop_user.then(|| Policy::uid_for(keeper.as_raw()));
     if let Some(uid) = uid {
@@ -285,12 +283,12 @@ fn watch(
                 PollFlags::POLLIN,
             ));
         }
-        let wait = PollTimeout::try_from(left.min(Duration::from_millis(200)))
-            .unwrap_or(PollTimeout::MAX);
+        let wait =
+            PollTimeout::try_from(left.min(Duration::from_millis(200))).unwrap_or(PollTimeout::MAX);
         let _ = poll(&mut fds, wait);
-        let judge_gone = fds[0]
-            .revents()
-            .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR));
+        let judge_gone = fds[0].revents().is_some_and(|r| {
+            r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+        });
         if let Ok(Some(status)) = child.try_wait() {
             return (Some(status), false, false);
         }

@@ -35,14 +35,14 @@ pub mod data;
 pub mod interrupt;
 pub mod isolate;
 mod keeper;
-pub mod probe;
-pub mod record;
-pub mod sandbox;
-pub mod witness;
 pub mod netprocfs;
+pub mod probe;
 pub mod procfs;
 pub mod pty;
+pub mod record;
+pub mod sandbox;
 pub mod sysvipc;
+pub mod witness;
 
 pub use isolate::{isolated, isolated_for, Deadline, Outcome, Witness};
 pub use probe::checkpoint;

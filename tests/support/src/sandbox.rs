@@ -85,7 +85,10 @@ impl Protections {
             "host System V IPC".to_owned()
         });
         parts.push(if self.landlock_abi > 0 {
-            format!("Landlock ABI {} (course and solutions invisible)", self.landlock_abi)
+            format!(
+                "Landlock ABI {} (course and solutions invisible)",
+                self.landlock_abi
+            )
         } else {
             "no Landlock (files NOT protected)".to_owned()
         });
@@ -162,8 +165,7 @@ fn reachable_by_others(exe: &Path) -> bool {
 
 /// The system directories every test may read and execute.
 const SYSTEM_READABLE: &[&str] = &[
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/sys",
-    "/opt",
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/sys", "/opt",
 ];
 
 /// A Landlock ruleset for `policy`, created before fork (it opens paths, which may allocate), to

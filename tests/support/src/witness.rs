@@ -141,13 +141,19 @@ impl Snapshot {
     pub(crate) fn capture(label: &str, requester: i32, root: i32, hidden: &Hidden) -> Snapshot {
         let root_pid = Pid::from_raw(root);
         let mut processes = Vec::new();
-        let mut tree: Vec<ProcessInfo> = procfs::process(root_pid).ok().flatten().into_iter().collect();
+        let mut tree: Vec<ProcessInfo> = procfs::process(root_pid)
+            .ok()
+            .flatten()
+            .into_iter()
+            .collect();
         tree.extend(procfs::descendants(root_pid));
         for info in tree {
             processes.push(process_state(info, hidden));
         }
         let (message_queues, shared_memory, semaphore_sets, semaphores) = sysv_tables_of(root);
-        let net = |table: &str| fs::read_to_string(format!("/proc/{root}/net/{table}")).unwrap_or_default();
+        let net = |table: &str| {
+            fs::read_to_string(format!("/proc/{root}/net/{table}")).unwrap_or_default()
+        };
         Snapshot {
             label: label.to_owned(),
             requester,
@@ -175,7 +181,10 @@ impl Snapshot {
     #[track_caller]
     pub fn expect_process(&self, pid: i32, why: &str) -> &ProcessState {
         self.process(pid).unwrap_or_else(|| {
-            panic!("{why} (pid {pid} was not a process of the test at checkpoint {:?})", self.label)
+            panic!(
+                "{why} (pid {pid} was not a process of the test at checkpoint {:?})",
+                self.label
+            )
         })
     }
 
@@ -187,7 +196,8 @@ impl Snapshot {
 
     /// The test process itself.
     pub fn test_process(&self) -> &ProcessState {
-        self.process(self.root).expect("the test process is in its own snapshot")
+        self.process(self.root)
+            .expect("the test process is in its own snapshot")
     }
 
     /// Direct children of `pid`.
@@ -208,7 +218,10 @@ impl Snapshot {
 
     /// Every process of the tree but the test process.
     pub fn descendants(&self) -> Vec<&ProcessState> {
-        self.processes.iter().filter(|p| p.pid() != self.root).collect()
+        self.processes
+            .iter()
+            .filter(|p| p.pid() != self.root)
+            .collect()
     }
 
     /// Panics, naming each one, if the test process had zombie children.
@@ -270,7 +283,11 @@ impl Snapshot {
                     calls.join("; ")
                 }
             };
-            lines.push(format!("  pid {} ({}, {role}): {doing}", p.pid(), p.info.comm));
+            lines.push(format!(
+                "  pid {} ({}, {role}): {doing}",
+                p.pid(),
+                p.info.comm
+            ));
         }
         lines.join("\n")
     }
@@ -286,8 +303,14 @@ fn describe_call(call: &BlockedCall, p: &ProcessState) -> String {
         }
     };
     match call.number {
-        libc::SYS_read | libc::SYS_write | libc::SYS_recvfrom | libc::SYS_sendto
-        | libc::SYS_recvmsg | libc::SYS_sendmsg | libc::SYS_accept | libc::SYS_accept4
+        libc::SYS_read
+        | libc::SYS_write
+        | libc::SYS_recvfrom
+        | libc::SYS_sendto
+        | libc::SYS_recvmsg
+        | libc::SYS_sendmsg
+        | libc::SYS_accept
+        | libc::SYS_accept4
         | libc::SYS_connect => format!("asleep in {name}({})", fd_arg(0)),
         _ => format!("asleep in {name}"),
     }
@@ -390,7 +413,11 @@ fn process_state(info: ProcessInfo, hidden: &Hidden) -> ProcessState {
 
 fn fd_info(pid: i32, fd: i32) -> Option<(i32, u64)> {
     let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
-    let field = |name: &str| info.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
     let flags = i32::from_str_radix(field("flags:")?, 8).ok()?;
     let pos = field("pos:").and_then(|p| p.parse().ok()).unwrap_or(0);
     Some((flags, pos))

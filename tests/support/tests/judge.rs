@@ -14,7 +14,10 @@ fn a_judged_value_passes() {
 #[test]
 #[should_panic(expected = "the body's own message")]
 fn a_panicking_body_fails_with_its_message() {
-    isolated("unreachable", || -> i32 { panic!("the body's own message") }).judge(|_, _| {});
+    isolated("unreachable", || -> i32 {
+        panic!("the body's own message")
+    })
+    .judge(|_, _| {});
 }
 
 #[test]
@@ -62,7 +65,12 @@ fn a_checkpoint_shows_the_kernels_view_of_the_asking_process() {
     .judge(|pid, seen| {
         let before = seen.at("two ends open");
         assert_eq!(before.requester, pid);
-        assert_eq!(before.requester().pipe_fds().len(), 2, "{:?}", before.requester().fds);
+        assert_eq!(
+            before.requester().pipe_fds().len(),
+            2,
+            "{:?}",
+            before.requester().fds
+        );
         assert_eq!(seen.at("one end open").requester().pipe_fds().len(), 1);
         assert_eq!(seen.end.test_process().pipe_fds().len(), 0);
     });
@@ -105,4 +113,3 @@ fn a_forged_result_from_another_process_is_ignored() {
     });
     assert!(caught.is_err());
 }
-

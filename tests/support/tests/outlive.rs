@@ -45,11 +45,12 @@ fn marked(mark: &str) -> Vec<i32> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
-            fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|&b| b == 0)
-                    .any(|var| var == needle.as_bytes())
-            }) && fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|s| !s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+            fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == needle.as_bytes()))
+                && fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                    !s.rsplit_once(')')
+                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+                })
         })
         .collect()
 }
@@ -79,9 +80,11 @@ fn a_killed_judge_takes_every_test_process_with_it() {
         .spawn()
         .unwrap();
     // The judge, its keeper, the test process and the escaped child.
-    wait_for("the victim's four processes start", Duration::from_secs(120), || {
-        marked(&mark).len() >= 4
-    });
+    wait_for(
+        "the victim's four processes start",
+        Duration::from_secs(120),
+        || marked(&mark).len() >= 4,
+    );
     judge.kill().unwrap();
     judge.wait().unwrap();
     wait_for(
@@ -90,11 +93,16 @@ fn a_killed_judge_takes_every_test_process_with_it() {
         || marked(&mark).is_empty(),
     );
     // Nor is the test's scratch directory left behind (no judge is left to remove it).
-    wait_for("the scratch directory goes", Duration::from_secs(30), || {
-        fs::read_dir(tmp.path()).is_ok_and(|mut d| d.next().is_none())
-    });
+    wait_for(
+        "the scratch directory goes",
+        Duration::from_secs(30),
+        || fs::read_dir(tmp.path()).is_ok_and(|mut d| d.next().is_none()),
+    );
     // Reap what came to us (the keeper).
-    while nix::sys::wait::waitpid(None::<nix::unistd::Pid>, Some(nix::sys::wait::WaitPidFlag::WNOHANG))
-        .is_ok_and(|s| s != nix::sys::wait::WaitStatus::StillAlive)
+    while nix::sys::wait::waitpid(
+        None::<nix::unistd::Pid>,
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    )
+    .is_ok_and(|s| s != nix::sys::wait::WaitStatus::StillAlive)
     {}
 }
