@@ -42,6 +42,9 @@ impl Baseline {
     /// `private_ipc`: this process is in an IPC namespace of its own (see
     /// [`private_ipc_namespace`]).
     pub fn take(private_ipc: bool) -> Baseline {
+        // Zombies among our children now are orphans of earlier work (the tooling tests, say),
+        // not of the run that follows.
+        reap_children();
         Baseline {
             sysv: private_ipc.then(sysv_objects),
             posix: posix_ipc_names(),

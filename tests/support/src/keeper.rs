@@ -118,13 +118,18 @@ pub(crate) fn run() -> ! {
         protections: protections.clone(),
     });
 
-    let judge = nix::unistd::getppid();
     let (status, told_to_stop, keeper_deadline) = watch(child, started, deadline);
     let killed_leftovers = end_everything(protections.uid);
-    if nix::unistd::getppid() != judge {
-        // The judge is gone (killed): nobody else will remove the test's scratch directory.
+    if told_to_stop == Some(Hangup::JudgeGone) {
+        // Nobody else will remove the test's scratch directory. (Here the message-queue file
+        // system is mounted in it: detach it first.)
+        let _ = nix::mount::umount2(
+            &policy.scratch.join(".mqueue"),
+            nix::mount::MntFlags::MNT_DETACH,
+        );
         let _ = std::fs::remove_dir_all(&policy.scratch);
     }
+    let told_to_stop = told_to_stop.is_some();
     say(&Report::Ended {
         exit_code: status.and_then(|s| s.code()),
         signal: status.and_then(|s| s.signal()),
@@ -261,11 +266,20 @@ fn start_test_process(policy: &Policy) -> Result<(std::process::Child, Protectio
 }
 
 /// Waits for the test process to end, the judge to hang up, or the keeper's deadline.
+/// Why the judge's pipe closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hangup {
+    /// The judge ended the test at its deadline (and will clean up after it).
+    Deadline,
+    /// The judge is gone.
+    JudgeGone,
+}
+
 fn watch(
     mut child: std::process::Child,
     started: Instant,
     deadline: Duration,
-) -> (Option<std::process::ExitStatus>, bool, bool) {
+) -> (Option<std::process::ExitStatus>, Option<Hangup>, bool) {
     let pid = child.id() as i32;
     // SAFETY: pidfd_open returns a new descriptor for our own child (or fails).
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
@@ -273,7 +287,7 @@ fn watch(
     loop {
         let left = deadline.saturating_sub(started.elapsed());
         if left.is_zero() {
-            return (None, false, true);
+            return (None, None, true);
         }
         let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
         let mut fds = vec![PollFd::new(stdin, PollFlags::POLLIN)];
@@ -290,10 +304,19 @@ fn watch(
             r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
         });
         if let Ok(Some(status)) = child.try_wait() {
-            return (Some(status), false, false);
+            return (Some(status), None, false);
         }
         if judge_gone {
-            return (None, true, false);
+            // The judge says "stop" before it hangs up at a deadline; a judge that died says
+            // nothing (its end of the pipe closed with it).
+            let mut word = [0u8; 4];
+            let said = nix::unistd::read(stdin, &mut word).unwrap_or(0);
+            let why = if said > 0 {
+                Hangup::Deadline
+            } else {
+                Hangup::JudgeGone
+            };
+            return (None, Some(why), false);
         }
     }
 }
