@@ -14,7 +14,7 @@ use crate::hints::Revealed;
 use crate::info::{self, ExerciseInfo};
 use crate::render::{self, command, paint, ListEntry, BAD, BOLD, WARN};
 use crate::status::{self, Record, State, Tester};
-use crate::{git, reaper, signals, watch};
+use crate::{git, pristine, reaper, signals, watch};
 
 const ABOUT: &str = "The companion of the ipclab course: your progress, a watch mode that \
                      re-runs the tests on every save, hints, and a way back to the starter.";
@@ -312,13 +312,21 @@ impl App {
         }
     }
 
-    /// Every exercise's state: fresh from the cache, or by running the stale suites.
+    /// Every exercise's state: fresh from the cache, "not started" for an untouched starter
+    /// (see [`pristine`]), or by running the stale suites.
     fn states(&self) -> Result<Vec<(String, State)>, Failure> {
         let all = self.exercises()?;
-        let stale: Vec<&String> = all
-            .iter()
-            .filter(|name| self.tester.fresh(name).is_none())
-            .collect();
+        let untouched = pristine::untouched(self.course());
+        let known = |name: &String| -> Option<State> {
+            if let Some(record) = self.tester.fresh(name) {
+                return Some(record.state());
+            }
+            if !untouched.contains(name) {
+                return None;
+            }
+            pristine::graded_tests(self.course(), name).map(|total| State::NotStarted { total })
+        };
+        let stale: Vec<&String> = all.iter().filter(|name| known(name).is_none()).collect();
         let bar = if stale.is_empty() {
             ProgressBar::hidden()
         } else {
@@ -334,17 +342,17 @@ impl App {
         };
         let mut states = Vec::new();
         for name in &all {
-            let record = match self.tester.fresh(name) {
-                Some(record) => Ok(record),
+            let state = match known(name) {
+                Some(state) => Ok(state),
                 None => {
                     bar.set_message(name.clone());
                     let record = self.tester.run(name);
                     bar.inc(1);
-                    record
+                    record.map(|r| r.state())
                 }
             };
-            match record {
-                Ok(record) => states.push((name.clone(), record.state())),
+            match state {
+                Ok(state) => states.push((name.clone(), state)),
                 Err(e) => {
                     bar.suspend(|| eprintln!("ipclab: could not run the tests of {name}: {e}"));
                     states.push((name.clone(), State::Unknown));
