@@ -24,6 +24,12 @@ Start here:
   cargo ipclab            where you are: every exercise, its status, what is next
   cargo ipclab watch      work on the next exercise; the tests re-run on every save
   cargo ipclab hint       stuck? the next hint for the first task that does not pass yet
+  cargo ipclab run 1      run exercise 1's tests once, now, and show the verdict
+  cargo ipclab check      pass or fail for every exercise (re-runs only what changed)
+  cargo ipclab reset 1    back to exercise 1's starter (asks first)
+  cargo ipclab solution 1 the reference solution, once exercise 1 passes
+
+Run these from the course's folder (or below it): elsewhere cargo answers `no such command`.
 
 Exercises are named by number: `1`, `01` and `exercise01` are the same exercise.
 The tests are the same as `cargo test -p exercise01`: ipclab only runs and reads them.";
@@ -67,12 +73,14 @@ pub enum Cmd {
         #[arg(long)]
         manual: bool,
     },
-    /// Run one exercise's tests now and show the verdict; exits non-zero if a graded test fails.
+    /// Build and run one exercise's tests now, even if nothing changed since the last run, and
+    /// show the verdict in full; exits non-zero if a graded test fails.
     Run {
         /// The exercise: `1`, `01` or `exercise01`.
         exercise: String,
     },
-    /// Check one exercise, or every exercise; exits non-zero if a graded test fails.
+    /// Pass or fail for one exercise or all of them, running only the tests whose sources
+    /// changed since their last run (`run` always runs); exits non-zero if a graded test fails.
     Check {
         /// The exercise (default: all of them).
         exercise: Option<String>,
@@ -277,12 +285,26 @@ impl App {
 
     /// Runs the suite, with a spinner on a terminal. `fresh`: ignore the cache.
     pub fn run_with_spinner(&self, exercise: &str, fresh: bool) -> Result<Record, Failure> {
+        self.run_with_message(
+            exercise,
+            fresh,
+            format!("{exercise}: building and running the tests"),
+        )
+    }
+
+    /// As [`App::run_with_spinner`], with the spinner saying `message`.
+    pub fn run_with_message(
+        &self,
+        exercise: &str,
+        fresh: bool,
+        message: String,
+    ) -> Result<Record, Failure> {
         if !fresh {
             if let Some(record) = self.tester.fresh(exercise) {
                 return Ok(record);
             }
         }
-        let spinner = spinner(format!("{exercise}: building and running the tests"));
+        let spinner = spinner(message);
         let result = self.tester.run(exercise);
         spinner.finish_and_clear();
         result.map_err(|e| Failure::runtime(format!("could not run the tests of {exercise}: {e}")))

@@ -21,18 +21,34 @@ pub fn untouched(course: &Course) -> BTreeSet<String> {
 
 fn untouched_from_git(course: &Course) -> Option<BTreeSet<String>> {
     let source = git::starter_source(course).ok()?;
-    let published: BTreeSet<String> = git::lines(course, &["ls-tree", "--name-only", &source, "exercises/"])?
-        .into_iter()
-        .filter_map(|path| path.strip_prefix("exercises/").map(str::to_owned))
-        .collect();
+    let published: BTreeSet<String> =
+        git::lines(course, &["ls-tree", "--name-only", &source, "exercises/"])?
+            .into_iter()
+            .filter_map(|path| path.strip_prefix("exercises/").map(str::to_owned))
+            .collect();
     // Tracked files that differ from the source (staged or not), and files git does not track.
     let mut touched = git::lines(
         course,
-        &["diff", "--name-only", "--no-renames", &source, "--", "exercises", "tests"],
+        &[
+            "diff",
+            "--name-only",
+            "--no-renames",
+            &source,
+            "--",
+            "exercises",
+            "tests",
+        ],
     )?;
     touched.extend(git::lines(
         course,
-        &["ls-files", "--others", "--exclude-standard", "--", "exercises", "tests"],
+        &[
+            "ls-files",
+            "--others",
+            "--exclude-standard",
+            "--",
+            "exercises",
+            "tests",
+        ],
     )?);
     let touched: BTreeSet<String> = touched
         .iter()
@@ -58,7 +74,8 @@ fn count_graded(source: &str) -> usize {
     let mut cases = 0;
     let mut total = 0;
     for line in source.lines().map(str::trim) {
-        if line.starts_with("#[case") {
+        // `#[case::name(…)]` or `#[case(…)]` is a case; a bare `#[case]` marks a parameter.
+        if line.starts_with("#[case::") || line.starts_with("#[case(") {
             cases += 1;
         } else if let Some(name) = test_fn_name(line) {
             if crate::suite::task_of(name).is_some() {
@@ -95,6 +112,13 @@ fn task1_mode(#[case] mode: u32) {}
 #[test]
 fn task2_round_trip() {}
 
+#[rstest]
+#[case(1, 2)]
+fn task3_multi_line(
+    #[case] a: u32,
+    #[case] b: u32,
+) {}
+
 #[test]
 fn bonus_unix_socket() {}
 
@@ -103,7 +127,7 @@ fn helper() {}
 #[case::a(1)]
 fn taskx_not_graded(#[case] n: u32) {}
 "#;
-        assert_eq!(count_graded(suite), 3);
+        assert_eq!(count_graded(suite), 4);
     }
 
     #[test]

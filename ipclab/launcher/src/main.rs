@@ -101,13 +101,25 @@ fn build() -> Result<(), ExitCode> {
         }
     }
     let status = child.wait();
-    progress.finish();
     match status {
-        Ok(status) if status.success() => Ok(()),
+        Ok(status) if status.success() => {
+            progress.finish();
+            Ok(())
+        }
         other => {
-            // Whatever cargo said, in full: the compiler's errors are the useful part.
-            let _ = io::stderr().write_all(&text);
-            eprintln!("ipclab: building the course tool failed ({other:?}); the lines above say why");
+            // Whatever cargo said, in full (unless it was shown line by line already): the
+            // compiler's errors are the useful part.
+            if progress.tty || !progress.shown {
+                if progress.tty {
+                    eprint!("\r\x1b[K");
+                }
+                let _ = io::stderr().write_all(&text);
+            }
+            let how = match other {
+                Ok(status) => status.to_string(),
+                Err(e) => e.to_string(),
+            };
+            eprintln!("ipclab: building the course tool failed ({how}); the lines above say why");
             Err(ExitCode::FAILURE)
         }
     }
