@@ -6,6 +6,7 @@
 //! tooling's own tests and builds the book. It ends with one line, `verify: N passed, N failed`.
 
 mod bench;
+mod bench_startup;
 mod book;
 mod grade;
 mod leftovers;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
             },
             &args[1..],
         ),
+        Some("bench") if args[1..] == ["--startup"] => bench_startup::main(&course_root()),
         Some("bench") => bench::run(&course_root(), &args[1..]),
         Some("new-exercise") => scaffold::main(&course_root(), &args[1..]),
         Some("book") => match book::build(&course_root()) {
