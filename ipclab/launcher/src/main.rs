@@ -165,7 +165,7 @@ impl Progress {
                 break;
             }
             self.lines_done += 1;
-            let line = strip_ansi(line.trim());
+            let line = strip_ansi(line).trim().to_owned();
             if line.starts_with("Compiling") {
                 self.compiled += 1;
             }
