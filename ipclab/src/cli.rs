@@ -174,7 +174,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     if let Some(secs) = cli.deadline {
         tester.deadline = Duration::from_secs(secs);
     }
-    let app = App { tester };
+    let app = App {
+        tester,
+        untouched: std::cell::OnceCell::new(),
+    };
     match cli.command.unwrap_or(Cmd::List) {
         Cmd::List => app.list(),
         Cmd::Watch { exercise, manual } => {
@@ -222,11 +225,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
 /// The course and the means to test it, shared by the subcommands.
 pub struct App {
     pub tester: Tester,
+    /// The exercises identical to their published starter (asked of git once per command).
+    untouched: std::cell::OnceCell<std::collections::BTreeSet<String>>,
 }
 
 impl App {
     pub fn course(&self) -> &Course {
         &self.tester.course
+    }
+
+    fn untouched(&self) -> &std::collections::BTreeSet<String> {
+        self.untouched
+            .get_or_init(|| pristine::untouched(self.course()))
     }
 
     pub fn exercises(&self) -> Result<Vec<String>, Failure> {
@@ -338,7 +348,7 @@ impl App {
     /// (see [`pristine`]), or by running the stale suites.
     fn states(&self) -> Result<Vec<(String, State)>, Failure> {
         let all = self.exercises()?;
-        let untouched = pristine::untouched(self.course());
+        let untouched = self.untouched();
         let known = |name: &String| -> Option<State> {
             if let Some(record) = self.tester.fresh(name) {
                 return Some(record.state());
@@ -390,9 +400,11 @@ impl App {
             .states()?
             .into_iter()
             .map(|(name, state)| ListEntry {
-                modified: matches!(state, State::NotStarted { .. })
-                    .then(|| git::modified(self.course(), &name))
-                    .flatten(),
+                modified: match state {
+                    _ if self.untouched().contains(&name) => Some(false),
+                    State::NotStarted { .. } => git::modified(self.course(), &name),
+                    _ => None,
+                },
                 info: self.info(&name),
                 state,
             })

@@ -271,6 +271,8 @@ fn loop_ratio(root: &Path, target: &Path) -> Result<String, String> {
     let bare_lib = bare.join("src/lib.rs");
     let mut course_times = Vec::new();
     let mut bare_times = Vec::new();
+    let mut course_tests = Vec::new();
+    let mut bare_tests = Vec::new();
     // Edit 0 warms both (and builds the dependencies once).
     for edit in 0..=LOOP_RUNS {
         let t = timed_edit(
@@ -290,11 +292,14 @@ fn loop_ratio(root: &Path, target: &Path) -> Result<String, String> {
                 .env("CARGO_TARGET_DIR", &bare_target),
         )?;
         if edit > 0 {
-            course_times.push(t);
-            bare_times.push(b);
+            course_times.push(t.0);
+            bare_times.push(b.0);
+            course_tests.push(t.1);
+            bare_tests.push(b.1);
         }
     }
     let (c, b) = (median(&course_times), median(&bare_times));
+    let (ct, bt) = (median(&course_tests), median(&bare_tests));
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -302,15 +307,22 @@ fn loop_ratio(root: &Path, target: &Path) -> Result<String, String> {
          exercise01` (the whole graded suite, each test isolated), **{}**; the same edit and \
          `cargo test` in a bare crate with exercise01's code, dependencies and profile, one \
          trivial test and no course machinery: **{}**. Ratio **{:.2}** (goal ≤ 1.0; medians \
-         of {LOOP_RUNS} alternating runs).\n",
+         of {LOOP_RUNS} alternating runs). Of these, the tests themselves ran {} in the course \
+         (libtest's `finished in`) and {} in the bare crate; the rest is cargo and the rebuild \
+         (the library, and the suite that depends on it): {} against {}.\n",
         secs(c),
         secs(b),
-        c.as_secs_f64() / b.as_secs_f64().max(1e-9)
+        c.as_secs_f64() / b.as_secs_f64().max(1e-9),
+        secs(ct),
+        secs(bt),
+        secs(c.saturating_sub(ct)),
+        secs(b.saturating_sub(bt)),
     );
     Ok(out)
 }
 
-fn timed_edit(lib: &Path, edit: usize, cmd: &mut Command) -> Result<Duration, String> {
+/// The loop's wall time, and libtest's own time for the tests.
+fn timed_edit(lib: &Path, edit: usize, cmd: &mut Command) -> Result<(Duration, Duration), String> {
     let text =
         fs::read_to_string(lib).map_err(|e| format!("cannot read {}: {e}", lib.display()))?;
     let original = text
@@ -327,14 +339,16 @@ fn timed_edit(lib: &Path, edit: usize, cmd: &mut Command) -> Result<Duration, St
         .output()
         .map_err(|e| format!("could not run cargo: {e}"))?;
     let elapsed = started.elapsed();
-    if !String::from_utf8_lossy(&output.stdout).contains("test result:") {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !stdout.contains("test result:") {
         return Err(format!(
             "no tests ran in {}:\n{}",
             lib.display(),
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    Ok(elapsed)
+    let tests = ipclab::suite::parse_test_time(&stdout).unwrap_or_default();
+    Ok((elapsed, tests))
 }
 
 /// exercise01's library and dependencies, the course's profile and lock file, one test.
@@ -364,8 +378,13 @@ fn make_bare_crate(root: &Path, to: &Path) -> Result<(), String> {
     write("Cargo.lock", &lock)?;
     write("src/lib.rs", &lib)?;
     write(
+        "tests/snapshots/bare__exit.snap",
+        "---\nsource: tests/bare.rs\nexpression: x\n---\nExited(0)\n",
+    )?;
+    write(
         "tests/bare.rs",
-        "#[test]\nfn links_the_library() {\n    let _ = exercise01::ChildExit::Exited(0);\n}\n",
+        "#[rstest::rstest]\n#[case::zero(0)]\nfn links_the_library(#[case] code: i32) {\n    \
+         insta::assert_snapshot!(\"exit\", format!(\"{:?}\", exercise01::ChildExit::Exited(code)));\n}\n",
     )?;
     Ok(())
 }
