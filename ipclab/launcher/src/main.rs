@@ -19,8 +19,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-const NOTICE: &str = "ipclab: building the course tool first (the first build takes a minute \
-                      or more on a small machine; later starts are instant)";
+const NOTICE: &str = "ipclab: building the course tool first (the first build takes from half \
+                      a minute to a few minutes, depending on the machine; later starts are \
+                      instant)";
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = env::args_os().skip(1).collect();
