@@ -180,11 +180,6 @@ fn watch_one(
             format!("{exercise}: building and running the tests")
         };
         let record = app.run_with_message(exercise, runs > 1, message)?;
-        if redraw {
-            // The verdict of this save is the only one that matters. (Not before the first
-            // run: the pointer to this exercise's chapter is on it.)
-            print!("\x1b[2J\x1b[H");
-        }
         // A save during the run: this verdict is already stale.
         let mut changed = false;
         let mut quit = false;
@@ -202,6 +197,11 @@ fn watch_one(
         if changed && status::fingerprint(course, exercise) != before {
             println!("{exercise}: the sources changed during the run; running the tests again.");
             continue;
+        }
+        if redraw {
+            // The new verdict replaces the old one. (Not on the first run: the pointer to this
+            // exercise's chapter is on screen.)
+            print!("\x1b[2J\x1b[H");
         }
         print!("{}", render::verdict(&app.info(exercise), &record));
         if record.state().is_done() {
