@@ -14,7 +14,7 @@ use crate::hints::Revealed;
 use crate::info::{self, ExerciseInfo};
 use crate::render::{self, command, paint, ListEntry, BAD, BOLD, WARN};
 use crate::status::{self, Record, State, Tester};
-use crate::{git, reaper, signals, watch};
+use crate::{git, pristine, reaper, signals, watch};
 
 const ABOUT: &str = "The companion of the ipclab course: your progress, a watch mode that \
                      re-runs the tests on every save, hints, and a way back to the starter.";
@@ -24,6 +24,12 @@ Start here:
   cargo ipclab            where you are: every exercise, its status, what is next
   cargo ipclab watch      work on the next exercise; the tests re-run on every save
   cargo ipclab hint       stuck? the next hint for the first task that does not pass yet
+  cargo ipclab run 1      run exercise 1's tests once, now, and show the verdict
+  cargo ipclab check      pass or fail for every exercise (re-runs only what changed)
+  cargo ipclab reset 1    back to exercise 1's starter (asks first)
+  cargo ipclab solution 1 the reference solution, once exercise 1 passes
+
+Run these from the course's folder (or below it): elsewhere cargo answers `no such command`.
 
 Exercises are named by number: `1`, `01` and `exercise01` are the same exercise.
 The tests are the same as `cargo test -p exercise01`: ipclab only runs and reads them.";
@@ -67,12 +73,14 @@ pub enum Cmd {
         #[arg(long)]
         manual: bool,
     },
-    /// Run one exercise's tests now and show the verdict; exits non-zero if a graded test fails.
+    /// Build and run one exercise's tests now, even if nothing changed since the last run, and
+    /// show the verdict in full; exits non-zero if a graded test fails.
     Run {
         /// The exercise: `1`, `01` or `exercise01`.
         exercise: String,
     },
-    /// Check one exercise, or every exercise; exits non-zero if a graded test fails.
+    /// Pass or fail for one exercise or all of them, running only the tests whose sources
+    /// changed since their last run (`run` always runs); exits non-zero if a graded test fails.
     Check {
         /// The exercise (default: all of them).
         exercise: Option<String>,
@@ -166,7 +174,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     if let Some(secs) = cli.deadline {
         tester.deadline = Duration::from_secs(secs);
     }
-    let app = App { tester };
+    let app = App {
+        tester,
+        untouched: std::cell::OnceCell::new(),
+    };
     match cli.command.unwrap_or(Cmd::List) {
         Cmd::List => app.list(),
         Cmd::Watch { exercise, manual } => {
@@ -214,11 +225,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
 /// The course and the means to test it, shared by the subcommands.
 pub struct App {
     pub tester: Tester,
+    /// The exercises identical to their published starter (asked of git once per command).
+    untouched: std::cell::OnceCell<std::collections::BTreeSet<String>>,
 }
 
 impl App {
     pub fn course(&self) -> &Course {
         &self.tester.course
+    }
+
+    fn untouched(&self) -> &std::collections::BTreeSet<String> {
+        self.untouched
+            .get_or_init(|| pristine::untouched(self.course()))
     }
 
     pub fn exercises(&self) -> Result<Vec<String>, Failure> {
@@ -277,12 +295,26 @@ impl App {
 
     /// Runs the suite, with a spinner on a terminal. `fresh`: ignore the cache.
     pub fn run_with_spinner(&self, exercise: &str, fresh: bool) -> Result<Record, Failure> {
+        self.run_with_message(
+            exercise,
+            fresh,
+            format!("{exercise}: building and running the tests"),
+        )
+    }
+
+    /// As [`App::run_with_spinner`], with the spinner saying `message`.
+    pub fn run_with_message(
+        &self,
+        exercise: &str,
+        fresh: bool,
+        message: String,
+    ) -> Result<Record, Failure> {
         if !fresh {
             if let Some(record) = self.tester.fresh(exercise) {
                 return Ok(record);
             }
         }
-        let spinner = spinner(format!("{exercise}: building and running the tests"));
+        let spinner = spinner(message);
         let result = self.tester.run(exercise);
         spinner.finish_and_clear();
         result.map_err(|e| Failure::runtime(format!("could not run the tests of {exercise}: {e}")))
@@ -312,13 +344,21 @@ impl App {
         }
     }
 
-    /// Every exercise's state: fresh from the cache, or by running the stale suites.
+    /// Every exercise's state: fresh from the cache, "not started" for an untouched starter
+    /// (see [`pristine`]), or by running the stale suites.
     fn states(&self) -> Result<Vec<(String, State)>, Failure> {
         let all = self.exercises()?;
-        let stale: Vec<&String> = all
-            .iter()
-            .filter(|name| self.tester.fresh(name).is_none())
-            .collect();
+        let untouched = self.untouched();
+        let known = |name: &String| -> Option<State> {
+            if let Some(record) = self.tester.fresh(name) {
+                return Some(record.state());
+            }
+            if !untouched.contains(name) {
+                return None;
+            }
+            pristine::graded_tests(self.course(), name).map(|total| State::NotStarted { total })
+        };
+        let stale: Vec<&String> = all.iter().filter(|name| known(name).is_none()).collect();
         let bar = if stale.is_empty() {
             ProgressBar::hidden()
         } else {
@@ -334,17 +374,17 @@ impl App {
         };
         let mut states = Vec::new();
         for name in &all {
-            let record = match self.tester.fresh(name) {
-                Some(record) => Ok(record),
+            let state = match known(name) {
+                Some(state) => Ok(state),
                 None => {
                     bar.set_message(name.clone());
                     let record = self.tester.run(name);
                     bar.inc(1);
-                    record
+                    record.map(|r| r.state())
                 }
             };
-            match record {
-                Ok(record) => states.push((name.clone(), record.state())),
+            match state {
+                Ok(state) => states.push((name.clone(), state)),
                 Err(e) => {
                     bar.suspend(|| eprintln!("ipclab: could not run the tests of {name}: {e}"));
                     states.push((name.clone(), State::Unknown));
@@ -360,9 +400,11 @@ impl App {
             .states()?
             .into_iter()
             .map(|(name, state)| ListEntry {
-                modified: matches!(state, State::NotStarted { .. })
-                    .then(|| git::modified(self.course(), &name))
-                    .flatten(),
+                modified: match state {
+                    _ if self.untouched().contains(&name) => Some(false),
+                    State::NotStarted { .. } => git::modified(self.course(), &name),
+                    _ => None,
+                },
                 info: self.info(&name),
                 state,
             })

@@ -138,3 +138,14 @@ pub fn modified(course: &Course, exercise: &str) -> Option<bool> {
         .success()
         .then(|| !String::from_utf8_lossy(&out.stdout).trim().is_empty())
 }
+
+/// The lines git prints for `args`, run at the course root; `None` if git fails.
+pub fn lines(course: &Course, args: &[&str]) -> Option<Vec<String>> {
+    let out = git(&course.root, args).ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    })
+}

@@ -6,6 +6,7 @@
 //! * [`suite`]: runs `cargo test -p exerciseNN` and reads libtest's verdict.
 //! * [`status`]: where an exercise stands, cached by a fingerprint of its sources.
 //! * [`cli`], [`watch`], [`render`]: the command, its watch mode and its screens.
+//! * [`pristine`]: untouched starters, known as "not started" without a run.
 //! * [`hints`]: which hints were shown (the tool's only state); [`git`]: the starter, for `reset`.
 //! * [`reaper`] and [`signals`]: nothing a run starts outlives it, even on Ctrl-C.
 
@@ -20,6 +21,7 @@ pub mod course;
 pub mod git;
 pub mod hints;
 pub mod info;
+pub mod pristine;
 pub mod reaper;
 pub mod render;
 pub mod signals;

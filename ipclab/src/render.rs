@@ -361,7 +361,14 @@ fn ran(
         );
     }
     let _ = writeln!(out);
-    let _ = writeln!(out, "hint: {}", command(&format!("hint {}", info.number)));
+    // `hint 1` names the exercise; say so, and which task its next hint is for.
+    let task = first.task.map_or(String::new(), |t| format!(", task {t}"));
+    let _ = writeln!(
+        out,
+        "hint: {}   {}",
+        command(&format!("hint {}", info.number)),
+        paint(DIM, format!("(exercise {}{task})", info.number))
+    );
 }
 
 /// The hints of one task: those seen before, then the new one.

@@ -159,18 +159,27 @@ fn watch_one(
     let mut runs = 0;
     loop {
         runs += 1;
-        if tty && runs > 1 {
-            // Clear the screen: the verdict of this save is the only one that matters. (Not
-            // before the first run: the pointer to this exercise's chapter is on it.)
-            print!("\x1b[2J\x1b[H");
-        } else {
+        // On a terminal the last verdict stays on screen while the next run builds and runs
+        // (which can take the deadline of a hanging test), with a spinner below it saying what
+        // runs now; the screen is cleared only when the new verdict is ready.
+        let redraw = tty && runs > 1;
+        if !redraw {
             println!("── {exercise}: run {runs} ──");
         }
         let _ = io::stdout().flush();
         // inotify also reports files being opened and read (by cargo, by an editor): only a
         // change of the sources' fingerprint counts as a save.
         let before = status::fingerprint(course, exercise);
-        let record = app.run_with_spinner(exercise, runs > 1)?;
+        let message = if redraw {
+            format!(
+                "run {runs}: building {exercise} and running its tests (the verdict above is \
+                 from run {})",
+                runs - 1
+            )
+        } else {
+            format!("{exercise}: building and running the tests")
+        };
+        let record = app.run_with_message(exercise, runs > 1, message)?;
         // A save during the run: this verdict is already stale.
         let mut changed = false;
         let mut quit = false;
@@ -188,6 +197,11 @@ fn watch_one(
         if changed && status::fingerprint(course, exercise) != before {
             println!("{exercise}: the sources changed during the run; running the tests again.");
             continue;
+        }
+        if redraw {
+            // The new verdict replaces the old one. (Not on the first run: the pointer to this
+            // exercise's chapter is on screen.)
+            print!("\x1b[2J\x1b[H");
         }
         print!("{}", render::verdict(&app.info(exercise), &record));
         if record.state().is_done() {

@@ -23,8 +23,18 @@ use tempfile::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ipclab");
 
-/// How long any step may take (a cold build of the fake crates included).
-const STEP: Duration = Duration::from_secs(90);
+/// How long any one step may take once the fake course is built (every [`FakeCourse`] is built
+/// before its test starts: no deadline covers a cold build, which a busy machine can make as slow
+/// as it likes). A safety net against hangs, scaled by `IPCLAB_DEADLINE_SCALE` like every
+/// deadline of the course; each wait ends on its event, long before this.
+fn step() -> Duration {
+    let scale = std::env::var("IPCLAB_DEADLINE_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 1.0)
+        .unwrap_or(1.0);
+    Duration::from_secs(90).mul_f64(scale)
+}
 
 /// A fake course: exercise01 (three graded tests, two tasks, README and hints), exercise02
 /// (no README: its title comes from its package description; it passes), exercise03 (its suite
@@ -159,7 +169,29 @@ impl FakeCourse {
             .status()
             .expect("cargo runs");
         assert!(status.success(), "cargo generate-lockfile");
+        course.build();
         course
+    }
+
+    /// Builds the fake suites that compile, waiting for cargo to finish however long that
+    /// takes: the deadlines of the steps that follow then cover no cold build.
+    fn build(&self) {
+        let status = StdCommand::new(cargo())
+            .args([
+                "test",
+                "--no-run",
+                "--quiet",
+                "-p",
+                "exercise01",
+                "-p",
+                "exercise02",
+            ])
+            .current_dir(self.root())
+            .env("CARGO_TARGET_DIR", self.root().join("target"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the fake course builds");
     }
 
     fn root(&self) -> &Path {
@@ -193,7 +225,7 @@ impl FakeCourse {
         cmd.current_dir(self.root())
             .env("CARGO_TARGET_DIR", self.root().join("target"))
             .env_remove("FAKE_HANG")
-            .timeout(STEP);
+            .timeout(step());
         cmd
     }
 
@@ -342,6 +374,30 @@ fn list_reflects_an_edit() {
     let output = course.ipclab().output().unwrap();
     let screen = course.redact(&stdout_of(&output));
     snapshot!("list_after_exercise01_passes", screen);
+}
+
+#[test]
+fn list_knows_untouched_starters_without_running_them() {
+    let course = FakeCourse::new();
+    course.git_init();
+    // A cargo that cannot run: an untouched starter (identical to git's) is "not started", with
+    // its points counted from the suite's source.
+    let output = course.ipclab().env("CARGO", "/bin/false").output().unwrap();
+    assert!(output.status.success());
+    let screen = stdout_of(&output);
+    let line = screen.lines().find(|l| l.contains(" 01 ")).unwrap();
+    assert!(
+        line.contains("not started") && line.ends_with("0/3"),
+        "{screen}"
+    );
+    // An edit: that exercise runs (and with this cargo, cannot), the others still need no run.
+    course.set("TASK1_FIRST", true);
+    let output = course.ipclab().env("CARGO", "/bin/false").output().unwrap();
+    let screen = stdout_of(&output);
+    let line = screen.lines().find(|l| l.contains(" 01 ")).unwrap();
+    assert!(!line.contains("not started"), "{screen}");
+    let line = screen.lines().find(|l| l.contains(" 03 ")).unwrap();
+    assert!(line.contains("not started"), "{screen}");
 }
 
 #[test]
@@ -617,7 +673,7 @@ fn a_hanging_run_is_stopped_and_leaves_no_process_behind() {
         .output()
         .unwrap();
     assert_eq!(
-        ready.recv_timeout(STEP).ok().as_deref(),
+        ready.recv_timeout(step()).ok().as_deref(),
         Some("ready"),
         "the fake test hung as planned"
     );
@@ -690,7 +746,7 @@ impl Watch {
 
     /// Waits for a line containing `text`; the lines before it are kept in `seen`.
     fn wait_for(&mut self, text: &str) -> Vec<String> {
-        let deadline = Instant::now() + STEP;
+        let deadline = Instant::now() + step();
         let start = self.seen.len();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -815,6 +871,7 @@ fn watch_reruns_when_a_save_lands_during_a_run() {
     // that watch mode does not start from the cached verdict.
     course.ipclab().args(["run", "1"]).assert().failure();
     course.set("TASK1_FIRST", true);
+    course.build();
     let (fifo, ready) = course.readiness_fifo();
     let mut watch = Watch::start_with(
         &course,
@@ -822,7 +879,7 @@ fn watch_reruns_when_a_save_lands_during_a_run() {
         &[("FAKE_HANG", &fifo)],
     );
     assert_eq!(
-        ready.recv_timeout(STEP).ok().as_deref(),
+        ready.recv_timeout(step()).ok().as_deref(),
         Some("ready"),
         "the fake test hung as planned"
     );
@@ -860,7 +917,7 @@ fn watch_interrupted_during_a_run_leaves_nothing_behind() {
         .spawn()
         .unwrap();
     // The suite is running, and its hanging test has forked: Ctrl-C.
-    if ready.recv_timeout(STEP).ok().as_deref() != Some("ready") {
+    if ready.recv_timeout(step()).ok().as_deref() != Some("ready") {
         let _ = child.kill();
         let _ = child.wait();
         panic!("the fake suite never started");

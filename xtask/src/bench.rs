@@ -53,6 +53,11 @@ pub fn run(root: &Path, args: &[String]) -> ExitCode {
         load_average()
     );
 
+    section("the first ten minutes: cargo ipclab cold and warm, the loop against a bare crate");
+    let (startup, startup_failures) = crate::bench_startup::report(root, &target);
+    report.push_str(&startup);
+    failures.extend(startup_failures);
+
     section("the student's edit-to-verdict loop (exercise01)");
     report.push_str("## The student's loop\n\n");
     match edit_to_verdict(root, &target, runs) {

@@ -7,11 +7,13 @@
 
 mod bench;
 mod bench_grading;
+mod bench_startup;
 mod book;
 mod codewidth;
 mod grade;
 mod leftovers;
 mod linkcheck;
+mod scaffold;
 
 use std::env;
 use std::path::Path;
@@ -37,9 +39,11 @@ fn main() -> ExitCode {
             },
             &args[1..],
         ),
+        Some("bench") if args[1..] == ["--startup"] => bench_startup::main(&course_root()),
         Some("bench") => bench::run(&course_root(), &args[1..]),
         // Internal: how the grader walls in a submission's build.
         Some("sandbox-exec") => grade::walls::main(&args[1..]),
+        Some("new-exercise") => scaffold::main(&course_root(), &args[1..]),
         Some("book") => match book::build(&course_root()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -51,8 +55,10 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask verify [exerciseNN …]   check the course (all of it without arguments)\n       \
                  cargo xtask book                        build the book into book/build\n       \
-                 {}",
-                grade::USAGE
+                 {}
+       {}",
+                grade::USAGE,
+                scaffold::USAGE
             );
             ExitCode::from(2)
         }
@@ -206,6 +212,9 @@ fn verify_exercise(course: &Course, exercise: &str) -> Vec<Check> {
         };
         let run = suite::run(course, exercise, implementation, &options);
         let left = baseline.left_behind(tmp.path());
+        if let (Implementation::Exercise, Ok(run)) = (implementation, &run) {
+            checks.push(points_before_a_run(course, run));
+        }
         checks.push(match run {
             Err(e) => Check {
                 name: format!("{exercise} {which}"),
@@ -225,6 +234,24 @@ fn verify_exercise(course: &Course, exercise: &str) -> Vec<Check> {
         });
     }
     checks
+}
+
+/// `cargo ipclab` shows an untouched starter's points without running it, counted from the
+/// suite's source (`ipclab::pristine`): that count must be libtest's.
+fn points_before_a_run(course: &Course, run: &SuiteRun) -> Check {
+    let counted = ipclab::pristine::graded_tests(course, &run.exercise);
+    let ran = match &run.verdict {
+        Verdict::Ran { tests } => Some(tests.iter().filter(|t| t.is_graded()).count()),
+        _ => None,
+    };
+    Check {
+        name: format!("{} points", run.exercise),
+        ok: ran.is_none() || counted == ran,
+        detail: format!(
+            "graded tests counted from the suite's source: {counted:?}, run: {ran:?} \
+             (cargo ipclab shows the first before any run)"
+        ),
+    }
 }
 
 fn judge(run: &SuiteRun, implementation: Implementation) -> Check {
