@@ -25,4 +25,5 @@ pub mod render;
 pub mod signals;
 pub mod status;
 pub mod suite;
+pub mod trace;
 pub mod watch;
