@@ -101,7 +101,11 @@ fn waits_for_write_end(trace: &Trace, out: &mut Vec<Diagnosis>) {
             if voluntary_exit_before {
                 continue;
             }
-            let last = holder.ended_at().unwrap_or(until).min(until).saturating_sub(1);
+            let last = holder
+                .ended_at()
+                .unwrap_or(until)
+                .min(until)
+                .saturating_sub(1);
             let before = trace.table_at(holder.pid, event.start);
             let after = trace.table_at(holder.pid, last);
             let held = before.iter().find(|(fd, d)| {
@@ -155,7 +159,10 @@ fn never_waited(trace: &Trace, out: &mut Vec<Diagnosis>) {
             continue;
         }
         let parent = p.parent;
-        let fate = match parent.and_then(|pp| trace.process(pp)).and_then(|pp| pp.ended_at()) {
+        let fate = match parent
+            .and_then(|pp| trace.process(pp))
+            .and_then(|pp| pp.ended_at())
+        {
             Some(_) => "it stayed a zombie until its parent ended",
             None => "it stayed a zombie",
         };
@@ -239,7 +246,11 @@ fn broken_pipes(trace: &Trace, out: &mut Vec<Diagnosis>) {
                 "{}'s {name} to fd {fd} ({object}) failed with EPIPE{}: no process held the \
                  reading end any more (the reader had closed it or ended)",
                 trace.who(event.pid),
-                if killed { ", and SIGPIPE killed it" } else { "" }
+                if killed {
+                    ", and SIGPIPE killed it"
+                } else {
+                    ""
+                }
             ),
             finding: Finding::BrokenPipe {
                 pid: event.pid,

@@ -84,9 +84,9 @@ impl Object {
     pub fn key(&self) -> String {
         match self {
             Object::Pipe(inode) => format!("pipe:{inode}"),
-            Object::Socket {
-                inode: 0, addr, ..
-            } => format!("inet:{}", addr.as_deref().unwrap_or("")),
+            Object::Socket { inode: 0, addr, .. } => {
+                format!("inet:{}", addr.as_deref().unwrap_or(""))
+            }
             Object::Socket { inode, .. } => format!("socket:{inode}"),
             Object::Path(p) => format!("path:{p}"),
             Object::Other(o) => format!("other:{o}"),
@@ -105,7 +105,9 @@ impl Object {
 }
 
 fn bracketed<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    text.strip_prefix(prefix)?.strip_prefix('[')?.strip_suffix(']')
+    text.strip_prefix(prefix)?
+        .strip_prefix('[')?
+        .strip_suffix(']')
 }
 
 /// Which end of a pipe a descriptor is.
@@ -215,7 +217,14 @@ mod tests {
             }
         );
         let tcp = Object::decode("TCP:[127.0.0.1:5000->127.0.0.1:40000]");
-        assert!(matches!(tcp, Object::Socket { inode: 0, addr: Some(_), .. }));
+        assert!(matches!(
+            tcp,
+            Object::Socket {
+                inode: 0,
+                addr: Some(_),
+                ..
+            }
+        ));
         assert_eq!(Object::decode("socket:[7]").key(), "socket:7");
     }
 

@@ -10,6 +10,7 @@
 //! * [`diagnose`] states what the trace proves (and only that);
 //! * [`svg`] and [`term`] draw it; [`run`] finds the test binary and runs strace.
 
+pub mod command;
 pub mod diagnose;
 pub mod fds;
 pub mod model;

@@ -72,8 +72,13 @@ pub enum Kind {
         fds: Vec<(i32, Desc)>,
     },
     /// The process created `child` (fork, vfork, clone without CLONE_THREAD).
-    Spawn { child: Pid },
-    Signal { signal: String, sender: Option<Pid> },
+    Spawn {
+        child: Pid,
+    },
+    Signal {
+        signal: String,
+        sender: Option<Pid>,
+    },
     End(Ending),
 }
 
@@ -215,11 +220,7 @@ impl Trace {
     /// The descriptor table of `pid` just after `at`.
     pub fn table_at(&self, pid: Pid, at: Micros) -> BTreeMap<i32, Desc> {
         let mut table = BTreeMap::new();
-        for change in self
-            .changes
-            .iter()
-            .filter(|c| c.pid == pid && c.at <= at)
-        {
+        for change in self.changes.iter().filter(|c| c.pid == pid && c.at <= at) {
             match &change.desc {
                 Some(desc) => table.insert(change.fd, desc.clone()),
                 None => table.remove(&change.fd),
@@ -497,8 +498,7 @@ impl Builder {
     }
 
     fn is_ipc_desc(&self, desc: &Desc) -> bool {
-        desc.object.is_ipc()
-            || matches!(&desc.object, Object::Path(p) if self.fifos.contains(p))
+        desc.object.is_ipc() || matches!(&desc.object, Object::Path(p) if self.fifos.contains(p))
     }
 
     fn call(&mut self, pid: Pid, tid: Pid, call: &Call) -> Option<Event> {
@@ -535,8 +535,7 @@ impl Builder {
         }
         let at = call.end.unwrap_or(call.start);
         let ok = call.result.value().is_some_and(|v| v >= 0);
-        let mut ipc = ALWAYS_SHOWN.contains(&name)
-            || used.iter().any(|(_, d)| self.is_ipc_desc(d));
+        let mut ipc = ALWAYS_SHOWN.contains(&name) || used.iter().any(|(_, d)| self.is_ipc_desc(d));
         let fd_arg = |i: usize| call.args.get(i).and_then(|a| leading_int(a));
         let text;
         match name {
@@ -558,7 +557,16 @@ impl Builder {
                             (Object::Pipe(_), _) => Some(End::Write),
                             _ => None,
                         };
-                        self.set(pid, at, fd, Some(Desc { object, end, cloexec }));
+                        self.set(
+                            pid,
+                            at,
+                            fd,
+                            Some(Desc {
+                                object,
+                                end,
+                                cloexec,
+                            }),
+                        );
                         made.push(self.fd_text(pid, fd));
                     }
                 }
@@ -594,7 +602,13 @@ impl Builder {
                                 self.set(pid, at, old, Some(Desc { cloexec: on, ..d }));
                             }
                         }
-                        format!("fcntl {} {}", self.fd_text(pid, old), call.args[1..].join(" "))
+                        // Queries (F_GETFD, F_GETFL) change nothing: not worth a row.
+                        ipc &= !cmd.starts_with("F_GET");
+                        format!(
+                            "fcntl {} {}",
+                            self.fd_text(pid, old),
+                            call.args[1..].join(" ")
+                        )
                     }
                     (_, Some(new)) => {
                         let text = format!("{name} {} onto fd {new}", self.fd_text(pid, old));
@@ -608,18 +622,31 @@ impl Builder {
                         }
                         text
                     }
-                    (_, None) => format!("{name} {} → {}", self.fd_text(pid, old), result_text(&call.result)),
+                    (_, None) => format!(
+                        "{name} {} → {}",
+                        self.fd_text(pid, old),
+                        result_text(&call.result)
+                    ),
                 };
             }
-            "openat" | "open" | "socket" | "accept" | "accept4" | "eventfd2" | "mq_open" | "memfd_create" => {
+            "openat" | "open" | "socket" | "accept" | "accept4" | "eventfd2" | "mq_open"
+            | "memfd_create" => {
                 let path = call
                     .args
                     .iter()
                     .find(|a| a.starts_with('"'))
                     .map(|a| unquote(a));
-                let flags = call.args.iter().skip(1).find(|a| a.contains("O_") || a.contains("SOCK_"));
+                let flags = call
+                    .args
+                    .iter()
+                    .skip(1)
+                    .find(|a| a.contains("O_") || a.contains("SOCK_"));
                 let cloexec = flags.is_some_and(|f| f.contains("CLOEXEC"));
-                let is_fifo = path.as_ref().is_some_and(|p| self.fifos.iter().any(|f| f.ends_with(p.as_str()) || p.ends_with(f.as_str())));
+                let is_fifo = path.as_ref().is_some_and(|p| {
+                    self.fifos
+                        .iter()
+                        .any(|f| f.ends_with(p.as_str()) || p.ends_with(f.as_str()))
+                });
                 if ok {
                     if let Some(fd) = call.result.value() {
                         let mut desc = returned_desc(&call.result, cloexec).unwrap_or(Desc {
@@ -655,7 +682,11 @@ impl Builder {
                         self.fifos.push(unquote(path));
                     }
                 }
-                text = format!("{name}({}) → {}", call.args.join(", "), result_text(&call.result));
+                text = format!(
+                    "{name}({}) → {}",
+                    call.args.join(", "),
+                    result_text(&call.result)
+                );
             }
             "read" | "readv" | "recvfrom" | "recvmsg" => {
                 let fd = fd_arg(0).unwrap_or(-1);
@@ -710,14 +741,24 @@ impl Builder {
                     let closing: Vec<i32> = self
                         .live
                         .get(&pid)
-                        .map(|t| t.iter().filter(|(_, d)| d.cloexec).map(|(fd, _)| *fd).collect())
+                        .map(|t| {
+                            t.iter()
+                                .filter(|(_, d)| d.cloexec)
+                                .map(|(fd, _)| *fd)
+                                .collect()
+                        })
                         .unwrap_or_default();
                     for fd in closing {
                         self.set(pid, at, fd, None);
                     }
                     self.proc_mut(pid).programs.push(path.clone());
                 }
-                text = format!("execve {path} → {}", result_text(&call.result));
+                // A test binary's path is long and says little: its file name is enough.
+                let shown = match path.rsplit_once('/') {
+                    Some((_, file)) if path.len() > 32 => format!("…/{file}"),
+                    _ => path.clone(),
+                };
+                text = format!("execve {shown} → {}", result_text(&call.result));
             }
             "wait4" | "waitid" => {
                 let nowait = call.args.iter().any(|a| a.contains("WNOWAIT"));
@@ -754,7 +795,11 @@ impl Builder {
                     self.proc_mut(pid).sigchld_handler = installed.then_some(at);
                 }
                 // The runtime's own crash handlers say nothing about the student's code.
-                ipc = handler.is_some() && !matches!(signal.as_str(), "SIGSEGV" | "SIGBUS");
+                // The runtime's own crash handlers and glibc's real-time signals for its threads
+                // say nothing about the student's code.
+                ipc = handler.is_some()
+                    && !matches!(signal.as_str(), "SIGSEGV" | "SIGBUS")
+                    && !signal.starts_with("SIGRT");
                 text = match handler {
                     Some(h) => format!("sigaction {signal} → handler {h}"),
                     None => format!("sigaction {signal} (query)"),
@@ -764,12 +809,19 @@ impl Builder {
                 let how = call.args.first().cloned().unwrap_or_default();
                 let set = call.args.get(1).cloned().unwrap_or_default();
                 // glibc blocks every signal around fork and spawn: not the student's doing.
-                ipc = set != "NULL" && !set.starts_with("~[") && !(how == "SIG_SETMASK" && set == "[]");
+                ipc = set != "NULL"
+                    && !set.starts_with("~[")
+                    && !set.contains("RTMIN")
+                    && !(how == "SIG_SETMASK" && set == "[]");
                 text = format!("sigprocmask {how} {set}");
             }
             _ => {
                 let args: Vec<String> = call.args.iter().map(|a| short(a, 28)).collect();
-                text = format!("{name}({}) → {}", args.join(", "), result_text(&call.result));
+                text = format!(
+                    "{name}({}) → {}",
+                    args.join(", "),
+                    result_text(&call.result)
+                );
             }
         }
         let blocking = BLOCKING.contains(&name)
@@ -833,9 +885,7 @@ fn leading_int(text: &str) -> Option<i32> {
 }
 
 fn unquote(text: &str) -> String {
-    text.trim_end_matches("...")
-        .trim_matches('"')
-        .to_owned()
+    text.trim_end_matches("...").trim_matches('"').to_owned()
 }
 
 fn short(text: &str, max: usize) -> String {

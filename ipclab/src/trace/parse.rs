@@ -65,11 +65,18 @@ pub struct Record {
 pub enum What {
     Call(Call),
     /// `--- SIGCHLD {si_signo=…, si_pid=…} ---`: a signal delivered to the task.
-    Signal { signal: String, sender: Option<i32> },
+    Signal {
+        signal: String,
+        sender: Option<i32>,
+    },
     /// `+++ exited with N +++`
-    Exited { code: i32 },
+    Exited {
+        code: i32,
+    },
     /// `+++ killed by SIGKILL +++`
-    Killed { signal: String },
+    Killed {
+        signal: String,
+    },
 }
 
 /// A line strace wrote that this parser does not understand.
@@ -272,7 +279,7 @@ fn closing_paren(text: &str) -> Option<usize> {
             ')' if depth == 0 => return Some(i),
             ')' | ']' | '}' => depth -= 1,
             '<' => depth += 1,
-            '>' if prev != '-' => depth -= 1,
+            '>' if prev != '-' && prev != '=' => depth -= 1,
             _ => {}
         }
         prev = c;
@@ -304,7 +311,7 @@ pub fn split_args(text: &str) -> Vec<String> {
             '"' => skip_string(&mut chars),
             '(' | '[' | '{' | '<' => depth += 1,
             ')' | ']' | '}' => depth -= 1,
-            '>' if prev != '-' => depth -= 1,
+            '>' if prev != '-' && prev != '=' => depth -= 1,
             ',' if depth <= 0 => {
                 args.push(text[start..i].trim().to_owned());
                 start = i + 1;
@@ -409,7 +416,11 @@ mod tests {
         assert_eq!(outcome("?"), Outcome::None);
         assert_eq!(
             split_args("[3<UNIX-STREAM:[1->2]>, 4<UNIX-STREAM:[2->1]>], 0, \"a,b\\\"\""),
-            ["[3<UNIX-STREAM:[1->2]>, 4<UNIX-STREAM:[2->1]>]", "0", "\"a,b\\\"\""]
+            [
+                "[3<UNIX-STREAM:[1->2]>, 4<UNIX-STREAM:[2->1]>]",
+                "0",
+                "\"a,b\\\"\""
+            ]
         );
     }
 

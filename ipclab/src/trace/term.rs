@@ -20,10 +20,18 @@ pub fn render(view: &View<'_>, findings: &[Diagnosis]) -> String {
     let mut out = String::new();
     for lane in &view.lanes {
         let line = format!("{:>4}  {}", lane.short, lane.label);
-        let _ = writeln!(out, "{}", if lane.harness { paint(DIM, line) } else { line });
+        let _ = writeln!(
+            out,
+            "{}",
+            if lane.harness { paint(DIM, line) } else { line }
+        );
     }
     let _ = writeln!(out);
-    let header: String = view.lanes.iter().map(|l| format!("{:<3}", l.short)).collect();
+    let header: String = view
+        .lanes
+        .iter()
+        .map(|l| format!("{:<3}", l.short))
+        .collect();
     let _ = writeln!(out, "{:>10}  {}", "ms", paint(BOLD, header.trim_end()));
     for index in 0..view.rows.len() {
         let cells = cells(view, index);
@@ -124,11 +132,15 @@ pub fn tables(view: &View<'_>, at: Micros, pids: &[Pid]) -> String {
     let mut out = String::new();
     let when = view.origin + at;
     let _ = writeln!(out, "Descriptor tables at {} ms:", millis(at));
-    for lane in view.lanes.iter().filter(|l| pids.is_empty() || pids.contains(&l.pid)) {
+    for lane in view
+        .lanes
+        .iter()
+        .filter(|l| pids.is_empty() || pids.contains(&l.pid))
+    {
         let table = trace.table_at(lane.pid, when);
-        let alive = trace.process(lane.pid).is_some_and(|p| {
-            p.start <= when && p.ended_at().is_none_or(|end| when < end)
-        });
+        let alive = trace
+            .process(lane.pid)
+            .is_some_and(|p| p.start <= when && p.ended_at().is_none_or(|end| when < end));
         if !alive {
             continue;
         }

@@ -89,8 +89,29 @@ impl<'a> View<'a> {
         let mut rows = Vec::new();
         let mut last: Option<Micros> = None;
         let mut origin = None;
+        // The isolated process runs the student's code only once it executed the test binary:
+        // before that it is the harness's spawning code.
+        let exec_of = |pid: Pid| {
+            trace
+                .events
+                .iter()
+                .find(|e| e.pid == pid && e.call_name() == Some("execve") && e.end.is_some())
+                .map(|e| e.start)
+        };
+        let code_from: Vec<(Pid, Micros)> = trace
+            .processes
+            .iter()
+            .filter(|p| p.role == Role::Isolated)
+            .filter_map(|p| Some((p.pid, exec_of(p.pid)?)))
+            .collect();
         for (i, event) in trace.events.iter().enumerate() {
             if !event.ipc || !lanes.iter().any(|l| l.pid == event.pid) {
+                continue;
+            }
+            let before_exec = code_from
+                .iter()
+                .any(|(pid, at)| *pid == event.pid && event.start < *at);
+            if before_exec && !harness {
                 continue;
             }
             if let Some(last) = last {
@@ -146,9 +167,11 @@ impl<'a> View<'a> {
         if t < process.start || t > end {
             return Cell::Absent;
         }
-        let asleep = self.trace.events.iter().any(|e| {
-            e.pid == pid && e.blocking && e.start < t && t < e.end.unwrap_or(end)
-        });
+        let asleep = self
+            .trace
+            .events
+            .iter()
+            .any(|e| e.pid == pid && e.blocking && e.start < t && t < e.end.unwrap_or(end));
         if asleep {
             Cell::Asleep
         } else {
