@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use assert_cmd::assert::OutputAssertExt;
 use assert_cmd::cargo::CommandCargoExt;
 use predicates::prelude::*;
 
@@ -22,6 +23,8 @@ fn tracing_a_starter_test_draws_the_test_process_and_writes_an_svg() {
         .args(["trace", "1", "task1_parent_reaps_the_child", "--output"])
         .arg(&svg)
         .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
@@ -32,5 +35,8 @@ fn tracing_a_starter_test_draws_the_test_process_and_writes_an_svg() {
     );
     assert!(stdout.contains("exits with status"), "{stdout}");
     let picture = std::fs::read_to_string(&svg).unwrap();
-    assert!(picture.starts_with("<svg") && picture.contains("the test"), "{picture}");
+    assert!(
+        picture.starts_with("<svg") && picture.contains("the test"),
+        "{picture}"
+    );
 }

@@ -11,7 +11,8 @@ fn load(name: &str, first_is_harness: bool) -> Trace {
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    Trace::from_strace(&text, Options { first_is_harness }).unwrap_or_else(|e| panic!("{path}: {e}"))
+    Trace::from_strace(&text, Options { first_is_harness })
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// The terminal picture without colours, pids replaced by their lane names' order.
@@ -37,7 +38,10 @@ fn a_reader_killed_at_the_deadline_is_blamed_on_the_forgotten_write_end() {
     assert_eq!(reader.parent, Some(test.pid));
     assert!(matches!(&reader.end, Some((_, Ending::Killed(s))) if s == "SIGKILL"));
     // The harness is a subreaper: it reaps both, the test's own wait never returned.
-    assert_eq!(reader.reaped.map(|(by, _)| by), Some(trace.processes[0].pid));
+    assert_eq!(
+        reader.reaped.map(|(by, _)| by),
+        Some(trace.processes[0].pid)
+    );
     let findings: Vec<Finding> = diagnose(&trace).into_iter().map(|d| d.finding).collect();
     assert_eq!(
         findings,
@@ -83,7 +87,9 @@ fn one_sigchld_for_three_exits_is_reported() {
     let trace = load("coalesced_sigchld", false);
     let parent = &trace.processes[0];
     assert!(parent.sigchld_handler.is_some());
-    assert!(trace.processes[1..].iter().all(|c| c.reaped.map(|r| r.0) == Some(parent.pid)));
+    assert!(trace.processes[1..]
+        .iter()
+        .all(|c| c.reaped.map(|r| r.0) == Some(parent.pid)));
     let findings: Vec<Finding> = diagnose(&trace).into_iter().map(|d| d.finding).collect();
     assert_eq!(
         findings,
