@@ -809,10 +809,11 @@ impl Builder {
                 let how = call.args.first().cloned().unwrap_or_default();
                 let set = call.args.get(1).cloned().unwrap_or_default();
                 // glibc blocks every signal around fork and spawn: not the student's doing.
-                ipc = set != "NULL"
-                    && !set.starts_with("~[")
-                    && !set.contains("RTMIN")
-                    && !(how == "SIG_SETMASK" && set == "[]");
+                let noise = set == "NULL"
+                    || set.starts_with("~[")
+                    || set.contains("RTMIN")
+                    || (how == "SIG_SETMASK" && set == "[]");
+                ipc = !noise;
                 text = format!("sigprocmask {how} {set}");
             }
             _ => {

@@ -321,7 +321,10 @@ fn mark(kind: &Kind, x: f64, y: f64) -> Group {
 
 /// The moment the descriptor tables are drawn for: the first reader that waited forever, with
 /// the descriptors that kept it waiting.
-fn tables_moment(findings: &[Diagnosis]) -> Option<(u64, i32, Vec<(i32, i32)>)> {
+/// When, whose read, and the (pid, fd) pairs that held the write end.
+type Moment = (u64, i32, Vec<(i32, i32)>);
+
+fn tables_moment(findings: &[Diagnosis]) -> Option<Moment> {
     let first = findings
         .iter()
         .find(|d| matches!(d.finding, Finding::ReaderWaitsForWriteEnd { .. }))?;
