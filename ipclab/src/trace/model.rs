@@ -692,7 +692,7 @@ impl Builder {
                 let fd = fd_arg(0).unwrap_or(-1);
                 let got = match &call.result {
                     Outcome::Value { value: 0, .. } => "end of file".to_owned(),
-                    Outcome::Value { value, .. } => format!("{value} bytes"),
+                    Outcome::Value { value, .. } => bytes(*value),
                     Outcome::None => "never returned".to_owned(),
                     other => result_text(other),
                 };
@@ -705,7 +705,7 @@ impl Builder {
                     (Outcome::Value { value, .. }, Some(n)) if *value as i32 != n => {
                         format!("{value} of {n} bytes")
                     }
-                    (Outcome::Value { value, .. }, _) => format!("{value} bytes"),
+                    (Outcome::Value { value, .. }, _) => bytes(*value),
                     (Outcome::None, _) => "never returned".to_owned(),
                     (other, _) => result_text(other),
                 };
@@ -844,6 +844,14 @@ impl Builder {
             ipc,
             blocking,
         })
+    }
+}
+
+fn bytes(n: i64) -> String {
+    if n == 1 {
+        "1 byte".to_owned()
+    } else {
+        format!("{n} bytes")
     }
 }
 
