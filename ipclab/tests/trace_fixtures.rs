@@ -138,3 +138,25 @@ fn a_write_into_a_pipe_without_readers_is_reported() {
         }]
     );
 }
+
+#[test]
+fn a_graded_test_whose_parent_keeps_its_write_end_is_diagnosed() {
+    // A real graded test (exercise 01, task 2) under the course's harness: the harness stops
+    // the hung test with SIGSTOP at its deadline (the read returns ERESTARTSYS), then kills it.
+    let trace = load("exercise01_parent_keeps_write_end", true);
+    let roles: Vec<Role> = trace.processes.iter().map(|p| p.role).collect();
+    assert_eq!(roles[..3], [Role::Harness, Role::Isolated, Role::Code]);
+    let test = trace.processes[1].pid;
+    let findings: Vec<Finding> = diagnose(&trace).into_iter().map(|d| d.finding).collect();
+    assert_eq!(
+        findings,
+        [Finding::ReaderWaitsForWriteEnd {
+            reader: test,
+            read_fd: 3,
+            pipe: "pipe A".into(),
+            holder: test,
+            holder_fd: 4,
+        }]
+    );
+    insta::assert_snapshot!("exercise01_parent_keeps_write_end", picture(&trace));
+}

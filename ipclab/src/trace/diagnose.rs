@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::fds::{End, Object};
-use super::model::{Ending, Kind, Pid, Role, Trace};
+use super::model::{Ending, Event, Kind, Pid, Role, Trace};
 use super::parse::{Micros, Outcome};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ fn waits_for_write_end(trace: &Trace, out: &mut Vec<Diagnosis>) {
         let Kind::Call { name, fds, .. } = &event.kind else {
             continue;
         };
-        if !matches!(name.as_str(), "read" | "readv") || event.end.is_some() {
+        if !matches!(name.as_str(), "read" | "readv") || !never_returned(trace, event) {
             continue;
         }
         let Some((read_fd, desc)) = fds.first() else {
@@ -115,7 +115,7 @@ fn waits_for_write_end(trace: &Trace, out: &mut Vec<Diagnosis>) {
             });
             if let Some((&holder_fd, _)) = held {
                 let whom = if holder.pid == reader.pid {
-                    format!("{} itself", trace.who(holder.pid))
+                    "it".to_owned()
                 } else {
                     trace.who(holder.pid)
                 };
@@ -144,6 +144,27 @@ fn waits_for_write_end(trace: &Trace, out: &mut Vec<Diagnosis>) {
             }
         }
     }
+}
+
+/// The read never gave the program an answer: the process died inside it, or it was interrupted
+/// (by the harness's SIGSTOP before the kill at the deadline) and the process made no other call
+/// before it was killed.
+fn never_returned(trace: &Trace, read: &Event) -> bool {
+    let Kind::Call { result, .. } = &read.kind else {
+        return false;
+    };
+    if read.end.is_none() {
+        return true;
+    }
+    let interrupted = result.errno().is_some_and(|e| e.starts_with("ERESTART"));
+    let killed = trace
+        .process(read.pid)
+        .is_some_and(|p| matches!(p.end, Some((_, Ending::Killed(_)))));
+    let later_call = trace
+        .events
+        .iter()
+        .any(|e| e.pid == read.pid && e.start > read.start && matches!(e.kind, Kind::Call { .. }));
+    interrupted && killed && !later_call
 }
 
 fn never_waited(trace: &Trace, out: &mut Vec<Diagnosis>) {

@@ -694,6 +694,9 @@ impl Builder {
                     Outcome::Value { value: 0, .. } => "end of file".to_owned(),
                     Outcome::Value { value, .. } => bytes(*value),
                     Outcome::None => "never returned".to_owned(),
+                    Outcome::Error { errno } if errno.starts_with("ERESTART") => {
+                        "interrupted by a signal".to_owned()
+                    }
                     other => result_text(other),
                 };
                 text = format!("{name} {} → {got}", self.fd_text(pid, fd));

@@ -210,7 +210,8 @@ pub fn render(view: &View<'_>, findings: &[Diagnosis], title: &str) -> Document 
                     .set("y", y),
             );
             let mut x = 24.0 + 5.0 * CHAR;
-            for (fd, desc) in &table {
+            // Only what connects processes: the test's own stdout files are no part of the story.
+            for (fd, desc) in table.iter().filter(|(_, d)| d.object.is_ipc()) {
                 let entry = format!("fd {fd} {}", view.trace.describe(desc));
                 let class = if holders.contains(&(lane.pid, *fd)) {
                     "holder"
