@@ -40,3 +40,24 @@ fn tracing_a_starter_test_draws_the_test_process_and_writes_an_svg() {
         "{picture}"
     );
 }
+
+#[test]
+fn without_strace_one_line_says_how_to_install_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    Command::cargo_bin("ipclab")
+        .unwrap()
+        .arg("--course-dir")
+        .arg(root)
+        .args(["trace", "1"])
+        .env("PATH", empty.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "strace is not installed: install it with `sudo apt-get install strace`",
+        ))
+        .stderr(predicate::function(|s: &str| s.lines().count() == 1));
+}
