@@ -8,6 +8,7 @@
 //! * [`cli`], [`watch`], [`render`]: the command, its watch mode and its screens.
 //! * [`hints`]: which hints were shown (the tool's only state); [`git`]: the starter, for `reset`.
 //! * [`reaper`] and [`signals`]: nothing a run starts outlives it, even on Ctrl-C.
+//! * [`trace`]: `cargo ipclab trace`, one test's processes and system calls as a timeline.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
