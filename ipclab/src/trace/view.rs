@@ -114,6 +114,14 @@ impl<'a> View<'a> {
             if before_exec && !harness {
                 continue;
             }
+            // Between fork and exec, spawning code resets every signal to its default: a wall of
+            // rows that says nothing about the program (a student's dup2 there stays shown).
+            let reset_before_exec = event.call_name() == Some("rt_sigaction")
+                && event.text.ends_with("SIG_DFL")
+                && exec_of(event.pid).is_some_and(|at| event.start < at);
+            if reset_before_exec {
+                continue;
+            }
             if let Some(last) = last {
                 if event.start.saturating_sub(last) > GAP {
                     rows.push(Row::Gap(event.start - last));
