@@ -870,8 +870,15 @@ fn effect_time(record: &Record) -> Micros {
 fn decoded_fd(arg: &str) -> Option<(i32, Object)> {
     let open = arg.find('<')?;
     let fd: i32 = arg[..open].parse().ok()?;
-    let inner = arg[open + 1..].strip_suffix('>')?;
-    Some((fd, Object::decode(inner)))
+    Some((fd, Object::decode(&decoding(&arg[open + 1..])?)))
+}
+
+/// `/tmp/x>` → `/tmp/x`; an unlinked file, `/tmp/x>(deleted)`, → `/tmp/x (deleted)`.
+fn decoding(rest: &str) -> Option<String> {
+    match rest.strip_suffix(">(deleted)") {
+        Some(path) => Some(format!("{path} (deleted)")),
+        None => rest.strip_suffix('>').map(str::to_owned),
+    }
 }
 
 fn returned_desc(result: &Outcome, cloexec: bool) -> Option<Desc> {

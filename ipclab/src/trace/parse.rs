@@ -243,7 +243,13 @@ fn outcome(text: &str) -> Outcome {
         };
     }
     let (number, decoded) = match value.split_once('<') {
-        Some((n, d)) => (n, Some(d.strip_suffix('>').unwrap_or(d).to_owned())),
+        Some((n, d)) => {
+            let d = match d.strip_suffix(">(deleted)") {
+                Some(path) => format!("{path} (deleted)"),
+                None => d.strip_suffix('>').unwrap_or(d).to_owned(),
+            };
+            (n, Some(d))
+        }
         None => (value, None),
     };
     match number.parse() {
@@ -414,6 +420,13 @@ mod tests {
             }
         );
         assert_eq!(outcome("?"), Outcome::None);
+        assert_eq!(
+            outcome("4</tmp/x/#1016>(deleted)"),
+            Outcome::Value {
+                value: 4,
+                decoded: Some("/tmp/x/#1016 (deleted)".into())
+            }
+        );
         assert_eq!(
             split_args("[3<UNIX-STREAM:[1->2]>, 4<UNIX-STREAM:[2->1]>], 0, \"a,b\\\"\""),
             [
