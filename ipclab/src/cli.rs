@@ -104,6 +104,8 @@ pub enum Cmd {
         #[arg(long, short)]
         yes: bool,
     },
+    /// See what a test's processes did: a timeline of their system calls, recorded with strace.
+    Trace(crate::trace::command::TraceArgs),
     /// The reference solution of an exercise, once your code passes its tests.
     Solution {
         /// The exercise: `1`, `01` or `exercise01`.
@@ -129,7 +131,7 @@ impl Failure {
         }
     }
 
-    fn runtime(message: impl Into<String>) -> Failure {
+    pub(crate) fn runtime(message: impl Into<String>) -> Failure {
         Failure {
             message: message.into(),
             code: 1,
@@ -219,6 +221,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             let exercise = app.exercise(&exercise)?;
             app.solution(&exercise, force)
         }
+        Cmd::Trace(args) => crate::trace::command::trace(&app, args),
     }
 }
 

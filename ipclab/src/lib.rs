@@ -9,6 +9,7 @@
 //! * [`pristine`]: untouched starters, known as "not started" without a run.
 //! * [`hints`]: which hints were shown (the tool's only state); [`git`]: the starter, for `reset`.
 //! * [`reaper`] and [`signals`]: nothing a run starts outlives it, even on Ctrl-C.
+//! * [`trace`]: `cargo ipclab trace`, one test's processes and system calls as a timeline.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
@@ -27,4 +28,5 @@ pub mod render;
 pub mod signals;
 pub mod status;
 pub mod suite;
+pub mod trace;
 pub mod watch;
