@@ -9,6 +9,7 @@ mod bench;
 mod book;
 mod grade;
 mod leftovers;
+mod starters;
 
 use std::env;
 use std::path::Path;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
             },
             &args[1..],
         ),
+        Some("starters") => starters::main(&course_root()),
         Some("bench") => bench::run(&course_root(), &args[1..]),
         Some("book") => match book::build(&course_root()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask verify [exerciseNN …]   check the course (all of it without arguments)\n       \
                  cargo xtask book                        build the book into book/build\n       \
+                 cargo xtask starters                    regenerate exercises/*/src from solutions/*/src\n       \
                  {}",
                 grade::USAGE
             );
@@ -97,6 +100,8 @@ fn verify(args: &[String]) -> ExitCode {
     };
 
     let mut checks: Vec<Check> = Vec::new();
+    checks.push(starters_check(&course));
+    report(checks.last().expect("just pushed"));
     if args.is_empty() {
         checks.push(tooling_tests(&course));
         checks.push(match book::build(&course.root) {
@@ -144,6 +149,33 @@ fn report(check: &Check) {
         check.name,
         check.detail
     );
+}
+
+/// Every committed starter is what its solution generates (`cargo xtask starters` rewrites them).
+fn starters_check(course: &Course) -> Check {
+    let (ok, detail) = match starters::drifted(&course.root) {
+        Ok(drifted) if drifted.is_empty() => {
+            (true, "every starter is generated from its solution".into())
+        }
+        Ok(drifted) => (
+            false,
+            format!(
+                "{} starters differ from their solutions (run `cargo xtask starters`):\n{}",
+                drifted.len(),
+                drifted
+                    .iter()
+                    .map(|(_, diff)| diff.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        ),
+        Err(e) => (false, e),
+    };
+    Check {
+        name: "starters".into(),
+        ok,
+        detail,
+    }
 }
 
 /// The tooling's own tests: `cargo test` at the root runs the default members (the CLI, this
