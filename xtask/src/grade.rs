@@ -18,7 +18,8 @@
 //! exercise and cached in the grading target directory. A graded test that the student's run did
 //! not report scores 0; a result for a test the suite does not have is ignored, with a note.
 
-mod report;
+pub(crate) mod report;
+pub(crate) mod rubric;
 mod source;
 
 use std::collections::HashMap;

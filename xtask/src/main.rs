@@ -8,6 +8,7 @@
 mod bench;
 mod book;
 mod grade;
+mod handout;
 mod leftovers;
 mod starters;
 
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
             },
             &args[1..],
         ),
+        Some("handout") => handout::main(&course_root(), &args[1..]),
         Some("starters") => starters::main(&course_root()),
         Some("bench") => bench::run(&course_root(), &args[1..]),
         Some("book") => match book::build(&course_root()) {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask verify [exerciseNN …]   check the course (all of it without arguments)\n       \
                  cargo xtask book                        build the book into book/build\n       \
+                 cargo xtask handout [--no-check] <DIR>  write the students' repository (no solutions) into DIR\n       \
                  cargo xtask starters                    regenerate exercises/*/src from solutions/*/src\n       \
                  {}",
                 grade::USAGE
@@ -101,6 +104,17 @@ fn verify(args: &[String]) -> ExitCode {
 
     let mut checks: Vec<Check> = Vec::new();
     checks.push(starters_check(&course));
+    report(checks.last().expect("just pushed"));
+    let problems = grade::rubric::check_course(&course.root, &chosen);
+    checks.push(Check {
+        name: "rubrics".into(),
+        ok: problems.is_empty(),
+        detail: if problems.is_empty() {
+            "every graded test has points, every point has a test".into()
+        } else {
+            problems.join("\n")
+        },
+    });
     report(checks.last().expect("just pushed"));
     if args.is_empty() {
         checks.push(tooling_tests(&course));
