@@ -67,9 +67,15 @@ fn tracked_files(root: &Path) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// The root `Cargo.toml` without the `xtask` member (the handout has no xtask).
+/// The root `Cargo.toml` without the `xtask` member (the handout has no xtask), its opening
+/// comment (which speaks of the solutions) rewritten for students.
 fn handout_manifest(manifest: &str) -> String {
-    manifest
+    let body = manifest
+        .find("[workspace]")
+        .map_or(manifest, |at| &manifest[at..]);
+    let header = "# The course workspace. You edit `exercises/`; the graded suites live in `tests/` and are\n\
+                  # compiled into each exercise package as its integration test.\n";
+    format!("{header}{body}")
         .replace(", \"xtask\"", "")
         .replace("\"xtask\", ", "")
         .replace("exclude = [\"solutions\"]\n", "")
