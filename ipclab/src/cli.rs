@@ -560,6 +560,13 @@ impl App {
             .course()
             .exercise_dir(exercise, crate::course::Implementation::Solution);
         let lib = dir.join("src/lib.rs");
+        // A course handed out by an instructor (`cargo xtask handout`) has no solutions/ at all.
+        if !self.course().root.join("solutions").exists() {
+            return Err(Failure::runtime(format!(
+                "this copy of the course comes without its solutions: the reference solution of \
+                 {exercise} comes from your instructor"
+            )));
+        }
         if !lib.is_file() {
             return Err(Failure::runtime(format!(
                 "the reference solution of {exercise} is not in this checkout ({} is missing)",

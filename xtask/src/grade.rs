@@ -1,7 +1,7 @@
 //! `cargo xtask grade`: grades students' submissions with the course's own suites.
 //!
 //! ```text
-//! cargo xtask grade <submission> [--exercise N …] [--format text|json|gradescope|exercism] [--out FILE]
+//! cargo xtask grade <submission> [--exercise N …] [--format text|json|gradescope|exercism|junit] [--out FILE]
 //! cargo xtask grade --class <dir> [--exercise N …] [--out FILE.csv] [--reports DIR] [--format …]
 //! ```
 //!
@@ -20,7 +20,8 @@
 
 mod inspect;
 mod parallel;
-mod report;
+pub(crate) mod report;
+pub(crate) mod rubric;
 mod source;
 pub mod walls;
 
@@ -50,7 +51,8 @@ Grades submissions with the course's own suites: one point per graded test (task
 
 Options:
   --exercise N        grade exercise N only (repeatable; default: every exercise of the course)
-  --format F          text (default), json, gradescope (results.json), exercism (results.json v2)
+  --format F          text (default), json, gradescope (results.json), exercism (results.json v2),
+                      junit (JUnit XML: GitLab, Jenkins)
   --out FILE          write the report (or, with --class, the CSV) to FILE instead of stdout
   --reports DIR       with --class: also write each student's report, in --format, to DIR
   --visibility V      Gradescope visibility: visible (default), hidden, after_due_date, after_published
@@ -70,12 +72,14 @@ enum Format {
     Json,
     Gradescope,
     Exercism,
+    Junit,
 }
 
 impl Format {
     fn extension(self) -> &'static str {
         match self {
             Format::Text => "txt",
+            Format::Junit => "xml",
             _ => "json",
         }
     }
@@ -142,6 +146,7 @@ fn parse_args(args: &[String], all: &[String]) -> Result<Options, String> {
                     "json" => Format::Json,
                     "gradescope" => Format::Gradescope,
                     "exercism" => Format::Exercism,
+                    "junit" => Format::Junit,
                     other => {
                         return Err(format!(
                             "unknown format {other:?}: text, json, gradescope or exercism"
@@ -277,6 +282,7 @@ fn render(report: &Report, options: &Options) -> String {
         Format::Json => report::json(report),
         Format::Gradescope => to_json(&report::gradescope(report, options.visibility)),
         Format::Exercism => to_json(&report::exercism(report)),
+        Format::Junit => report::junit(report),
     }
 }
 
@@ -300,6 +306,7 @@ fn render_failure(label: &str, error: &str, format: Format) -> String {
             "message": message,
             "tests": [],
         })),
+        Format::Junit => report::junit_error(label, &message),
     }
 }
 

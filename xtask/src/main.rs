@@ -11,9 +11,11 @@ mod bench_startup;
 mod book;
 mod codewidth;
 mod grade;
+mod handout;
 mod leftovers;
 mod linkcheck;
 mod scaffold;
+mod starters;
 
 use std::env;
 use std::path::Path;
@@ -40,6 +42,8 @@ fn main() -> ExitCode {
             &args[1..],
         ),
         Some("bench") if args[1..] == ["--startup"] => bench_startup::main(&course_root()),
+        Some("handout") => handout::main(&course_root(), &args[1..]),
+        Some("starters") => starters::main(&course_root()),
         Some("bench") => bench::run(&course_root(), &args[1..]),
         // Internal: how the grader walls in a submission's build.
         Some("sandbox-exec") => grade::walls::main(&args[1..]),
@@ -55,6 +59,8 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: cargo xtask verify [exerciseNN …]   check the course (all of it without arguments)\n       \
                  cargo xtask book                        build the book into book/build\n       \
+                 cargo xtask handout [--no-check] <DIR>  write the students' repository (no solutions) into DIR\n       \
+                 cargo xtask starters                    regenerate exercises/*/src from solutions/*/src\n       \
                  {}
        {}",
                 grade::USAGE,
@@ -108,6 +114,19 @@ fn verify(args: &[String]) -> ExitCode {
     };
 
     let mut checks: Vec<Check> = Vec::new();
+    checks.push(starters_check(&course));
+    report(checks.last().expect("just pushed"));
+    let problems = grade::rubric::check_course(&course.root, &chosen);
+    checks.push(Check {
+        name: "rubrics".into(),
+        ok: problems.is_empty(),
+        detail: if problems.is_empty() {
+            "every graded test has points, every point has a test".into()
+        } else {
+            problems.join("\n")
+        },
+    });
+    report(checks.last().expect("just pushed"));
     if args.is_empty() {
         checks.push(tooling_tests(&course));
         checks.push(match book::build(&course.root) {
@@ -155,6 +174,33 @@ fn report(check: &Check) {
         check.name,
         check.detail
     );
+}
+
+/// Every committed starter is what its solution generates (`cargo xtask starters` rewrites them).
+fn starters_check(course: &Course) -> Check {
+    let (ok, detail) = match starters::drifted(&course.root) {
+        Ok(drifted) if drifted.is_empty() => {
+            (true, "every starter is generated from its solution".into())
+        }
+        Ok(drifted) => (
+            false,
+            format!(
+                "{} starters differ from their solutions (run `cargo xtask starters`):\n{}",
+                drifted.len(),
+                drifted
+                    .iter()
+                    .map(|(_, diff)| diff.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        ),
+        Err(e) => (false, e),
+    };
+    Check {
+        name: "starters".into(),
+        ok,
+        detail,
+    }
 }
 
 /// The tooling's own tests: `cargo test` at the root runs the default members (the CLI, this

@@ -10,7 +10,7 @@
 //! for every child (or it lingers as a zombie).
 
 // The starter leaves parameters and imports unused until you use them: remove this line when done.
-#![allow(unused_variables, unused_imports, dead_code)]
+#![allow(unused_variables, unused_imports, unused_mut, dead_code)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
@@ -113,7 +113,7 @@ pub fn round_trip(request: &[u8], serve: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Res
 /// writes the result back, like a filter in a shell pipeline (`tr a-z A-Z`).
 pub fn stream_through_child(
     input: &[u8],
-    transform: impl FnMut(&[u8]) -> Vec<u8>,
+    mut transform: impl FnMut(&[u8]) -> Vec<u8>,
 ) -> Result<Vec<u8>> {
     todo!("Task 4: like task 3, but the output starts flowing before the input ends: write and read at the same time")
 }

@@ -1,9 +1,16 @@
 //! Exercise 01: fork and anonymous pipes — reference solution.
+// STARTER: //!
+// STARTER: //! Your task: implement the six functions below (tasks 1 to 6). The task statement is in
+// STARTER: //! `README.md` beside this file; `cargo ipclab hint 1` gives hints; `cargo test -p exercise01`
+// STARTER: //! grades your work.
 //!
 //! Every function here follows the same discipline, because every pipe bug is a broken rule:
 //! create the pipe before `fork` (both processes must inherit it), close in each process the
 //! ends it does not use (a reader sees EOF only when *every* write end is closed), and `wait`
 //! for every child (or it lingers as a zombie).
+// STARTER:
+// STARTER: // The starter leaves parameters and imports unused until you use them: remove this line when done.
+// STARTER: #![allow(unused_variables, unused_imports, unused_mut, dead_code)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
@@ -12,12 +19,17 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
+// BEGIN SOLUTION
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
+// END SOLUTION
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
+// BEGIN SOLUTION
+// STARTER: use nix::sys::signal::Signal;
 use nix::sys::signal::{signal, SigHandler, SigSet, SigmaskHow, Signal};
+// END SOLUTION
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{dup2_stdin, dup2_stdout, execvp, fork, pipe2, ForkResult, Pid};
 
@@ -53,10 +65,12 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+// BEGIN SOLUTION
 /// Attaches the name of the failed call to an errno.
 fn sys(call: &'static str) -> impl Fn(Errno) -> Error {
     move |errno| Error::Sys { call, errno }
 }
+// END SOLUTION
 
 /// What [`fork_and_wait`] observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +107,7 @@ pub struct Fed {
 
 /// Task 1: fork, run `child` in the child process, exit with the code it returns, and wait for it.
 pub fn fork_and_wait(child: impl FnOnce() -> i32) -> Result<Finished> {
+    // BEGIN SOLUTION Task 1: fork(); in the child run `child` and _exit with its code; in the parent waitpid for the child
     // SAFETY: the child only runs `child` and then `_exit`s; it never returns into our caller.
     match unsafe { fork() }.map_err(sys("fork"))? {
         ForkResult::Child => exit_child(child),
@@ -101,12 +116,14 @@ pub fn fork_and_wait(child: impl FnOnce() -> i32) -> Result<Finished> {
             exit: reap(pid)?,
         }),
     }
+    // END SOLUTION
 }
 
 /// Task 2: the child writes what `produce` returns into a pipe; the parent reads it to EOF.
 ///
 /// The child closes the read end before calling `produce`.
 pub fn message_from_child(produce: impl FnOnce() -> Vec<u8>) -> Result<ChildMessage> {
+    // BEGIN SOLUTION Task 2: pipe(), fork(), the child writes what `produce` returns; the parent closes its write end and reads to EOF, then reaps the child
     let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
     // SAFETY: the child only uses the pipe and `produce`, then `_exit`s.
     match unsafe { fork() }.map_err(sys("fork"))? {
@@ -132,11 +149,13 @@ pub fn message_from_child(produce: impl FnOnce() -> Vec<u8>) -> Result<ChildMess
             })
         }
     }
+    // END SOLUTION
 }
 
 /// Task 3: send `request` to a child, which reads it to EOF, answers with `serve(request)` and
 /// exits; return the answer.
 pub fn round_trip(request: &[u8], serve: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Result<Vec<u8>> {
+    // BEGIN SOLUTION Task 3: two pipes, one each way; send the request, close that write end, read the reply to EOF
     let (to_child_read, to_child_write) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
     let (to_parent_read, to_parent_write) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
     // SAFETY: the child only uses its two pipe ends and `serve`, then `_exit`s.
@@ -167,14 +186,19 @@ pub fn round_trip(request: &[u8], serve: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Res
             reply
         }
     }
+    // END SOLUTION
 }
 
 /// Task 4: stream `input` through a child that applies `transform` to each chunk it reads and
 /// writes the result back, like a filter in a shell pipeline (`tr a-z A-Z`).
 pub fn stream_through_child(
     input: &[u8],
+    // BEGIN SOLUTION
+    // STARTER: mut transform: impl FnMut(&[u8]) -> Vec<u8>,
     mut transform: impl FnMut(&[u8]) -> Vec<u8>,
+    // END SOLUTION
 ) -> Result<Vec<u8>> {
+    // BEGIN SOLUTION Task 4: like task 3, but the output starts flowing before the input ends: write and read at the same time
     let (to_child_read, to_child_write) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
     let (from_child_read, from_child_write) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
     // SAFETY: the child only uses its two pipe ends and `transform`, then `_exit`s.
@@ -216,11 +240,13 @@ pub fn stream_through_child(
             output
         }
     }
+    // END SOLUTION
 }
 
 /// Task 5: run `first | second` as a shell would: the first program's standard output becomes
 /// the second's standard input. Returns the second's output and both exit statuses.
 pub fn pipeline(first: &[&str], second: &[&str]) -> Result<PipelineOutput> {
+    // BEGIN SOLUTION Task 5: pipe, fork twice, dup2 the pipe onto stdout of the first and stdin of the second, execvp both
     // Everything that allocates happens before fork.
     let first = Program::new(first)?;
     let second = Program::new(second)?;
@@ -251,6 +277,7 @@ pub fn pipeline(first: &[&str], second: &[&str]) -> Result<PipelineOutput> {
         first: first_exit,
         second: second_exit,
     })
+    // END SOLUTION
 }
 
 /// Task 6: give a child the read end of a pipe and run `consume` on it there; write all of
@@ -261,6 +288,7 @@ pub fn pipeline(first: &[&str], second: &[&str]) -> Result<PipelineOutput> {
 /// [`Error::BrokenPipe`]; the process must not be killed by SIGPIPE even if its disposition is
 /// the default one.
 pub fn feed_child(data: &[u8], consume: impl FnOnce(File) -> i32) -> Result<Fed> {
+    // BEGIN SOLUTION Task 6: the child gets the read end only; the parent writes, reports EPIPE as Error::BrokenPipe, and is not killed by SIGPIPE
     let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))?;
     // SAFETY: the child only runs `consume` on its read end, then `_exit`s.
     match unsafe { fork() }.map_err(sys("fork"))? {
@@ -279,8 +307,10 @@ pub fn feed_child(data: &[u8], consume: impl FnOnce(File) -> i32) -> Result<Fed>
             })
         }
     }
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 /// A program and its arguments, converted for `execvp` before any fork.
 struct Program {
     argv: Vec<CString>,
@@ -461,3 +491,4 @@ fn consume_pending_sigpipe() {
         }
     }
 }
+// END SOLUTION

@@ -1,4 +1,9 @@
 //! Exercise 02: named pipes (`mkfifo`) — reference solution.
+// STARTER: //!
+// STARTER: //! Your task: implement the functions below (tasks 1 to 5) and the guard's `Drop`. The task
+// STARTER: //! statement is in `README.md` beside this file; `cargo ipclab hint 2` gives hints;
+// STARTER: //! `cargo test -p exercise02` grades your work. The two programs the tests start (the server and
+// STARTER: //! the client, in `tests/exercise02/bin/`) only call `run_server` and `run_client`.
 //!
 //! A FIFO is a pipe with a name. The name is an entry in the file system, so processes that
 //! share no ancestry can find it; the data never touches the disk: it goes through a buffer in
@@ -7,6 +12,9 @@
 //! Messages travel framed: a 2-byte big-endian length ([`HEADER_LEN`]), then that many bytes,
 //! header and body written together in **one** `write`. A write of at most `PIPE_BUF` bytes to a
 //! pipe is atomic, so messages from several writers never interleave.
+// STARTER:
+// STARTER: // The starter leaves parameters and imports unused until you use them: remove this line when done.
+// STARTER: #![allow(unused_variables, unused_imports, dead_code)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
@@ -123,12 +131,14 @@ impl Fifo {
 
 impl Drop for Fifo {
     fn drop(&mut self) {
+        // BEGIN SOLUTION Task 1: remove the FIFO's name from the file system (unlink), ignoring errors: a drop must not fail
         // Somebody may have removed our FIFO and put something else there: leave that alone.
         if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
             if (meta.dev(), meta.ino()) == self.id {
                 let _ = nix::unistd::unlink(&self.path);
             }
         }
+        // END SOLUTION
     }
 }
 
@@ -150,6 +160,7 @@ pub struct Summary {
 /// `path` exists (as anything, a FIFO included), leaving it untouched; [`Error::Path`] for other
 /// failures.
 pub fn create_fifo(path: impl AsRef<Path>, mode: u32) -> Result<Fifo> {
+    // BEGIN SOLUTION Task 1: reject modes outside 0o777; mkfifo (EEXIST becomes PathExists with lstat's kind); then chmod to the exact mode, which the umask did not touch
     let path = path.as_ref();
     if mode & !0o777 != 0 {
         return Err(Error::InvalidMode { mode });
@@ -182,16 +193,21 @@ pub fn create_fifo(path: impl AsRef<Path>, mode: u32) -> Result<Fifo> {
     fchmodat(AT_FDCWD, path, permissions, FchmodatFlags::FollowSymlink)
         .map_err(path_error("chmod", path))?;
     Ok(fifo)
+    // END SOLUTION
 }
 
 /// Task 2: open the FIFO for reading, waiting until some process opens it for writing.
 pub fn open_reader(path: impl AsRef<Path>) -> Result<File> {
+    // BEGIN SOLUTION Task 2: open the FIFO O_RDONLY (this waits for a writer) and check with fstat that it is a FIFO
     open_fifo(path.as_ref(), OFlag::O_RDONLY)
+    // END SOLUTION
 }
 
 /// Task 2: open the FIFO for writing, waiting until some process opens it for reading.
 pub fn open_writer(path: impl AsRef<Path>) -> Result<File> {
+    // BEGIN SOLUTION Task 2: open the FIFO O_WRONLY (this waits for a reader) and check with fstat that it is a FIFO
     open_fifo(path.as_ref(), OFlag::O_WRONLY)
+    // END SOLUTION
 }
 
 /// Task 2: open the FIFO for reading without waiting for a writer (this always succeeds at once).
@@ -199,8 +215,10 @@ pub fn open_writer(path: impl AsRef<Path>) -> Result<File> {
 /// The returned file is in blocking mode again: a later read waits for data while a writer has
 /// the FIFO open, and returns 0 (end of file) while none has.
 pub fn try_open_reader(path: impl AsRef<Path>) -> Result<File> {
+    // BEGIN SOLUTION Task 2: open the FIFO O_RDONLY | O_NONBLOCK (never waits), then clear O_NONBLOCK with fcntl
     let file = open_fifo(path.as_ref(), OFlag::O_RDONLY | OFlag::O_NONBLOCK)?;
     set_blocking(file)
+    // END SOLUTION
 }
 
 /// Task 2: open the FIFO for writing without waiting for a reader.
@@ -209,8 +227,10 @@ pub fn try_open_reader(path: impl AsRef<Path>) -> Result<File> {
 /// [`Error::NoReader`]. The returned file is in blocking mode again: a write into a full FIFO
 /// waits for the reader instead of failing with EAGAIN.
 pub fn try_open_writer(path: impl AsRef<Path>) -> Result<File> {
+    // BEGIN SOLUTION Task 2: open the FIFO O_WRONLY | O_NONBLOCK; ENXIO means no reader (Error::NoReader); then clear O_NONBLOCK with fcntl
     let file = open_fifo(path.as_ref(), OFlag::O_WRONLY | OFlag::O_NONBLOCK)?;
     set_blocking(file)
+    // END SOLUTION
 }
 
 /// Task 3: read one message (see [`HEADER_LEN`]) from `fifo`.
@@ -220,6 +240,7 @@ pub fn try_open_writer(path: impl AsRef<Path>) -> Result<File> {
 /// [`MAX_MESSAGE`] bytes. Reads that return fewer bytes than asked for, or fail with EINTR, are
 /// continued.
 pub fn receive_message(fifo: &mut impl Read) -> Result<Option<Vec<u8>>> {
+    // BEGIN SOLUTION Task 3: read the 2-byte big-endian length, then exactly that many bytes; Ok(None) at end of file before a message
     let mut header = [0u8; HEADER_LEN];
     match read_full(fifo, &mut header)? {
         0 => return Ok(None),
@@ -247,6 +268,7 @@ pub fn receive_message(fifo: &mut impl Read) -> Result<Option<Vec<u8>>> {
         });
     }
     Ok(Some(body))
+    // END SOLUTION
 }
 
 /// Task 4: send one message: its header and body in a single `write` of at most `PIPE_BUF`
@@ -255,6 +277,7 @@ pub fn receive_message(fifo: &mut impl Read) -> Result<Option<Vec<u8>>> {
 /// Errors: [`Error::MessageTooLong`] (nothing is written) for more than [`MAX_MESSAGE`] bytes;
 /// [`Error::BrokenPipe`] when no reader is left.
 pub fn send_message(fifo: &File, message: &[u8]) -> Result<()> {
+    // BEGIN SOLUTION Task 4: check the length, then write header and body together in ONE write of at most PIPE_BUF bytes
     let len = message.len();
     if len > MAX_MESSAGE {
         return Err(Error::MessageTooLong {
@@ -285,6 +308,7 @@ pub fn send_message(fifo: &File, message: &[u8]) -> Result<()> {
             Err(e) => return Err(sys("write")(errno_of(&e))),
         }
     }
+    // END SOLUTION
 }
 
 /// Task 5: the server. Create the FIFO at `path` with `mode`, open it for reading, call `ready`
@@ -303,6 +327,7 @@ pub fn run_server(
     ready: impl FnOnce(&Path),
     transcript: &mut impl Write,
 ) -> Result<Summary> {
+    // BEGIN SOLUTION Task 5: block SIGTERM/SIGINT (signalfd), create the FIFO, open it without waiting, call ready, then poll and log each message until end of file or a signal
     let path = path.as_ref();
     // Declared first, so dropped last: the FIFO is gone before a signal can be delivered.
     let stop = StopSignals::block()?;
@@ -356,6 +381,7 @@ pub fn run_server(
     drop(reader);
     drop(fifo);
     Ok(summary)
+    // END SOLUTION
 }
 
 /// Task 5: the client. Open the FIFO for writing without waiting (no server: [`Error::NoReader`])
@@ -364,6 +390,7 @@ pub fn run_client<M: AsRef<[u8]>>(
     path: impl AsRef<Path>,
     messages: impl IntoIterator<Item = M>,
 ) -> Result<usize> {
+    // BEGIN SOLUTION Task 5: open the FIFO for writing without waiting (try_open_writer) and send each message
     let fifo = try_open_writer(path)?;
     let mut sent = 0;
     for message in messages {
@@ -371,8 +398,10 @@ pub fn run_client<M: AsRef<[u8]>>(
         sent += 1;
     }
     Ok(sent)
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 /// SIGTERM and SIGINT blocked in this thread and readable from a signalfd; the old mask comes
 /// back on drop.
 struct StopSignals {
@@ -511,3 +540,4 @@ fn path_error<'a>(call: &'static str, path: &'a Path) -> impl Fn(Errno) -> Error
 fn errno_of(e: &io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
+// END SOLUTION

@@ -1,4 +1,8 @@
 //! Exercise 03: System V message queues — reference solution.
+// STARTER: //!
+// STARTER: //! Your task: implement the functions below (tasks 1 to 7). The task statement is in `README.md`
+// STARTER: //! beside this file; `cargo ipclab hint 3` gives hints; `cargo test -p exercise03` grades your
+// STARTER: //! work.
 //!
 //! A message queue is a list of messages kept by the kernel. It belongs to no process: it exists
 //! from `msgget(IPC_CREAT)` until someone removes it with `msgctl(IPC_RMID)`, whoever made it and
@@ -7,6 +11,9 @@
 //!
 //! The `nix` crate does not wrap System V IPC, so this file calls `libc` directly. Every `unsafe`
 //! block is small and says why it is sound; everything outside them is safe Rust.
+// STARTER:
+// STARTER: // The starter leaves parameters and imports unused until you use them: remove this line when done.
+// STARTER: #![allow(unused_variables, unused_imports, dead_code)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
@@ -17,7 +24,9 @@ use std::mem;
 use std::ops::Deref;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+// BEGIN SOLUTION
 use std::sync::OnceLock;
+// END SOLUTION
 
 use nix::errno::Errno;
 use nix::unistd::{getpid, Pid};
@@ -90,7 +99,10 @@ impl Key {
 
     /// Task 1: the key `ftok(path, project)` derives from an existing file's device and inode
     /// number, and the low 8 bits of `project` (which must not be 0).
+    ///
+    /// A missing file is [`Error::NoSuchPath`]; project 0 is [`Error::InvalidProjectId`].
     pub fn from_path(path: &Path, project: u8) -> Result<Key> {
+        // BEGIN SOLUTION Task 1: libc::ftok on the path as a CString; ENOENT becomes Error::NoSuchPath
         if project == 0 {
             return Err(Error::InvalidProjectId);
         }
@@ -112,6 +124,7 @@ impl Key {
             });
         }
         Ok(Key(key))
+        // END SOLUTION
     }
 
     /// The raw `key_t`, as `ipcs` and `/proc/sysvipc/msg` show it.
@@ -175,14 +188,19 @@ pub struct OwnedQueue {
 
 /// Task 4: the kernel's limit on one message's text (`/proc/sys/kernel/msgmax`), in bytes.
 pub fn msgmax() -> Result<usize> {
+    // BEGIN SOLUTION Task 4: read and parse /proc/sys/kernel/msgmax
     read_limit(MSGMAX_PATH)
+    // END SOLUTION
 }
 
 /// Task 4: the default capacity of a new queue (`/proc/sys/kernel/msgmnb`), in bytes.
 pub fn msgmnb() -> Result<usize> {
+    // BEGIN SOLUTION Task 4: read and parse /proc/sys/kernel/msgmnb
     read_limit(MSGMNB_PATH)
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 /// msgmax, read once per process: it changes only by sysctl, and reading /proc for every message
 /// made sending four times slower than the bare system call.
 fn cached_msgmax() -> Result<usize> {
@@ -204,11 +222,14 @@ fn read_limit(path: &'static str) -> Result<usize> {
         reason: format!("{:?} is not a number", text.trim()),
     })
 }
+// END SOLUTION
 
 impl MessageQueue {
     /// Task 1: create a new queue for `key` with permission bits `mode` (at most `0o777`). A
-    /// queue that already exists for a (non-private) key is [`Error::AlreadyExists`].
+    /// queue that already exists for a (non-private) key is [`Error::AlreadyExists`]; a mode
+    /// with other bits is [`Error::InvalidMode`].
     pub fn create(key: Key, mode: u32) -> Result<OwnedQueue> {
+        // BEGIN SOLUTION Task 1: msgget(key, IPC_CREAT | IPC_EXCL | mode); map EEXIST and EACCES to their Error variants
         if mode & !0o777 != 0 {
             return Err(Error::InvalidMode { mode });
         }
@@ -218,10 +239,14 @@ impl MessageQueue {
         Ok(OwnedQueue {
             queue: MessageQueue { id },
         })
+        // END SOLUTION
     }
 
-    /// Task 1: open the existing queue for `key`, for reading and writing.
+    /// Task 1: open the existing queue for `key`, for reading and writing. No queue is
+    /// [`Error::NotFound`]; a queue this user may not read and write is
+    /// [`Error::PermissionDenied`]; the private key is [`Error::PrivateKey`].
     pub fn open(key: Key) -> Result<MessageQueue> {
+        // BEGIN SOLUTION Task 1: msgget(key, 0o600) asks for read and write; map ENOENT and EACCES to their Error variants
         if key.is_private() {
             return Err(Error::PrivateKey);
         }
@@ -229,6 +254,7 @@ impl MessageQueue {
         // than at the first send or receive.
         let id = msgget(key, 0o600)?;
         Ok(MessageQueue { id })
+        // END SOLUTION
     }
 
     /// The queue identifier (`msqid`), as `ipcs -q` and `/proc/sysvipc/msg` show it.
@@ -236,32 +262,44 @@ impl MessageQueue {
         self.id
     }
 
-    /// Task 2: append a message of type `mtype` (positive) to the queue; blocks while the queue
-    /// is full.
+    /// Task 2: append a message of type `mtype` (positive, else [`Error::InvalidType`]) to the
+    /// queue; blocks while the queue is full. Text longer than [`msgmax`] is
+    /// [`Error::TooLarge`] (task 4), refused before any system call.
     pub fn send(&self, mtype: i64, data: &[u8]) -> Result<()> {
+        // BEGIN SOLUTION Task 2: lay out a c_long type followed by the text, then msgsnd
         self.send_with(mtype, data, 0)
+        // END SOLUTION
     }
 
     /// Task 4: like `send`, but a full queue is [`Error::QueueFull`] instead of a wait.
     pub fn try_send(&self, mtype: i64, data: &[u8]) -> Result<()> {
+        // BEGIN SOLUTION Task 4: msgsnd with IPC_NOWAIT; EAGAIN means the queue is full
         self.send_with(mtype, data, libc::IPC_NOWAIT)
+        // END SOLUTION
     }
 
     /// Task 2: take the message `which` selects out of the queue; blocks until there is one.
+    ///
+    /// Task 7: if the queue is removed (while waiting, or before), this is [`Error::Removed`].
     pub fn receive(&self, which: Selector) -> Result<Message> {
+        // BEGIN SOLUTION Task 2: msgrcv into a buffer of a c_long and msgmax bytes, with msgtyp 0, t or -bound
         self.receive_with(which, 0)?.ok_or(Error::Sys {
             call: "msgrcv",
             errno: Errno::ENOMSG,
         })
+        // END SOLUTION
     }
 
     /// Task 3: like `receive`, but returns `Ok(None)` at once if no message matches.
     pub fn try_receive(&self, which: Selector) -> Result<Option<Message>> {
+        // BEGIN SOLUTION Task 3: msgrcv with IPC_NOWAIT; ENOMSG means Ok(None)
         self.receive_with(which, libc::IPC_NOWAIT)
+        // END SOLUTION
     }
 
     /// Task 5: the queue's status, from `msgctl(IPC_STAT)`.
     pub fn status(&self) -> Result<QueueStatus> {
+        // BEGIN SOLUTION Task 5: msgctl(IPC_STAT) into a zeroed libc::msqid_ds
         // SAFETY: msqid_ds is plain data; all zeroes is a valid value.
         let mut ds: libc::msqid_ds = unsafe { mem::zeroed() };
         // SAFETY: `ds` is a valid, writable msqid_ds for the kernel to fill.
@@ -277,8 +315,10 @@ impl MessageQueue {
             last_receiver: pid(ds.msg_lrpid),
             mode: u32::from(ds.msg_perm.mode) & 0o777,
         })
+        // END SOLUTION
     }
 
+    // BEGIN SOLUTION
     fn send_with(&self, mtype: i64, data: &[u8], flags: libc::c_int) -> Result<()> {
         let mtype_c = libc::c_long::try_from(mtype)
             .ok()
@@ -355,6 +395,7 @@ impl MessageQueue {
             errno => Error::Sys { call, errno },
         }
     }
+    // END SOLUTION
 }
 
 impl OwnedQueue {
@@ -366,10 +407,12 @@ impl OwnedQueue {
     /// Task 7: remove the queue now (`IPC_RMID`), reporting failure. Processes blocked on it wake
     /// up with EIDRM; messages still in it are discarded.
     pub fn remove(self) -> Result<()> {
+        // BEGIN SOLUTION Task 7: msgctl(IPC_RMID), and make sure Drop does not remove it a second time
         let id = self.queue.id;
         // The queue is removed here, not again in Drop.
         mem::forget(self);
         rmid(id)
+        // END SOLUTION
     }
 }
 
@@ -384,11 +427,16 @@ impl Deref for OwnedQueue {
 impl Drop for OwnedQueue {
     /// Task 7: the guard. Runs on a normal return and while unwinding from a panic alike.
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // Until task 7 is done, queues are not removed: `ipcs -q` shows them, `ipcrm -q ID`
+        // STARTER: // removes them by hand.
         // Nothing useful can be done with a failure here; `remove` reports it.
         let _ = rmid(self.queue.id);
+        // END SOLUTION
     }
 }
 
+// BEGIN SOLUTION
 fn rmid(id: i32) -> Result<()> {
     // SAFETY: IPC_RMID ignores the buffer argument, so a null pointer is fine.
     if unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) } == -1 {
@@ -460,22 +508,28 @@ impl MessageBuffer {
         self.words.as_mut_ptr().cast()
     }
 }
+// END SOLUTION
 
 /// Task 6, client side: send `body` as a request (type [`REQUEST_TYPE`], the text being this
 /// process's pid as 4 native-endian bytes followed by `body`) and return the text of the reply,
 /// the message whose type is this process's pid.
 pub fn call(queue: &MessageQueue, body: &[u8]) -> Result<Vec<u8>> {
+    // BEGIN SOLUTION Task 6: send pid ++ body with type REQUEST_TYPE, then receive the message of type getpid()
     let me = getpid().as_raw();
     let mut request = Vec::with_capacity(4 + body.len());
     request.extend_from_slice(&me.to_ne_bytes());
     request.extend_from_slice(body);
     queue.send(REQUEST_TYPE, &request)?;
     Ok(queue.receive(Selector::OfType(i64::from(me)))?.data)
+    // END SOLUTION
 }
 
 /// Task 6, server side: take requests (type [`REQUEST_TYPE`]) one at a time and answer each
 /// with `handle(body)`, as a message whose type is the requesting client's pid. Runs until the
 /// queue is removed, then returns how many requests it answered.
+// BEGIN SOLUTION
+// STARTER: pub fn serve(queue: &MessageQueue, handle: impl FnMut(&[u8]) -> Vec<u8>) -> Result<u64> {
+// STARTER: todo!("Task 6: loop: receive type REQUEST_TYPE, split off the pid, send the answer with type = pid; stop at Error::Removed")
 pub fn serve(queue: &MessageQueue, mut handle: impl FnMut(&[u8]) -> Vec<u8>) -> Result<u64> {
     let mut served = 0;
     loop {
@@ -499,4 +553,5 @@ pub fn serve(queue: &MessageQueue, mut handle: impl FnMut(&[u8]) -> Vec<u8>) -> 
             Err(e) => return Err(e),
         }
     }
+    // END SOLUTION
 }

@@ -1,4 +1,8 @@
 //! Exercise 04: System V shared memory — reference solution.
+// STARTER: //!
+// STARTER: //! Your task: implement the functions below (tasks 1 to 5). The task statement is in `README.md`
+// STARTER: //! beside this file; `cargo ipclab hint 1` gives hints; `cargo test -p exercise04` grades your
+// STARTER: //! work.
 //!
 //! A shared-memory segment is a set of pages the kernel keeps under an id. Each process that
 //! attaches it (`shmat`) gets a range of its own virtual addresses mapped onto those same physical
@@ -11,6 +15,9 @@
 //! (`IPC_RMID`) when dropped, and an [`Attachment`] detaches (`shmdt`) when dropped. The segment
 //! disappears once it is marked and its last attachment is gone.
 //!
+// STARTER: //! The `nix` crate has no System V calls: use `libc::shmget`, `shmat`, `shmdt`, `shmctl` and
+// STARTER: //! `ftok`, each in an `unsafe` block with a `// SAFETY:` comment saying why the call is sound.
+// STARTER: //!
 //! # Soundness
 //!
 //! Rust's aliasing rules describe one process; they cannot see the other processes that map the
@@ -19,6 +26,9 @@
 //! process may store into the same bytes at any time. Use plain slices for bulk data that a
 //! protocol has handed over to you, and atomics ([`Mailbox`], [`Producer`], [`Consumer`]) for
 //! anything both sides touch concurrently.
+// STARTER:
+// STARTER: // The starter leaves parameters and imports unused until you use them: remove this line when done.
+// STARTER: #![allow(unused_variables, unused_imports, dead_code)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
@@ -111,10 +121,12 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+// BEGIN SOLUTION
 /// Attaches the name of the failed call to an errno.
 fn sys(call: &'static str) -> impl Fn(Errno) -> Error {
     move |errno| Error::Sys { call, errno }
 }
+// END SOLUTION
 
 // ---------------------------------------------------------------------------------------------
 // Task 1: a segment and an attachment.
@@ -134,7 +146,9 @@ impl Segment {
     /// The kernel fills it with zeros. Errors: [`Error::ZeroSize`], [`Error::TooLarge`],
     /// [`Error::NoSpace`].
     pub fn create(size: usize) -> Result<Segment> {
+        // BEGIN SOLUTION Task 1: shmget(IPC_PRIVATE, size, IPC_CREAT | IPC_EXCL | 0o600) and keep the id in a Segment
         Segment::get(libc::IPC_PRIVATE, size).map_err(|errno| create_error(errno, size))
+        // END SOLUTION
     }
 
     /// Task 2: creates a new segment of `size` bytes, mode `0600`, under the key
@@ -142,6 +156,7 @@ impl Segment {
     ///
     /// Fails with [`Error::AlreadyExists`] if that key already names a segment.
     pub fn create_at(path: &Path, size: usize) -> Result<Segment> {
+        // BEGIN SOLUTION Task 2: like create, with the key from key_for(path) instead of IPC_PRIVATE
         let key = key_for(path)?;
         Segment::get(key, size).map_err(|errno| match errno {
             Errno::EEXIST => Error::AlreadyExists {
@@ -150,8 +165,10 @@ impl Segment {
             },
             errno => create_error(errno, size),
         })
+        // END SOLUTION
     }
 
+    // BEGIN SOLUTION
     fn get(key: libc::key_t, size: usize) -> std::result::Result<Segment, Errno> {
         if size == 0 {
             // The kernel would say EINVAL, which also means "too large": tell them apart here.
@@ -167,6 +184,7 @@ impl Segment {
             size,
         })
     }
+    // END SOLUTION
 
     pub fn id(&self) -> ShmId {
         self.id
@@ -187,21 +205,30 @@ impl Segment {
     /// It disappears at once if nobody is attached, or else at the last detach; meanwhile its key
     /// is gone (new [`lookup`]s fail) but existing attachments keep working.
     pub fn remove(self) -> Result<()> {
+        // BEGIN SOLUTION Task 3: shmctl(id, IPC_RMID, null), and make sure Drop does not remove it a second time
         let id = self.id;
         // The guard's job is done here, with errors reported: no second IPC_RMID in drop.
         mem::forget(self);
         remove(id)
+        // END SOLUTION
     }
 }
 
 impl Drop for Segment {
     /// Task 1: marks the segment for removal, so that it never outlives its creator's interest.
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // (A panic while another panic unwinds would abort the whole test run: hence the check.)
+        // STARTER: if !std::thread::panicking() {
+        // STARTER: todo!("Task 1: shmctl(id, IPC_RMID, null) when the Segment guard is dropped")
+        // STARTER: }
         // Nothing to report from a destructor: at worst someone removed it already.
         let _ = remove(self.id);
+        // END SOLUTION
     }
 }
 
+// BEGIN SOLUTION
 fn remove(id: ShmId) -> Result<()> {
     // SAFETY: IPC_RMID ignores the buffer argument, so a null pointer is fine.
     let rc = unsafe { libc::shmctl(id.0, libc::IPC_RMID, ptr::null_mut()) };
@@ -233,6 +260,7 @@ fn id_error(errno: Errno, id: ShmId, call: &'static str) -> Error {
         errno => Error::Sys { call, errno },
     }
 }
+// END SOLUTION
 
 /// The segment mapped into this process's address space. Dropping it detaches (`shmdt`).
 ///
@@ -257,6 +285,7 @@ impl Attachment {
     /// Errors (task 5): [`Error::NoSuchSegment`] for an id that does not exist (or no longer
     /// does), [`Error::PermissionDenied`] for a segment this process may not use.
     pub fn new(id: ShmId) -> Result<Attachment> {
+        // BEGIN SOLUTION Task 1: shmat(id, null, 0), then the segment's size from shmctl(IPC_STAT)
         // SAFETY: a null address lets the kernel choose where to map; no memory of ours is touched.
         let addr = unsafe { libc::shmat(id.0, ptr::null(), 0) };
         if addr as isize == -1 {
@@ -275,6 +304,7 @@ impl Attachment {
         };
         attachment.size = stat(id)?.shm_segsz;
         Ok(attachment)
+        // END SOLUTION
     }
 
     pub fn id(&self) -> ShmId {
@@ -295,32 +325,44 @@ impl Attachment {
     ///
     /// Another process may change them meanwhile: read data that your protocol has handed over.
     pub fn as_slice(&self) -> &[u8] {
+        // BEGIN SOLUTION Task 1: a slice over the mapping: std::slice::from_raw_parts(address, size)
         // SAFETY: the mapping is `size` bytes long, readable, and stays mapped while `self`
         // lives (shmdt happens only in drop/detach, which need `self` by value or `&mut`).
         unsafe { std::slice::from_raw_parts(self.addr.as_ptr(), self.size) }
+        // END SOLUTION
     }
 
     /// Task 1: the segment's bytes, writable, for as long as the attachment is borrowed.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // BEGIN SOLUTION Task 1: std::slice::from_raw_parts_mut(address, size)
         // SAFETY: as for `as_slice`; `&mut self` makes this the only slice in this process.
         unsafe { std::slice::from_raw_parts_mut(self.addr.as_ptr(), self.size) }
+        // END SOLUTION
     }
 
     /// Detaches now and reports failure (dropping detaches too, silently).
     pub fn detach(self) -> Result<()> {
+        // BEGIN SOLUTION Task 3: shmdt(address), and make sure Drop does not detach a second time
         let addr = self.addr;
         mem::forget(self);
         detach(addr)
+        // END SOLUTION
     }
 }
 
 impl Drop for Attachment {
     /// Task 1: detach, so that the segment's attachment count drops.
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: if !std::thread::panicking() {
+        // STARTER: todo!("Task 1: shmdt(address) when the Attachment is dropped")
+        // STARTER: }
         let _ = detach(self.addr);
+        // END SOLUTION
     }
 }
 
+// BEGIN SOLUTION
 fn detach(addr: NonNull<u8>) -> Result<()> {
     // SAFETY: `addr` is an address shmat returned and nothing in this process uses the mapping
     // any more (the attachment that owned it is gone).
@@ -329,12 +371,14 @@ fn detach(addr: NonNull<u8>) -> Result<()> {
     }
     Ok(())
 }
+// END SOLUTION
 
 // ---------------------------------------------------------------------------------------------
 // Task 2: finding a segment from an unrelated process.
 
 /// Task 2: the key `ftok` makes from `path` and [`PROJECT_ID`].
 pub fn key_for(path: &Path) -> Result<libc::key_t> {
+    // BEGIN SOLUTION Task 2: ftok(path as a C string, PROJECT_ID); -1 means the file cannot be used
     let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::KeyFile {
         path: path.to_owned(),
         errno: Errno::EINVAL,
@@ -348,12 +392,14 @@ pub fn key_for(path: &Path) -> Result<libc::key_t> {
         });
     }
     Ok(key)
+    // END SOLUTION
 }
 
 /// Task 2: the id of the existing segment created under `ftok(path, PROJECT_ID)`.
 ///
 /// Fails with [`Error::NoSuchKey`] if there is none.
 pub fn lookup(path: &Path) -> Result<ShmId> {
+    // BEGIN SOLUTION Task 2: shmget(key_for(path), 0, 0): find, never create; ENOENT means no such key
     let key = key_for(path)?;
     // SAFETY: shmget takes plain integers. Size 0 and no IPC_CREAT: find, never create.
     let id = unsafe { libc::shmget(key, 0, 0) };
@@ -370,6 +416,7 @@ pub fn lookup(path: &Path) -> Result<ShmId> {
         });
     }
     Ok(ShmId(id))
+    // END SOLUTION
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -392,6 +439,7 @@ pub struct SegmentStatus {
 
 /// Task 3: asks the kernel (`shmctl(IPC_STAT)`) about segment `id`.
 pub fn status(id: ShmId) -> Result<SegmentStatus> {
+    // BEGIN SOLUTION Task 3: shmctl(id, IPC_STAT, &mut shmid_ds); SHM_DEST (0o1000) in shm_perm.mode means marked for removal
     let ds = stat(id)?;
     Ok(SegmentStatus {
         size: ds.shm_segsz,
@@ -400,8 +448,10 @@ pub fn status(id: ShmId) -> Result<SegmentStatus> {
         last_attach_or_detach: Pid::from_raw(ds.shm_lpid),
         marked_for_removal: u32::from(ds.shm_perm.mode) & SHM_DEST != 0,
     })
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 /// The mode bit the kernel sets on a segment marked for removal (`SHM_DEST` in
 /// `<linux/shm.h>`; the libc crate does not export it for Linux).
 const SHM_DEST: u32 = 0o1000;
@@ -415,6 +465,7 @@ fn stat(id: ShmId) -> Result<libc::shmid_ds> {
     // SAFETY: shmctl succeeded, so it filled the structure.
     Ok(unsafe { ds.assume_init() })
 }
+// END SOLUTION
 
 // ---------------------------------------------------------------------------------------------
 // Task 2: a mailbox of one message each way.
@@ -429,23 +480,32 @@ pub enum Side {
     Guest,
 }
 
+// BEGIN SOLUTION
 /// A slot header: a state word and a length, alone on a cache line, then the data.
 const SLOT_HEADER: usize = 64;
 const EMPTY: u32 = 0;
 const FULL: u32 = 1;
+// END SOLUTION
 
 /// A two-way mailbox laid out in a segment: one slot for each direction, each holding at most
 /// one message at a time.
 ///
-/// A fresh segment (all zeros) is two empty slots: nothing to initialise. The bytes go first,
-/// then the slot is published as full with a release store; the receiver's acquire load of
-/// "full" makes the bytes visible. The receiver empties the slot the same way.
+/// A fresh segment (all zeros) must read as two empty slots: nothing to initialise. Publish a
+/// message by storing its bytes first and then marking the slot full with a release store; the
+/// receiver's acquire load of "full" makes the bytes visible. The receiver empties the slot the
+/// same way.
 #[derive(Debug)]
 pub struct Mailbox<'a> {
+    // BEGIN SOLUTION
+    // STARTER: // Change these fields as you like.
+    // STARTER: attachment: &'a mut Attachment,
     base: NonNull<u8>,
     capacity: usize,
+    // END SOLUTION
     side: Side,
+    // BEGIN SOLUTION
     _attachment: PhantomData<&'a mut Attachment>,
+    // END SOLUTION
 }
 
 impl<'a> Mailbox<'a> {
@@ -454,6 +514,7 @@ impl<'a> Mailbox<'a> {
     /// Fails with [`Error::TooSmall`] if the segment cannot hold two slots of a 64-byte header
     /// and 64 bytes of data each (256 bytes).
     pub fn new(attachment: &'a mut Attachment, side: Side) -> Result<Mailbox<'a>> {
+        // BEGIN SOLUTION Task 2: lay out two slots (a header with a state word and a length, then data) in the attachment
         // Each slot starts on a 64-byte boundary (shmat returns page-aligned addresses), so its
         // header words are aligned and on a cache line of their own.
         let stride = (attachment.size() / 2) & !63;
@@ -469,11 +530,14 @@ impl<'a> Mailbox<'a> {
             side,
             _attachment: PhantomData,
         })
+        // END SOLUTION
     }
 
     /// The largest message either side can send.
     pub fn capacity(&self) -> usize {
+        // BEGIN SOLUTION Task 2: the data bytes of one slot
         self.capacity
+        // END SOLUTION
     }
 
     /// Task 2: waits until our outgoing slot is empty, then copies `message` into it and
@@ -482,6 +546,7 @@ impl<'a> Mailbox<'a> {
     /// If the slot is already empty this is nothing but loads and stores into the segment: no
     /// system call. Fails with [`Error::MessageTooLong`] if it does not fit.
     pub fn send(&self, message: &[u8]) -> Result<()> {
+        // BEGIN SOLUTION Task 2: wait for our slot's state to be empty (Acquire), copy the bytes, store the length, then store full (Release)
         if message.len() > self.capacity {
             return Err(Error::MessageTooLong {
                 len: message.len(),
@@ -497,10 +562,12 @@ impl<'a> Mailbox<'a> {
         // Release: the bytes and the length are visible before "full" is.
         slot.state.store(FULL, Ordering::Release);
         Ok(())
+        // END SOLUTION
     }
 
     /// Task 2: waits for a message in our incoming slot, takes it, and empties the slot.
     pub fn receive(&self) -> Vec<u8> {
+        // BEGIN SOLUTION Task 2: wait for the other slot's state to be full (Acquire), copy the bytes out, then store empty (Release)
         let slot = self.slot(self.side == Side::Guest);
         wait_until(|| slot.state.load(Ordering::Acquire) == FULL);
         // A corrupt length (another program writing nonsense) must not make us read past the slot.
@@ -512,8 +579,10 @@ impl<'a> Mailbox<'a> {
         // Release: we are done reading before the sender may write again.
         slot.state.store(EMPTY, Ordering::Release);
         message
+        // END SOLUTION
     }
 
+    // BEGIN SOLUTION
     /// The first slot carries host-to-guest messages, the second guest-to-host.
     fn slot(&self, host_to_guest: bool) -> Slot<'_> {
         let offset = if host_to_guest {
@@ -533,8 +602,10 @@ impl<'a> Mailbox<'a> {
             }
         }
     }
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 struct Slot<'m> {
     state: &'m AtomicU32,
     len: &'m AtomicU64,
@@ -554,10 +625,12 @@ fn wait_until(mut ready: impl FnMut() -> bool) {
         }
     }
 }
+// END SOLUTION
 
 // ---------------------------------------------------------------------------------------------
 // Task 4: a single-producer single-consumer ring buffer.
 
+// BEGIN SOLUTION
 /// The ring's header: the producer's index, the consumer's index and the two "gone" flags, each
 /// on a cache line of its own so that the two sides do not fight over one line.
 const HEAD: usize = 0;
@@ -602,19 +675,24 @@ impl RingHeader<'_> {
         }
     }
 }
+// END SOLUTION
 
 /// The writing end of a ring laid out in a segment. Dropping it ends the stream: the consumer
 /// reads what is left, then end of stream.
 ///
-/// A fresh segment (all zeros) is an empty ring. Each side keeps a cached copy of the other's
-/// index and re-reads the shared one only when the cache says "full" (or "empty"): the two sides
-/// then touch each other's cache line once per wrap rather than once per call.
+/// A fresh segment (all zeros) must read as an empty ring. Keep a cached copy of the other
+/// side's index and re-read the shared one only when the cache says "full": otherwise the two
+/// processes fight over one cache line on every call and throughput swings tenfold.
 pub struct Producer<'a> {
+    // BEGIN SOLUTION
+    // STARTER: // Change these fields as you like.
+    // STARTER: attachment: &'a mut Attachment,
     ring: RingHeader<'a>,
     /// Our own index: bytes written so far.
     head: u64,
     /// The consumer's index as we last read it: never ahead of the real one.
     cached_tail: u64,
+    // END SOLUTION
 }
 
 impl<'a> Producer<'a> {
@@ -622,6 +700,7 @@ impl<'a> Producer<'a> {
     ///
     /// Fails with [`Error::TooSmall`] if the segment cannot hold the header and one byte.
     pub fn new(attachment: &'a mut Attachment) -> Result<Producer<'a>> {
+        // BEGIN SOLUTION Task 4: a header in the segment (head, tail, a producer-done and a consumer-gone flag), data after it
         let ring = RingHeader::new(attachment)?;
         let head = ring.head.load(Ordering::Relaxed);
         let cached_tail = ring.tail.load(Ordering::Acquire);
@@ -630,11 +709,14 @@ impl<'a> Producer<'a> {
             head,
             cached_tail,
         })
+        // END SOLUTION
     }
 
     /// How many bytes the ring holds when full.
     pub fn capacity(&self) -> usize {
+        // BEGIN SOLUTION Task 4: the size of the data area
         self.ring.capacity
+        // END SOLUTION
     }
 
     /// Task 4: copies as much of `data` as fits, waiting only while the ring is full; returns
@@ -642,6 +724,7 @@ impl<'a> Producer<'a> {
     ///
     /// Fails with [`Error::ConsumerGone`] if the consumer has dropped its end.
     pub fn write(&mut self, data: &[u8]) -> Result<usize> {
+        // BEGIN SOLUTION Task 4: wait while head - tail == capacity, copy into [head % capacity ..) (in two parts at the wrap), then store head (Release)
         if data.is_empty() {
             return Ok(0);
         }
@@ -677,9 +760,13 @@ impl<'a> Producer<'a> {
         // Release: the bytes are in place before the consumer can see the new head.
         self.ring.head.store(self.head, Ordering::Release);
         Ok(n)
+        // END SOLUTION
     }
 
     /// Task 4: writes all of `data`, waiting for room as needed.
+    // BEGIN SOLUTION
+    // STARTER: pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
+    // STARTER: todo!("Task 4: call write until everything is written")
     pub fn write_all(&mut self, mut data: &[u8]) -> Result<()> {
         let mut written = 0;
         while !data.is_empty() {
@@ -693,24 +780,34 @@ impl<'a> Producer<'a> {
             }
         }
         Ok(())
+        // END SOLUTION
     }
 }
 
 impl Drop for Producer<'_> {
     /// Task 4: end of stream.
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: if !std::thread::panicking() {
+        // STARTER: todo!("Task 4: set the producer-done flag (Release) so the consumer sees end of stream")
+        // STARTER: }
         self.ring.producer_done.store(1, Ordering::Release);
+        // END SOLUTION
     }
 }
 
 /// The reading end of a ring laid out in a segment. Dropping it tells the producer that nobody
 /// reads any more.
 pub struct Consumer<'a> {
+    // BEGIN SOLUTION
+    // STARTER: // Change these fields as you like.
+    // STARTER: attachment: &'a mut Attachment,
     ring: RingHeader<'a>,
     /// Our own index: bytes read so far.
     tail: u64,
     /// The producer's index as we last read it: never ahead of the real one.
     cached_head: u64,
+    // END SOLUTION
 }
 
 impl<'a> Consumer<'a> {
@@ -718,6 +815,7 @@ impl<'a> Consumer<'a> {
     ///
     /// Fails with [`Error::TooSmall`] if the segment cannot hold the header and one byte.
     pub fn new(attachment: &'a mut Attachment) -> Result<Consumer<'a>> {
+        // BEGIN SOLUTION Task 4: the same header as Producer::new, seen from the other side
         let ring = RingHeader::new(attachment)?;
         let tail = ring.tail.load(Ordering::Relaxed);
         let cached_head = ring.head.load(Ordering::Acquire);
@@ -726,11 +824,13 @@ impl<'a> Consumer<'a> {
             tail,
             cached_head,
         })
+        // END SOLUTION
     }
 
     /// Task 4: waits until at least one byte is available, copies as many as fit in `buf`, and
     /// returns how many; returns 0 once the producer has gone and everything was read.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        // BEGIN SOLUTION Task 4: wait while tail == head and the producer is not done, copy out of [tail % capacity ..), then store tail (Release)
         if buf.is_empty() {
             return 0;
         }
@@ -762,12 +862,18 @@ impl<'a> Consumer<'a> {
         // Release: we are done reading these bytes before the producer may overwrite them.
         self.ring.tail.store(self.tail, Ordering::Release);
         n
+        // END SOLUTION
     }
 }
 
 impl Drop for Consumer<'_> {
     /// Task 4: tell the producer nobody reads any more.
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: if !std::thread::panicking() {
+        // STARTER: todo!("Task 4: set the consumer-gone flag (Release)")
+        // STARTER: }
         self.ring.consumer_gone.store(1, Ordering::Release);
+        // END SOLUTION
     }
 }

@@ -1,15 +1,32 @@
 //! Exercise 05: signals — reference solution.
+// STARTER: //!
+// STARTER: //! Your task: implement the functions and methods below (tasks 1 to 7). The task statement is in
+// STARTER: //! `README.md` beside this file; `cargo ipclab hint 5` gives hints; `cargo test -p exercise05`
+// STARTER: //! grades your work.
 //!
 //! A signal interrupts a process at any instruction, so a handler may only do what is safe at
 //! any instruction: touch atomics and make async-signal-safe system calls (`write`, `waitpid`).
+// BEGIN SOLUTION
+// STARTER: //! No allocation, no locks, no `println!` in a handler. The usual shape: the handler counts in a
+// STARTER: //! static atomic and writes one byte to a self-pipe; ordinary code waits for the signal by
+// STARTER: //! reading that pipe.
 //! Every handler here does exactly that: it counts in a static atomic, records what it must in
 //! static atomics, and writes one byte to a self-pipe so that ordinary code can *wait* for the
 //! signal by reading the pipe. Everything else (allocation, locks, printing) happens outside.
+// END SOLUTION
 //!
 //! Signals are plain numbers here (`i32`), because `nix::sys::signal::Signal` has no variants for
+// BEGIN SOLUTION
+// STARTER: //! the real-time signals (SIGRTMIN..SIGRTMAX, known only at run time through
+// STARTER: //! `libc::SIGRTMIN()`). So `sigaction`, the masks and `sigpending` go through `libc` where the
+// STARTER: //! signal may be a real-time one: keep each `unsafe` call in a small safe function.
+// STARTER:
+// STARTER: // The starter leaves parameters and imports unused until you use them: remove this line when done.
+// STARTER: #![allow(unused_variables, unused_imports, dead_code)]
 //! the real-time signals (SIGRTMIN..SIGRTMAX, whose numbers are only known at run time). For the
 //! same reason `sigaction`, the signal masks and `sigpending` go through `libc` in the small `raw`
 //! module at the end, each call behind a safe function.
+// END SOLUTION
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
@@ -17,7 +34,9 @@ compile_error!("ipclab exercises use Linux system calls and /proc: build them on
 use std::fs;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+// BEGIN SOLUTION
 use std::panic::{self, AssertUnwindSafe};
+// END SOLUTION
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
@@ -62,10 +81,12 @@ fn standard_name(signal: i32) -> String {
     Signal::try_from(signal).map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned())
 }
 
+// BEGIN SOLUTION
 /// Attaches the name of the failed call to an errno.
 fn sys(call: &'static str) -> impl Fn(Errno) -> Error {
     move |errno| Error::Sys { call, errno }
 }
+// END SOLUTION
 
 /// How a child process ended, as `waitpid` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +116,7 @@ pub struct SignalName {
 /// bottom (`SIGRTMIN+1`, …), the upper half from the top (…, `SIGRTMAX-1`); the signal exactly in
 /// the middle counts from the bottom.
 pub fn signal_table() -> Vec<SignalName> {
+    // BEGIN SOLUTION Task 1: list 1..=31 with their names (nix's Signal::as_str), then SIGRTMIN()..=SIGRTMAX() named SIGRTMIN+n / SIGRTMAX-n
     let standard = (1..32).filter_map(|number| {
         Signal::try_from(number).ok().map(|s| SignalName {
             number,
@@ -107,8 +129,10 @@ pub fn signal_table() -> Vec<SignalName> {
         name: realtime_name(number, min, max),
     });
     standard.chain(realtime).collect()
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 fn realtime_name(number: i32, min: i32, max: i32) -> String {
     let (from_min, from_max) = (number - min, max - number);
     match (from_min, from_max) {
@@ -118,6 +142,7 @@ fn realtime_name(number: i32, min: i32, max: i32) -> String {
         _ => format!("SIGRTMAX-{from_max}"),
     }
 }
+// END SOLUTION
 
 /// The name [`signal_table`] gives `number`, or `"signal N"` for a number it does not list.
 pub fn signal_name(number: i32) -> String {
@@ -131,6 +156,7 @@ pub fn signal_name(number: i32) -> String {
 /// followed by a tab except the fifth, which is followed by a newline; a last, incomplete line
 /// ends with its tab and then a newline.
 pub fn kill_l() -> String {
+    // BEGIN SOLUTION Task 1: format signal_table() as bash's `kill -l` does: `{{:2}}) NAME`, tabs between, a newline after every fifth
     let mut out = String::new();
     let mut column = 0;
     for entry in signal_table() {
@@ -147,6 +173,7 @@ pub fn kill_l() -> String {
         out.push('\n');
     }
     out
+    // END SOLUTION
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,25 +186,42 @@ pub fn kill_l() -> String {
 /// Dropping the counter puts the previous disposition back.
 #[derive(Debug)]
 pub struct SignalCounter {
+    // BEGIN SOLUTION
+    // STARTER: // Add what you need: the signal, the previous `struct sigaction`, the self-pipe's ends.
+    // STARTER: signal: i32,
     installed: Installed,
+    // END SOLUTION
 }
 
 impl SignalCounter {
     /// Task 2: installs the counting handler for `signal` (standard or real-time), with
     /// `SA_RESTART` so that it does not disturb blocking calls elsewhere in the program.
     pub fn install(signal: i32) -> Result<SignalCounter> {
+        // BEGIN SOLUTION Task 2: sigaction with a handler that increments a static atomic and writes a byte to a self-pipe; keep the old action
         let installed = Installed::new(signal, Handler::Plain(on_signal), libc::SA_RESTART)?;
         Ok(SignalCounter { installed })
+        // END SOLUTION
     }
 
     /// The number of deliveries so far.
     pub fn count(&self) -> usize {
+        // BEGIN SOLUTION Task 2: read the atomic the handler increments
         self.installed.count()
+        // END SOLUTION
     }
 
     /// Blocks until at least `n` deliveries have happened; returns the count then.
     pub fn wait_for(&self, n: usize) -> Result<usize> {
+        // BEGIN SOLUTION
+        // STARTER: todo!("Task 2: until the count reaches n, block reading the self-pipe (retry on EINTR)")
+        // STARTER: }
+        // STARTER: }
+        // STARTER:
+        // STARTER: impl Drop for SignalCounter {
+        // STARTER: fn drop(&mut self) {
+        // STARTER: // Task 2: put the previous disposition back, then close the self-pipe.
         self.installed.wait_for(n)
+        // END SOLUTION
     }
 }
 
@@ -197,6 +241,7 @@ pub struct Sender {
 /// send the signal), waits for the delivery and says who sent it; then restores the previous
 /// disposition. If several arrive, the first one is reported.
 pub fn who_sent(signal: i32, trigger: impl FnOnce()) -> Result<Sender> {
+    // BEGIN SOLUTION Task 3: an SA_SIGINFO handler stores si_pid and si_uid in atomics and wakes you; install it before calling `trigger`
     let installed = Installed::new(
         signal,
         Handler::Info(on_signal_with_info),
@@ -209,6 +254,7 @@ pub fn who_sent(signal: i32, trigger: impl FnOnce()) -> Result<Sender> {
         pid: Pid::from_raw(slot.sender_pid.load(Ordering::SeqCst)),
         uid: Uid::from_raw(slot.sender_uid.load(Ordering::SeqCst)),
     })
+    // END SOLUTION
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -218,42 +264,56 @@ pub fn who_sent(signal: i32, trigger: impl FnOnce()) -> Result<Sender> {
 /// puts back the mask that was there before.
 #[derive(Debug)]
 pub struct Blocked {
+    // BEGIN SOLUTION
+    // STARTER: // Add what you need: the mask to put back.
     previous: raw::Mask,
     restored: bool,
+    // END SOLUTION
 }
 
 /// Task 4: blocks `signals` in the calling thread (`sigprocmask`, or `pthread_sigmask` in a
 /// multi-threaded program). A blocked signal that arrives stays pending until it is unblocked.
 pub fn block(signals: &[i32]) -> Result<Blocked> {
+    // BEGIN SOLUTION Task 4: build a sigset_t of `signals`, pthread_sigmask(SIG_BLOCK, …) and keep the old mask
     let set = raw::Mask::of(signals)?;
     let previous = raw::set_thread_mask(libc::SIG_BLOCK, &set)?;
     Ok(Blocked {
         previous,
         restored: false,
     })
+    // END SOLUTION
 }
 
 impl Blocked {
     /// Task 4: restores the mask from before [`block`]; a signal that became pending meanwhile
     /// is delivered before this returns.
+    // BEGIN SOLUTION
+    // STARTER: pub fn unblock(self) -> Result<()> {
+    // STARTER: todo!("Task 4: pthread_sigmask(SIG_SETMASK, the old mask)")
     pub fn unblock(mut self) -> Result<()> {
         self.restored = true;
         raw::set_thread_mask(libc::SIG_SETMASK, &self.previous).map(drop)
+        // END SOLUTION
     }
 }
 
 impl Drop for Blocked {
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // Task 4: restore the old mask here too, unless `unblock` already did.
         if !self.restored {
             let _ = raw::set_thread_mask(libc::SIG_SETMASK, &self.previous);
         }
+        // END SOLUTION
     }
 }
 
 /// Task 4: the signals pending for the calling thread (sent to it or to the whole process, and
 /// blocked), in order of number, as `sigpending` reports them.
 pub fn pending() -> Result<Vec<i32>> {
+    // BEGIN SOLUTION Task 4: sigpending, then sigismember for 1..=64
     Ok(raw::pending()?.members())
+    // END SOLUTION
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,6 +337,7 @@ pub fn read_during_signal(
     restart: bool,
     max: usize,
 ) -> Result<ReadOutcome> {
+    // BEGIN SOLUTION Task 5: install a handler (SA_RESTART only if `restart`), call read(2) once, map EINTR to Interrupted, restore the old action
     let flags = if restart { libc::SA_RESTART } else { 0 };
     let _installed = Installed::new(signal, Handler::Plain(on_signal), flags)?;
     let mut buf = vec![0u8; max];
@@ -292,6 +353,7 @@ pub fn read_during_signal(
             errno,
         }),
     }
+    // END SOLUTION
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,7 +363,10 @@ pub fn read_during_signal(
 /// asked for. Dropping it restores their previous dispositions.
 #[derive(Debug)]
 pub struct Shutdown {
+    // BEGIN SOLUTION
+    // STARTER: // Add what you need: one installed handler (and self-pipe) per signal.
     installed: Vec<Installed>,
+    // END SOLUTION
 }
 
 impl Shutdown {
@@ -310,25 +375,31 @@ impl Shutdown {
     /// SIGKILL and SIGSTOP cannot be caught: the kernel's EINVAL is reported as
     /// [`Error::Uncatchable`] (and nothing stays installed).
     pub fn on(signals: &[i32]) -> Result<Shutdown> {
+        // BEGIN SOLUTION Task 6: a handler per signal that records it; map sigaction's EINVAL for SIGKILL/SIGSTOP to Error::Uncatchable
         let installed = signals
             .iter()
             .map(|&signal| Installed::new(signal, Handler::Plain(on_signal), 0))
             .collect::<Result<Vec<_>>>()?;
         Ok(Shutdown { installed })
+        // END SOLUTION
     }
 
     /// The first of the signals that arrived, if any did.
     pub fn requested(&self) -> Option<i32> {
+        // BEGIN SOLUTION Task 6: which signal the handlers recorded first
         self.installed
             .iter()
             .filter(|i| i.count() > 0)
             .min_by_key(|i| i.slot().first_arrival.load(Ordering::SeqCst))
             .map(|i| i.signal)
+        // END SOLUTION
     }
 
     /// Descriptors that become readable when one of the signals arrives (for `poll`).
     pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        // BEGIN SOLUTION Task 6: the read ends of the self-pipes
         self.installed.iter().map(|i| i.wake_read.as_fd()).collect()
+        // END SOLUTION
     }
 }
 
@@ -336,21 +407,29 @@ impl Shutdown {
 /// previous one.
 #[derive(Debug)]
 pub struct Ignored {
+    // BEGIN SOLUTION
+    // STARTER: // Add what you need: the signal and its previous `struct sigaction`.
     signal: i32,
     previous: raw::Action,
+    // END SOLUTION
 }
 
 /// Task 6: ignores `signal`. SIGKILL and SIGSTOP cannot be ignored: the kernel's EINVAL is
 /// reported as [`Error::Uncatchable`].
 pub fn ignore(signal: i32) -> Result<Ignored> {
+    // BEGIN SOLUTION Task 6: sigaction with SIG_IGN; map the kernel's EINVAL for SIGKILL/SIGSTOP to Error::Uncatchable
     check_number(signal)?;
     let previous = raw::set_action(signal, &raw::Action::ignore())?;
     Ok(Ignored { signal, previous })
+    // END SOLUTION
 }
 
 impl Drop for Ignored {
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // Task 6: restore the previous disposition.
         let _ = raw::set_action(self.signal, &self.previous);
+        // END SOLUTION
     }
 }
 
@@ -376,6 +455,7 @@ pub fn run_worker(
     input: BorrowedFd<'_>,
     output: &mut dyn Write,
 ) -> Result<WorkSummary> {
+    // BEGIN SOLUTION Task 6: Shutdown::on(SIGTERM, SIGINT), pid file, `ready`; between units poll the input and the shutdown fds; finish a unit before stopping
     let shutdown = Shutdown::on(&[libc::SIGTERM, libc::SIGINT])?;
     let _pid_file = PidFile::create(pid_file)?;
     let mut lines = LineReader::new(input);
@@ -429,8 +509,10 @@ pub fn run_worker(
     };
     say(output, summary)?;
     Ok(WorkSummary { units, stopped_by })
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 /// A pid file that is removed when dropped, on every way out of the worker.
 struct PidFile(PathBuf);
 
@@ -513,6 +595,7 @@ impl<'fd> LineReader<'fd> {
         }
     }
 }
+// END SOLUTION
 
 // ---------------------------------------------------------------------------------------------
 // Task 7: reaping on SIGCHLD.
@@ -532,12 +615,17 @@ pub struct Reaped {
 /// restores the previous SIGCHLD disposition and kills and reaps the children still running.
 #[derive(Debug)]
 pub struct Reaper {
+    // BEGIN SOLUTION
+    // STARTER: // Add what you need. The handler can only reach statics: keep the children's pids and
+    // STARTER: // statuses in a static array of atomics.
     installed: Option<Installed>,
+    // END SOLUTION
 }
 
 impl Reaper {
     /// Task 7: installs the SIGCHLD handler (`SA_NOCLDSTOP`: only exits matter).
     pub fn install() -> Result<Reaper> {
+        // BEGIN SOLUTION Task 7: sigaction(SIGCHLD) with a handler that reaps with waitpid(pid, WNOHANG) every child that has exited
         let installed = Installed::new(
             libc::SIGCHLD,
             Handler::Plain(on_sigchld),
@@ -549,10 +637,12 @@ impl Reaper {
         Ok(Reaper {
             installed: Some(installed),
         })
+        // END SOLUTION
     }
 
     /// Task 7: forks a child that runs `child` and exits with the code it returns.
     pub fn spawn(&self, child: impl FnOnce() -> i32) -> Result<Pid> {
+        // BEGIN SOLUTION Task 7: fork; the child runs `child` and _exits; the parent records the pid where the handler sees it
         let entry = CHILDREN
             .iter()
             .find(|c| {
@@ -577,10 +667,12 @@ impl Reaper {
                 Ok(pid)
             }
         }
+        // END SOLUTION
     }
 
     /// Task 7: the children reaped so far.
     pub fn reaped(&self) -> Vec<Reaped> {
+        // BEGIN SOLUTION Task 7: the recorded pids and statuses of the reaped children
         CHILDREN
             .iter()
             .filter(|c| c.state.load(Ordering::SeqCst) == REAPED)
@@ -589,10 +681,12 @@ impl Reaper {
                 exit: decode_status(c.status.load(Ordering::SeqCst)),
             })
             .collect()
+        // END SOLUTION
     }
 
     /// Task 7: blocks until every child started so far has been reaped; returns them all.
     pub fn wait_all(&self) -> Result<Vec<Reaped>> {
+        // BEGIN SOLUTION Task 7: until no child is left running, block on the self-pipe the handler writes to
         let installed = self.installed.as_ref().expect("present until drop");
         loop {
             let running = CHILDREN
@@ -604,11 +698,14 @@ impl Reaper {
             // The handler writes a byte after every reap: sleep until the next one.
             installed.wait_for_byte()?;
         }
+        // END SOLUTION
     }
 }
 
 impl Drop for Reaper {
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // Task 7: restore the old SIGCHLD action, then kill and reap the children still running.
         // First the handler goes (and any delivery in progress finishes), then the leftovers.
         drop(self.installed.take());
         for c in &CHILDREN {
@@ -619,9 +716,11 @@ impl Drop for Reaper {
             }
             c.state.store(FREE, Ordering::SeqCst);
         }
+        // END SOLUTION
     }
 }
 
+// BEGIN SOLUTION
 const FREE: u8 = 0;
 const STARTING: u8 = 1;
 const RUNNING: u8 = 2;
@@ -1014,3 +1113,4 @@ mod raw {
         }
     }
 }
+// END SOLUTION

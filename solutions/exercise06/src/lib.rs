@@ -1,4 +1,8 @@
 //! Exercise 06: socketpair — reference solution.
+// STARTER: //!
+// STARTER: //! Your task: implement the functions below (tasks 1 to 5). The task statement is in `README.md`
+// STARTER: //! beside this file; `cargo ipclab hint 1` gives hints; `cargo test -p exercise06` grades your
+// STARTER: //! work.
 //!
 //! `socketpair(AF_UNIX, type, 0)` gives two sockets already connected to each other. Unlike a
 //! pipe, each end both reads and writes, so one pair carries requests one way and replies the
@@ -6,6 +10,9 @@
 //! boundaries, end of file when the peer shuts down or closes), `SOCK_DGRAM` carries whole
 //! datagrams. And because both ends are in the same kernel, a message can carry open file
 //! descriptors (`SCM_RIGHTS`).
+// STARTER:
+// STARTER: // The starter leaves parameters and imports unused until you use them: remove this line when done.
+// STARTER: #![allow(unused_variables, unused_imports, dead_code)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
@@ -79,10 +86,12 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+// BEGIN SOLUTION
 /// Attaches the name of the failed call to an errno.
 fn sys(call: &'static str) -> impl Fn(Errno) -> Error {
     move |errno| Error::Sys { call, errno }
 }
+// END SOLUTION
 
 /// Which kind of socket pair: the `type` argument of `socketpair(AF_UNIX, type, 0)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +140,9 @@ pub struct Coprocess {
 ///
 /// A request containing `\n` is [`Error::NewlineInRequest`] (checked before forking). If the
 /// child stops answering early (end of file before a reply), [`Error::ChildHungUp`].
+// BEGIN SOLUTION
+// STARTER: pub fn ask_child(requests: &[&str], answer: impl FnMut(&str) -> String) -> Result<Vec<String>> {
+// STARTER: todo!("Task 1: a stream socketpair and fork; the child answers each request line with one reply line until EOF; the parent sends a request, reads its reply, and so on, then closes its end and reaps the child")
 pub fn ask_child(requests: &[&str], mut answer: impl FnMut(&str) -> String) -> Result<Vec<String>> {
     if let Some(index) = requests.iter().position(|r| r.contains('\n')) {
         return Err(Error::NewlineInRequest { index });
@@ -153,6 +165,7 @@ pub fn ask_child(requests: &[&str], mut answer: impl FnMut(&str) -> String) -> R
             replies
         }
     }
+    // END SOLUTION
 }
 
 /// Task 2: message boundaries, stream versus datagram.
@@ -167,6 +180,7 @@ pub fn ask_child(requests: &[&str], mut answer: impl FnMut(&str) -> String) -> R
 /// receives, so a send that would block fails instead, and the call returns
 /// [`Error::ChildFailed`]. A `buf_len` of 0 is [`Error::ZeroBuffer`].
 pub fn receive_after_sends(kind: Kind, sends: &[&[u8]], buf_len: usize) -> Result<Vec<Chunk>> {
+    // BEGIN SOLUTION Task 2: a socketpair of `kind` and fork; the child sends each message with one send and exits; the parent reaps it, then receives into a `buf_len` buffer until EOF (stream) or EAGAIN under MSG_DONTWAIT (datagram), reporting MSG_TRUNC
     if buf_len == 0 {
         return Err(Error::ZeroBuffer);
     }
@@ -235,6 +249,7 @@ pub fn receive_after_sends(kind: Kind, sends: &[&[u8]], buf_len: usize) -> Resul
             }
         }
     }
+    // END SOLUTION
 }
 
 /// Task 3: a round trip over one stream socket, ended by a half-close.
@@ -247,6 +262,7 @@ pub fn half_close_round_trip(
     request: &[u8],
     serve: impl FnOnce(Vec<u8>) -> Vec<u8>,
 ) -> Result<Vec<u8>> {
+    // BEGIN SOLUTION Task 3: one stream socketpair; the parent sends the request, shutdown(SHUT_WR), reads the reply to EOF; the child reads to EOF and answers on the same socket
     let (ours, theirs) = stream_pair()?;
     // SAFETY: the child only uses its socket and `serve`, then `_exit`s.
     match unsafe { fork() }.map_err(sys("fork"))? {
@@ -283,6 +299,7 @@ pub fn half_close_round_trip(
             reply
         }
     }
+    // END SOLUTION
 }
 
 /// Task 4a: send `fd` over `socket` with `SCM_RIGHTS`, together with `label` as the message's
@@ -291,6 +308,7 @@ pub fn half_close_round_trip(
 ///
 /// The caller keeps its own descriptor; the receiver gets a new one for the same open file.
 pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>, label: &[u8]) -> Result<()> {
+    // BEGIN SOLUTION Task 4: sendmsg with the label as data and the descriptor in an SCM_RIGHTS control message
     if label.is_empty() || label.len() > MAX_LABEL {
         return Err(Error::BadLabel { len: label.len() });
     }
@@ -319,6 +337,7 @@ pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>, label: &[u8]) -> Resu
             }
         }
     }
+    // END SOLUTION
 }
 
 /// Task 4b: receive one descriptor sent with [`send_fd`], and its label.
@@ -327,6 +346,7 @@ pub fn send_fd(socket: BorrowedFd<'_>, fd: BorrowedFd<'_>, label: &[u8]) -> Resu
 /// [`Error::NoDescriptor`]; end of file is [`Error::PeerClosed`]. No received descriptor is ever
 /// left open on an error.
 pub fn recv_fd(socket: BorrowedFd<'_>) -> Result<Passed> {
+    // BEGIN SOLUTION Task 4: recvmsg with MSG_CMSG_CLOEXEC and room for an SCM_RIGHTS control message; own the received descriptor; no descriptor is Error::NoDescriptor, EOF is Error::PeerClosed
     let mut label = [0u8; MAX_LABEL];
     // Room for the most descriptors one message can carry (SCM_MAX_FD), so the kernel never
     // truncates the control data: every descriptor it installs, we see, own and can close.
@@ -373,12 +393,14 @@ pub fn recv_fd(socket: BorrowedFd<'_>) -> Result<Passed> {
         // Dropping the iterator closes every one of them.
         (_, count) => Err(Error::TooManyDescriptors { count }),
     }
+    // END SOLUTION
 }
 
 /// Task 5: start `argv` with one end of a stream socket pair as its standard input and output;
 /// keep the other end. Nothing else of ours may reach the program: our end in particular must
 /// be close-on-exec, or the program would hold it open and never see end of file.
 pub fn spawn_coprocess(argv: &[&str]) -> Result<Coprocess> {
+    // BEGIN SOLUTION Task 5: a close-on-exec stream socketpair and fork; in the child dup2 its end onto stdin and stdout and execvp; report a failed exec as Error::CommandNotFound
     let program = Program::new(argv)?;
     let (ours, theirs) = stream_pair()?;
     // Reports a failed exec: exec closes it (close-on-exec) when it succeeds.
@@ -426,17 +448,21 @@ pub fn spawn_coprocess(argv: &[&str]) -> Result<Coprocess> {
             })
         }
     }
+    // END SOLUTION
 }
 
 impl Coprocess {
     /// Closes our end (the program's end of file) and waits for the program to exit.
     pub fn finish(self) -> Result<ChildExit> {
+        // BEGIN SOLUTION Task 5: close our end (the program's end of file), then waitpid for the program
         let Coprocess { pid, socket } = self;
         drop(socket);
         reap(pid)
+        // END SOLUTION
     }
 }
 
+// BEGIN SOLUTION
 // ---- private ----
 
 /// The parent's side of task 1: one request, one reply, in lock step.
@@ -580,3 +606,4 @@ fn io_error(call: &'static str) -> impl Fn(io::Error) -> Error {
         errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
     }
 }
+// END SOLUTION

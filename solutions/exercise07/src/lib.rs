@@ -1,4 +1,8 @@
 //! Exercise 07: semaphores and locks — reference solution.
+// STARTER: //!
+// STARTER: //! Your task: implement the functions below (tasks 1 to 4, then, if you like, the ungraded bonus
+// STARTER: //! tasks at the end). The task statement is in `README.md` beside this file; `cargo ipclab hint 7`
+// STARTER: //! gives hints; `cargo test -p exercise07` grades your work.
 //!
 //! Processes that share memory share its races: `counter += 1` is a read and a write, and two
 //! processes can both read the old value. A System V semaphore is a counter the kernel keeps,
@@ -8,6 +12,9 @@
 //!
 //! Like a message queue, a semaphore set outlives its creator until `IPC_RMID`, so
 //! [`Semaphore`] removes it on drop. `nix` does not wrap System V IPC: those calls use `libc`.
+// STARTER:
+// STARTER: // The starter leaves parameters and imports unused until you use them: remove this line when done.
+// STARTER: #![allow(unused_variables, unused_imports, dead_code)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
@@ -93,6 +100,7 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+// BEGIN SOLUTION
 fn sys(call: &'static str) -> impl Fn(Errno) -> Error {
     move |errno| Error::Sys { call, errno }
 }
@@ -103,6 +111,7 @@ fn io_error(call: &'static str) -> impl Fn(io::Error) -> Error {
         errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
     }
 }
+// END SOLUTION
 
 // ---------------------------------------------------------------------------------------------
 // Semaphores
@@ -126,6 +135,7 @@ impl Semaphore {
     /// Task 1: a new semaphore set of one semaphore with permission bits `mode`, whose value
     /// starts at `initial` (task 4: 0 to [`SEMVMX`], else [`Error::InvalidValue`]).
     pub fn new(initial: i32, mode: u32) -> Result<Semaphore> {
+        // BEGIN SOLUTION Task 1: semget(IPC_PRIVATE, 1, IPC_CREAT | IPC_EXCL | mode), then semctl(SETVAL, initial); task 4: check the value and mode first
         if !(0..=SEMVMX).contains(&initial) {
             return Err(Error::InvalidValue { value: initial });
         }
@@ -150,6 +160,7 @@ impl Semaphore {
             return Err(semaphore.error("semctl(SETVAL)", Errno::last()));
         }
         Ok(semaphore)
+        // END SOLUTION
     }
 
     /// The set's identifier (`semid`), as `ipcs -s` and `/proc/sysvipc/sem` show it.
@@ -159,45 +170,60 @@ impl Semaphore {
 
     /// Task 1: the current value (`semctl(GETVAL)`).
     pub fn value(&self) -> Result<i32> {
+        // BEGIN SOLUTION Task 1: semctl(id, 0, GETVAL)
         self.get(libc::GETVAL, "semctl(GETVAL)")
+        // END SOLUTION
     }
 
     /// Task 2: how many processes are asleep in the semaphore's wait queue (`semctl(GETNCNT)`).
     pub fn waiters(&self) -> Result<i32> {
+        // BEGIN SOLUTION Task 2: semctl(id, 0, GETNCNT)
         self.get(libc::GETNCNT, "semctl(GETNCNT)")
+        // END SOLUTION
     }
 
     /// Task 1: P. Take one unit, sleeping until one is available.
     pub fn wait(&self) -> Result<()> {
+        // BEGIN SOLUTION Task 1: semop with one sembuf {{ sem_num: 0, sem_op: -1, sem_flg: 0 }}, retried on EINTR
         self.op(-1, 0).map(|_| ())
+        // END SOLUTION
     }
 
     /// Task 1: V. Give one unit back, waking a sleeper.
     pub fn post(&self) -> Result<()> {
+        // BEGIN SOLUTION Task 1: semop with sem_op +1
         self.op(1, 0).map(|_| ())
+        // END SOLUTION
     }
 
     /// Task 2: P without sleeping: `Ok(false)` if no unit is available now.
     pub fn try_wait(&self) -> Result<bool> {
+        // BEGIN SOLUTION Task 2: semop -1 with IPC_NOWAIT; EAGAIN means Ok(false)
         self.op(-1, libc::IPC_NOWAIT)
+        // END SOLUTION
     }
 
     /// Task 2: take one unit with `SEM_UNDO`, so that the kernel gives it back if this process
     /// exits or is killed while holding it; the guard gives it back when dropped.
     pub fn lock(&self) -> Result<SemaphoreGuard<'_>> {
+        // BEGIN SOLUTION Task 2: semop -1 with SEM_UNDO; the guard's Drop does +1 with SEM_UNDO
         self.op(-1, libc::SEM_UNDO)?;
         Ok(SemaphoreGuard { semaphore: self })
+        // END SOLUTION
     }
 
     /// Task 4: remove the set now (`IPC_RMID`), reporting failure. Processes asleep on it wake up
     /// with EIDRM.
     pub fn remove(self) -> Result<()> {
+        // BEGIN SOLUTION Task 4: semctl(IPC_RMID), and make sure Drop does not remove it a second time
         let id = self.id;
         // Removed here, not again in Drop.
         std::mem::forget(self);
         rmid(id)
+        // END SOLUTION
     }
 
+    // BEGIN SOLUTION
     fn get(&self, cmd: libc::c_int, call: &'static str) -> Result<i32> {
         // SAFETY: GETVAL and GETNCNT take no fourth argument and write no memory of ours.
         let value = unsafe { libc::semctl(self.id, 0, cmd) };
@@ -235,22 +261,31 @@ impl Semaphore {
             errno => Error::Sys { call, errno },
         }
     }
+    // END SOLUTION
 }
 
 impl Drop for Semaphore {
     /// Task 4: the guard that removes the set, on return and while unwinding alike.
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // Task 4: semctl(IPC_RMID). Until then, sets stay behind: `ipcs -s` lists them, `ipcrm -s
+        // STARTER: // ID` removes them by hand.
         let _ = rmid(self.id);
+        // END SOLUTION
     }
 }
 
 impl Drop for SemaphoreGuard<'_> {
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // Task 2: semop +1 with SEM_UNDO (which cancels the undo entry the P made).
         // V with SEM_UNDO cancels the undo entry the P made. Failure means the set is gone.
         let _ = self.semaphore.op(1, libc::SEM_UNDO);
+        // END SOLUTION
     }
 }
 
+// BEGIN SOLUTION
 fn rmid(id: i32) -> Result<()> {
     // SAFETY: IPC_RMID takes no fourth argument.
     if unsafe { libc::semctl(id, 0, libc::IPC_RMID) } == -1 {
@@ -264,6 +299,7 @@ fn rmid(id: i32) -> Result<()> {
     }
     Ok(())
 }
+// END SOLUTION
 
 // ---------------------------------------------------------------------------------------------
 // A counter in shared memory
@@ -281,6 +317,7 @@ pub struct SharedCounter {
 impl SharedCounter {
     /// Task 1: map one shared, anonymous page (`MAP_SHARED | MAP_ANONYMOUS`) holding 0.
     pub fn new() -> Result<SharedCounter> {
+        // BEGIN SOLUTION Task 1: mmap_anonymous of 8 bytes, PROT_READ | PROT_WRITE, MAP_SHARED
         let len = NonZeroUsize::new(std::mem::size_of::<AtomicU64>()).expect("not zero");
         // SAFETY: a fresh anonymous mapping overlaps no Rust object.
         let ptr = unsafe {
@@ -298,34 +335,44 @@ impl SharedCounter {
             len,
             _not_send: PhantomData,
         })
+        // END SOLUTION
     }
 
     /// Task 1: the current value.
     pub fn get(&self) -> u64 {
+        // BEGIN SOLUTION Task 1: load the value from the shared mapping
         self.cell().load(Ordering::SeqCst)
+        // END SOLUTION
     }
 
     /// Task 1: `counter += 1` done the unsafe way on purpose: read the value, `sched_yield`,
     /// write the value read plus one. Another process that runs in between loses its update.
     pub fn increment_racily(&self) {
+        // BEGIN SOLUTION Task 1: load, sched_yield, store the loaded value + 1
         let seen = self.cell().load(Ordering::SeqCst);
         // Widens the window between read and write, so that the race shows.
         let _ = nix::sched::sched_yield();
         self.cell().store(seen + 1, Ordering::SeqCst);
+        // END SOLUTION
     }
 
+    // BEGIN SOLUTION
     fn cell(&self) -> &AtomicU64 {
         // SAFETY: the mapping lives as long as self; atomics make concurrent access from
         // several processes defined behaviour (each load and store is whole, though the
         // read-yield-write sequence above is deliberately not).
         unsafe { self.cell.as_ref() }
     }
+    // END SOLUTION
 }
 
 impl Drop for SharedCounter {
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // Task 1: munmap the mapping.
         // SAFETY: the mapping was made by `new` with this length and is not used after this.
         let _ = unsafe { munmap(self.cell.cast(), self.len.get()) };
+        // END SOLUTION
     }
 }
 
@@ -337,6 +384,7 @@ pub fn count_in_processes(
     iterations: usize,
     lock: Option<&Semaphore>,
 ) -> Result<u64> {
+    // BEGIN SOLUTION Task 1: a SharedCounter, fork the children (they start together), each increments `iterations` times between wait and post if locked, then waitpid them all
     let counter = SharedCounter::new()?;
     // The children start when the write end closes: all at once, so that they really overlap.
     let (start_read, start_write) = pipe().map_err(sys("pipe"))?;
@@ -386,8 +434,10 @@ pub fn count_in_processes(
         }
     }
     outcome.map(|()| counter.get())
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 fn exit_child(f: impl FnOnce() -> i32) -> ! {
     let code = panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or(101);
     // SAFETY: ends the child at once, without running the parent's destructors (which would
@@ -421,6 +471,7 @@ fn reap(pid: Pid) -> Result<()> {
         }
     }
 }
+// END SOLUTION
 
 // ---------------------------------------------------------------------------------------------
 // File locks
@@ -434,8 +485,13 @@ pub struct LogFile {
 /// An exclusive lock on a [`LogFile`], released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct LogLock<'a> {
+    // BEGIN SOLUTION
+    // STARTER: // One way: a duplicate of the LogFile's descriptor, locked with nix's `Flock` (flock locks
+    // STARTER: // belong to the open file description, which the duplicate shares); dropping it unlocks.
+    // STARTER: // Change the fields if you choose fcntl record locks instead.
     // The lock belongs to the open file description, which this duplicate shares with the
     // LogFile; dropping the Flock unlocks it.
+    // END SOLUTION
     _held: Flock<File>,
     _file: PhantomData<&'a LogFile>,
 }
@@ -443,6 +499,7 @@ pub struct LogLock<'a> {
 impl LogFile {
     /// Task 3: open (creating it with mode 0o644 if needed) `path` for appending.
     pub fn open(path: &Path) -> Result<LogFile> {
+        // BEGIN SOLUTION Task 3: open for appending (O_APPEND), creating it with mode 0o644
         let file = OpenOptions::new()
             .append(true)
             .create(true)
@@ -450,23 +507,29 @@ impl LogFile {
             .open(path)
             .map_err(io_error("open"))?;
         Ok(LogFile { file })
+        // END SOLUTION
     }
 
     /// Task 3: take the exclusive lock, waiting while another process holds it.
     pub fn lock(&self) -> Result<LogLock<'_>> {
+        // BEGIN SOLUTION Task 3: an exclusive lock that waits: flock(LOCK_EX) or fcntl(F_SETLKW, F_WRLCK)
         self.flock(FlockArg::LockExclusive)
             .map(|lock| lock.expect("a blocking request does not return EWOULDBLOCK"))
+        // END SOLUTION
     }
 
     /// Task 3: take the exclusive lock if it is free now; `Ok(None)` if another holds it ("would
     /// block").
     pub fn try_lock(&self) -> Result<Option<LogLock<'_>>> {
+        // BEGIN SOLUTION Task 3: an exclusive lock that does not wait (LOCK_NB or F_SETLK); EWOULDBLOCK/EAGAIN means Ok(None)
         self.flock(FlockArg::LockExclusiveNonblock)
+        // END SOLUTION
     }
 
     /// Task 3: append one record, each line with its own `write` (a line break after each),
     /// holding the lock throughout, so that records of concurrent writers never interleave.
     pub fn append_record(&self, lines: &[&str]) -> Result<()> {
+        // BEGIN SOLUTION Task 3: hold the lock while writing each line (with its line break) with its own write
         let _lock = self.lock()?;
         let mut file = &self.file;
         for line in lines {
@@ -476,8 +539,10 @@ impl LogFile {
             file.write_all(&bytes).map_err(io_error("write"))?;
         }
         Ok(())
+        // END SOLUTION
     }
 
+    // BEGIN SOLUTION
     fn flock(&self, how: FlockArg) -> Result<Option<LogLock<'_>>> {
         loop {
             let file = self.file.try_clone().map_err(io_error("dup"))?;
@@ -499,10 +564,14 @@ impl LogFile {
             }
         }
     }
+    // END SOLUTION
 }
 
 // ---------------------------------------------------------------------------------------------
+// BEGIN SOLUTION
+// STARTER: // Bonus: POSIX IPC (ungraded)
 // Bonus: POSIX IPC
+// END SOLUTION
 //
 // The POSIX family names its objects with strings like "/name", not with keys and ids, and
 // keeps them in file systems: semaphores and shared memory in the tmpfs at /dev/shm (a semaphore
@@ -537,6 +606,10 @@ enum PosixKind {
 /// (`sem_unlink`, `shm_unlink` or `mq_unlink`), also while unwinding from a panic; the object
 /// itself lives on until the last process that has it open closes it. Children that inherit it
 /// must end with `_exit`, so that they do not unlink it too.
+///
+/// Every `open` and `create` below first checks the name: `/`, then 1 to 255 characters (251
+/// for a semaphore, whose file is `sem.` + name) with no other `/`, else
+/// [`Error::InvalidName`]. EEXIST is [`Error::NameTaken`], ENOENT [`Error::NoSuchName`].
 #[derive(Debug)]
 pub struct PosixName {
     kind: PosixKind,
@@ -546,25 +619,34 @@ pub struct PosixName {
 impl PosixName {
     /// The name, as given to `create`.
     pub fn as_str(&self) -> &str {
+        // BEGIN SOLUTION
         // Made from a &str, so valid UTF-8.
+        // END SOLUTION
         self.name.to_str().unwrap_or_default()
     }
 
     /// Bonus: unlink the name now, reporting failure.
     pub fn unlink(self) -> Result<()> {
+        // BEGIN SOLUTION Bonus: sem_unlink, shm_unlink or mq_unlink by kind, and make sure Drop does not unlink a second time
         let outcome = unlink(self.kind, &self.name);
         // Unlinked here, not again in Drop.
         std::mem::forget(self);
         outcome
+        // END SOLUTION
     }
 }
 
 impl Drop for PosixName {
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // Bonus: unlink the name by kind (sem_unlink, nix's shm_unlink or mq_unlink). Until
+        // STARTER: // then, names stay behind: `ls /dev/shm` lists them, `rm /dev/shm/<name>` removes one.
         let _ = unlink(self.kind, &self.name);
+        // END SOLUTION
     }
 }
 
+// BEGIN SOLUTION
 fn unlink(kind: PosixKind, name: &CStr) -> Result<()> {
     let outcome = match kind {
         PosixKind::Semaphore => {
@@ -621,6 +703,7 @@ fn posix_error(call: &'static str, name: &CStr, errno: Errno) -> Error {
         errno => Error::Sys { call, errno },
     }
 }
+// END SOLUTION
 
 // --- Bonus 1: a named semaphore
 
@@ -634,9 +717,11 @@ pub struct NamedSemaphore {
 }
 
 impl NamedSemaphore {
-    /// Bonus: create the semaphore `name` (it must not exist yet) with value `initial` and mode
-    /// 0o600. Returns the handle and the name, which unlinks on drop.
+    /// Bonus: create the semaphore `name` (it must not exist yet) with value `initial` (at most
+    /// [`SEM_VALUE_MAX`], else [`Error::ValueTooLarge`]) and mode 0o600. Returns the handle and
+    /// the name, which unlinks on drop.
     pub fn create(name: &str, initial: u32) -> Result<(NamedSemaphore, PosixName)> {
+        // BEGIN SOLUTION Bonus: check the name, then libc::sem_open(name, O_CREAT | O_EXCL, 0o600, initial); SEM_FAILED means an error
         let cname = posix_name(PosixKind::Semaphore, name)?;
         if initial > SEM_VALUE_MAX {
             return Err(Error::ValueTooLarge { value: initial });
@@ -651,16 +736,20 @@ impl NamedSemaphore {
             name: cname,
         };
         Ok((semaphore, owned))
+        // END SOLUTION
     }
 
     /// Bonus: open the existing semaphore `name`.
     pub fn open(name: &str) -> Result<NamedSemaphore> {
+        // BEGIN SOLUTION Bonus: check the name, then libc::sem_open(name, 0)
         let cname = posix_name(PosixKind::Semaphore, name)?;
         sem_open(&cname, 0, None)
+        // END SOLUTION
     }
 
     /// Bonus: P. Take one unit, sleeping until one is available.
     pub fn wait(&self) -> Result<()> {
+        // BEGIN SOLUTION Bonus: libc::sem_wait, retried on EINTR
         loop {
             // SAFETY: `sem` came from sem_open and stays valid until Drop closes it.
             if unsafe { libc::sem_wait(self.sem.as_ptr()) } == 0 {
@@ -671,34 +760,43 @@ impl NamedSemaphore {
                 errno => return Err(sys("sem_wait")(errno)),
             }
         }
+        // END SOLUTION
     }
 
     /// Bonus: V. Give one unit back, waking a sleeper.
     pub fn post(&self) -> Result<()> {
+        // BEGIN SOLUTION Bonus: libc::sem_post
         // SAFETY: as in `wait`.
         Errno::result(unsafe { libc::sem_post(self.sem.as_ptr()) })
             .map(drop)
             .map_err(sys("sem_post"))
+        // END SOLUTION
     }
 
     /// Bonus: the current value (`sem_getvalue`).
     pub fn value(&self) -> Result<u32> {
+        // BEGIN SOLUTION Bonus: libc::sem_getvalue
         let mut value: libc::c_int = 0;
         // SAFETY: as in `wait`; `value` is a valid int to write to.
         Errno::result(unsafe { libc::sem_getvalue(self.sem.as_ptr(), &mut value) })
             .map_err(sys("sem_getvalue"))?;
         // Linux reports 0, never a negative count of waiters.
         Ok(u32::try_from(value).unwrap_or(0))
+        // END SOLUTION
     }
 }
 
 impl Drop for NamedSemaphore {
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // Bonus: libc::sem_close (which unmaps the semaphore's file).
         // SAFETY: `sem` came from sem_open and is not used after this.
         unsafe { libc::sem_close(self.sem.as_ptr()) };
+        // END SOLUTION
     }
 }
 
+// BEGIN SOLUTION
 /// `sem_open`, with `(mode, value)` when creating.
 fn sem_open(name: &CStr, flags: libc::c_int, create: Option<(u32, u32)>) -> Result<NamedSemaphore> {
     let sem = match create {
@@ -725,11 +823,13 @@ fn sem_open(name: &CStr, flags: libc::c_int, create: Option<(u32, u32)>) -> Resu
             errno: Errno::EINVAL,
         })
 }
+// END SOLUTION
 
 /// Bonus: like [`count_in_processes`] with a lock, but each child opens the named semaphore
 /// `name` itself (`NamedSemaphore::open`) rather than inheriting a handle, and does every
 /// increment between its `wait` and `post`. Returns the final count.
 pub fn count_with_named_semaphore(name: &str, processes: usize, iterations: usize) -> Result<u64> {
+    // BEGIN SOLUTION Bonus: as count_in_processes, but each child opens the semaphore by name after fork
     // Checked here, so that a bad name is an error of the caller, not of every child.
     posix_name(PosixKind::Semaphore, name)?;
     let counter = SharedCounter::new()?;
@@ -778,6 +878,7 @@ pub fn count_with_named_semaphore(name: &str, processes: usize, iterations: usiz
         }
     }
     outcome.map(|()| counter.get())
+    // END SOLUTION
 }
 
 // --- Bonus 2: named shared memory
@@ -795,8 +896,10 @@ pub struct SharedMemory {
 
 impl SharedMemory {
     /// Bonus: create the segment `name` (it must not exist yet) with mode 0o600, give it `size`
-    /// bytes (`ftruncate`; they start zeroed) and map it shared, readable and writable.
+    /// bytes (`ftruncate`; they start zeroed; 0 is [`Error::EmptySegment`]) and map it shared,
+    /// readable and writable.
     pub fn create(name: &str, size: usize) -> Result<(SharedMemory, PosixName)> {
+        // BEGIN SOLUTION Bonus: shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600), ftruncate, mmap(MAP_SHARED), then close the descriptor
         let cname = posix_name(PosixKind::SharedMemory, name)?;
         let empty = || Error::EmptySegment {
             name: name.to_owned(),
@@ -821,10 +924,12 @@ impl SharedMemory {
         // The descriptor closes at the end of this function: the mapping keeps the segment.
         let memory = SharedMemory::map(&fd, size)?;
         Ok((memory, owned))
+        // END SOLUTION
     }
 
     /// Bonus: open and map the existing segment `name`, at the size its creator gave it.
     pub fn open(name: &str) -> Result<SharedMemory> {
+        // BEGIN SOLUTION Bonus: shm_open(name, O_RDWR), the size from fstat, mmap(MAP_SHARED)
         let cname = posix_name(PosixKind::SharedMemory, name)?;
         let fd = shm_open(
             cname.as_c_str(),
@@ -840,8 +945,10 @@ impl SharedMemory {
                 name: name.to_owned(),
             })?;
         SharedMemory::map(&fd, size)
+        // END SOLUTION
     }
 
+    // BEGIN SOLUTION
     fn map(fd: &OwnedFd, size: NonZeroUsize) -> Result<SharedMemory> {
         // SAFETY: a new mapping of the whole segment overlaps no Rust object.
         let ptr = unsafe {
@@ -861,6 +968,7 @@ impl SharedMemory {
             _not_send: PhantomData,
         })
     }
+    // END SOLUTION
 
     /// The segment's size in bytes.
     pub fn size(&self) -> usize {
@@ -870,6 +978,7 @@ impl SharedMemory {
     /// Bonus: copy `bytes` into the segment at `offset`; [`Error::OutOfBounds`] if they do not
     /// fit. Another process sees them at once: synchronise (a semaphore, a pipe) before it reads.
     pub fn write_at(&self, offset: usize, bytes: &[u8]) -> Result<()> {
+        // BEGIN SOLUTION Bonus: check the range (without overflow), then copy into the mapping
         self.check(offset, bytes.len())?;
         // SAFETY: the range lies inside the mapping (checked above), which lives as long as
         // self; no Rust reference into the mapping exists, and `bytes` is not in it.
@@ -881,10 +990,12 @@ impl SharedMemory {
             )
         };
         Ok(())
+        // END SOLUTION
     }
 
     /// Bonus: copy `buf.len()` bytes of the segment from `offset` into `buf`.
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
+        // BEGIN SOLUTION Bonus: check the range (without overflow), then copy out of the mapping
         self.check(offset, buf.len())?;
         // SAFETY: as in `write_at`.
         unsafe {
@@ -895,8 +1006,10 @@ impl SharedMemory {
             )
         };
         Ok(())
+        // END SOLUTION
     }
 
+    // BEGIN SOLUTION
     fn check(&self, offset: usize, len: usize) -> Result<()> {
         match offset.checked_add(len) {
             Some(end) if end <= self.size.get() => Ok(()),
@@ -907,12 +1020,16 @@ impl SharedMemory {
             }),
         }
     }
+    // END SOLUTION
 }
 
 impl Drop for SharedMemory {
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // Bonus: munmap the whole segment.
         // SAFETY: the mapping was made by `map` with this size and is not used after this.
         let _ = unsafe { munmap(self.ptr.cast(), self.size.get()) };
+        // END SOLUTION
     }
 }
 
@@ -934,6 +1051,7 @@ impl MessageQueue {
     /// [`MQ_MAX_MESSAGES`] messages of up to [`MQ_MESSAGE_SIZE`] bytes, open for sending and
     /// receiving.
     pub fn create(name: &str) -> Result<(MessageQueue, PosixName)> {
+        // BEGIN SOLUTION Bonus: mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0o600, Some(&MqAttr::new(0, 10, 8192, 0))): with None, nix 0.32 drops the mode too
         let cname = posix_name(PosixKind::MessageQueue, name)?;
         // Message counts and sizes are small constants: they fit the attribute type.
         let attr = MqAttr::new(0, MQ_MAX_MESSAGES as _, MQ_MESSAGE_SIZE as _, 0);
@@ -951,10 +1069,12 @@ impl MessageQueue {
         };
         let queue = MessageQueue::new(mqd)?;
         Ok((queue, owned))
+        // END SOLUTION
     }
 
     /// Bonus: open the existing queue `name` for sending and receiving.
     pub fn open(name: &str) -> Result<MessageQueue> {
+        // BEGIN SOLUTION Bonus: mq_open(name, O_RDWR, Mode::empty(), None), and mq_getattr for its message size
         let cname = posix_name(PosixKind::MessageQueue, name)?;
         let mqd = mq_open(
             cname.as_c_str(),
@@ -964,8 +1084,13 @@ impl MessageQueue {
         )
         .map_err(|errno| posix_error("mq_open", &cname, errno))?;
         MessageQueue::new(mqd)
+        // END SOLUTION
     }
 
+    // BEGIN SOLUTION
+    // STARTER: /// Bonus: send `message` with `priority` (below [`MQ_PRIO_MAX`], else
+    // STARTER: /// [`Error::InvalidPriority`]; a message longer than the queue's is
+    // STARTER: /// [`Error::MessageTooLong`]), waiting while the queue is full.
     fn new(mqd: MqdT) -> Result<MessageQueue> {
         // Owned from here on: an error below closes the descriptor again.
         let mut queue = MessageQueue {
@@ -983,7 +1108,9 @@ impl MessageQueue {
 
     /// Bonus: send `message` with `priority` (below [`MQ_PRIO_MAX`]), waiting while the queue
     /// is full.
+    // END SOLUTION
     pub fn send(&self, message: &[u8], priority: u32) -> Result<()> {
+        // BEGIN SOLUTION Bonus: check the priority and length, then mq_send, retried on EINTR
         if priority >= MQ_PRIO_MAX {
             return Err(Error::InvalidPriority { priority });
         }
@@ -998,11 +1125,13 @@ impl MessageQueue {
                 Err(errno) => return Err(sys("mq_send")(errno)),
             }
         }
+        // END SOLUTION
     }
 
     /// Bonus: receive the oldest message of the highest priority queued, with its priority,
     /// waiting while the queue is empty.
     pub fn receive(&self) -> Result<(Vec<u8>, u32)> {
+        // BEGIN SOLUTION Bonus: mq_receive into a buffer of the queue's message size (smaller fails with EMSGSIZE), retried on EINTR
         let mut buf = vec![0u8; self.message_size];
         let mut priority = 0;
         loop {
@@ -1015,20 +1144,25 @@ impl MessageQueue {
                 Err(errno) => return Err(sys("mq_receive")(errno)),
             }
         }
+        // END SOLUTION
     }
 
     /// Bonus: how many messages are queued now (`mq_getattr`).
     pub fn queued(&self) -> Result<usize> {
+        // BEGIN SOLUTION Bonus: mq_getattr(..).curmsgs()
         let attr = mq_getattr(&self.mqd).map_err(sys("mq_getattr"))?;
         Ok(usize::try_from(attr.curmsgs()).unwrap_or(0))
+        // END SOLUTION
     }
 
+    // BEGIN SOLUTION
     fn too_long(&self, len: usize) -> Error {
         Error::MessageTooLong {
             len,
             max: self.message_size,
         }
     }
+    // END SOLUTION
 }
 
 impl AsFd for MessageQueue {
@@ -1040,8 +1174,11 @@ impl AsFd for MessageQueue {
 
 impl Drop for MessageQueue {
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // Bonus: mq_close. It takes the MqdT by value: `ManuallyDrop::take` gives it once.
         // SAFETY: `mqd` is taken exactly once, here, and not used afterwards.
         let mqd = unsafe { ManuallyDrop::take(&mut self.mqd) };
         let _ = mq_close(mqd);
+        // END SOLUTION
     }
 }

@@ -1,4 +1,8 @@
 //! Exercise 08: sockets across domains and types — reference solution.
+// STARTER: //!
+// STARTER: //! Your task: implement the functions below (tasks 1 to 5). The task statement is in `README.md`
+// STARTER: //! beside this file; `cargo ipclab hint 1` gives hints; `cargo test -p exercise08` grades your
+// STARTER: //! work.
 //!
 //! Every socket starts as `socket(domain, type, protocol)`: the domain says how peers are named
 //! (`AF_INET`: an IPv4 address and a port; `AF_UNIX`: a file system path or an abstract name),
@@ -6,6 +10,9 @@
 //! the protocol is almost always 0, "the one protocol of that domain and type" (TCP for
 //! `AF_INET` + `SOCK_STREAM`, UDP for `AF_INET` + `SOCK_DGRAM`). A server then `bind`s a name,
 //! `listen`s and `accept`s; a client `connect`s. The same echo server runs in either domain.
+// STARTER:
+// STARTER: // The starter leaves parameters and imports unused until you use them: remove this line when done.
+// STARTER: #![allow(unused_variables, unused_imports, dead_code)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
@@ -64,10 +71,12 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+// BEGIN SOLUTION
 /// Attaches the name of the failed call to an errno.
 fn sys(call: &'static str) -> impl Fn(Errno) -> Error {
     move |errno| Error::Sys { call, errno }
 }
+// END SOLUTION
 
 /// Where a stream server listens, in one of two domains.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,11 +107,15 @@ impl fmt::Display for Endpoint {
 #[derive(Debug)]
 pub struct EchoServer {
     endpoint: Endpoint,
+    // BEGIN SOLUTION
+    // STARTER: // Add what stopping needs: a way to wake the accept loop, its thread's JoinHandle, and
+    // STARTER: // whatever removes the socket file.
     /// Our end of the stop pipe: dropping it wakes the accept loop (its poll sees end of file).
     stop: Option<OwnedFd>,
     thread: Option<JoinHandle<()>>,
     /// Removes the socket file when the server is dropped (after the loop has stopped).
     _socket_file: Option<SocketFile>,
+    // END SOLUTION
 }
 
 /// A connection to a stream server (task 5).
@@ -142,6 +155,7 @@ impl EchoServer {
     /// [`Error::NotASocket`] if a file that is not a socket is in the way (it is left alone) and
     /// [`Error::PathTooLong`].
     pub fn start(at: &Endpoint) -> Result<EchoServer> {
+        // BEGIN SOLUTION Task 1 (TCP), 3 (path), 4 (abstract name): socket, bind (EADDRINUSE is Error::AddressInUse), listen, then a thread that accepts connections and serves each one in a thread of its own
         let (listener, endpoint, socket_file) = match at {
             Endpoint::Tcp(addr) => {
                 let fd = new_socket(AddressFamily::Inet)?;
@@ -185,16 +199,23 @@ impl EchoServer {
             thread: Some(thread),
             _socket_file: socket_file,
         })
+        // END SOLUTION
     }
 
     /// Where the server listens; for TCP with the port the kernel chose.
     pub fn endpoint(&self) -> &Endpoint {
+        // BEGIN SOLUTION Task 1: the endpoint the server listens at, with the port the kernel chose (getsockname)
         &self.endpoint
+        // END SOLUTION
     }
 }
 
 impl Drop for EchoServer {
+    /// Tasks 1 and 3: stop accepting, shut down open connections, join every thread, and
+    /// remove the socket file this server created.
     fn drop(&mut self) {
+        // BEGIN SOLUTION
+        // STARTER: // Left empty so that the starter's servers can be dropped; fill it in.
         // The accept loop sees end of file on the stop pipe, shuts every connection down, joins
         // their threads and returns, closing the listening socket.
         drop(self.stop.take());
@@ -202,6 +223,7 @@ impl Drop for EchoServer {
             let _ = thread.join();
         }
         // Then `_socket_file` drops: the name goes once nothing listens on it any more.
+        // END SOLUTION
     }
 }
 
@@ -212,6 +234,7 @@ impl Client {
     /// port with no listener, a socket file or abstract name nobody listens on),
     /// [`Error::NoSuchSocket`] when there is no socket file at the path.
     pub fn connect(to: &Endpoint) -> Result<Client> {
+        // BEGIN SOLUTION Task 5: socket and connect; ECONNREFUSED is Error::ConnectionRefused, ENOENT on a path is Error::NoSuchSocket
         let (socket, connected) = match to {
             Endpoint::Tcp(addr) => {
                 let fd = new_client_socket(AddressFamily::Inet)?;
@@ -248,6 +271,7 @@ impl Client {
                 errno,
             }),
         }
+        // END SOLUTION
     }
 
     /// Task 5: send `message` and read back as many bytes as were sent.
@@ -255,6 +279,7 @@ impl Client {
     /// If the server closed the connection (end of file before the whole echo, `EPIPE`,
     /// `ECONNRESET`), [`Error::ServerGone`]. Never raises SIGPIPE.
     pub fn echo(&mut self, message: &[u8]) -> Result<Vec<u8>> {
+        // BEGIN SOLUTION Task 5: send the message and receive as many bytes at the same time; end of file, EPIPE or ECONNRESET is Error::ServerGone
         let gone = |errno: Errno| match errno {
             Errno::EPIPE | Errno::ECONNRESET => Error::ServerGone {
                 endpoint: self.endpoint.clone(),
@@ -279,12 +304,14 @@ impl Client {
             }),
             (Err(errno), _) | (_, Err(errno)) => Err(gone(errno)),
         }
+        // END SOLUTION
     }
 }
 
 impl Udp {
     /// Task 2: a UDP socket (`AF_INET`, `SOCK_DGRAM`) bound to `addr`; port 0 for any free port.
     pub fn bind(addr: SocketAddrV4) -> Result<Udp> {
+        // BEGIN SOLUTION Task 2: socket(AF_INET, SOCK_DGRAM, 0) and bind
         let socket = socket(
             AddressFamily::Inet,
             SockType::Datagram,
@@ -306,16 +333,20 @@ impl Udp {
             socket,
             local: local.into(),
         })
+        // END SOLUTION
     }
 
     /// The address this socket is bound to (with the real port).
     pub fn local_addr(&self) -> SocketAddrV4 {
+        // BEGIN SOLUTION Task 2: the address the socket is bound to, with the real port
         self.local
+        // END SOLUTION
     }
 
     /// Task 2: send `bytes` as one datagram to `to`. Larger than [`MAX_UDP_PAYLOAD`]:
     /// [`Error::DatagramTooLarge`].
     pub fn send_to(&self, bytes: &[u8], to: SocketAddrV4) -> Result<()> {
+        // BEGIN SOLUTION Task 2: sendto, one datagram; EMSGSIZE is Error::DatagramTooLarge
         loop {
             match sendto(
                 self.socket.as_raw_fd(),
@@ -334,11 +365,13 @@ impl Udp {
                 }
             }
         }
+        // END SOLUTION
     }
 
     /// Task 2: receive one datagram into a buffer of `max_len` bytes, waiting at most `wait`.
     /// `Ok(None)` if no datagram came in time (a zero `wait` only takes one already queued).
     pub fn recv(&self, max_len: usize, wait: Duration) -> Result<Option<Datagram>> {
+        // BEGIN SOLUTION Task 2: recvmsg into a max_len buffer with SO_RCVTIMEO (or MSG_DONTWAIT for a zero wait); EAGAIN is Ok(None); report the sender and MSG_TRUNC
         let deadline = Instant::now() + wait;
         let mut buf = vec![0u8; max_len];
         loop {
@@ -383,9 +416,11 @@ impl Udp {
                 }
             }
         }
+        // END SOLUTION
     }
 }
 
+// BEGIN SOLUTION
 // ---- private ----
 
 /// A stream socket for a listener: close-on-exec, and non-blocking so that the accept loop
@@ -575,3 +610,4 @@ fn recv_exactly(socket: BorrowedFd<'_>, len: usize) -> std::result::Result<Optio
     }
     Ok(Some(buf))
 }
+// END SOLUTION

@@ -1,12 +1,28 @@
+// BEGIN SOLUTION
+// STARTER: //! Exercise 09: a small shell — the capstone.
 //! Exercise 09: a small shell — reference solution.
+// END SOLUTION
 //!
+// BEGIN SOLUTION
+// STARTER: //! Your task: implement the functions below (tasks 1 to 4). The task statement is in `README.md`
+// STARTER: //! beside this file; `cargo ipclab hint 9` gives hints; `cargo test -p exercise09` grades your
+// STARTER: //! work. The shell's main loop is already written: `tests/exercise09/bin/ex09-shell.rs` reads a line, calls
+// STARTER: //! [`parse`], then [`run_builtin`], [`run_pipeline`] or [`JobControl`], and reports how the job
+// STARTER: //! ended. Try your shell any time with `cargo run -q -p exercise09 --bin ex09-shell`.
 //! The shell is split into parts that can be graded one by one: a parser (task 1), a pipeline
 //! runner (task 2), the built-in commands (task 3) and job control (task 4). The binary
 //! `ex09-shell` (`tests/exercise09/bin/ex09-shell.rs`) is the read–parse–run loop that ties them together.
+// END SOLUTION
 //!
+// BEGIN SOLUTION
+// STARTER: //! Every child your shell forks follows the same discipline: rearrange its descriptors with
 //! Every child this shell forks follows the same discipline: rearrange its descriptors with
+// END SOLUTION
 //! `dup2`, reset the signal dispositions the shell changed for itself, then `exec`; if `exec`
 //! fails it reports why and ends with `_exit`, never returning into the shell's code.
+// STARTER:
+// STARTER: // The starter leaves parameters and imports unused until you use them: remove this line when done.
+// STARTER: #![allow(unused_variables, unused_imports, dead_code)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
@@ -148,9 +164,11 @@ pub enum ShellError {
 
 pub type Result<T, E = ShellError> = std::result::Result<T, E>;
 
+// BEGIN SOLUTION
 fn sys(call: &'static str) -> impl Fn(Errno) -> ShellError {
     move |errno| ShellError::Sys { call, errno }
 }
+// END SOLUTION
 
 // ---------------------------------------------------------------------------------------------
 // Task 1: parsing.
@@ -163,6 +181,7 @@ fn sys(call: &'static str) -> impl Fn(Errno) -> ShellError {
 /// (`ls|wc -l>out`). `<` and `>` take the next word as a file name and may appear anywhere in a
 /// command. A blank line is an empty pipeline.
 pub fn parse(line: &str) -> Result<Pipeline, ParseError> {
+    // BEGIN SOLUTION Task 1: split the line into words (quotes, backslashes), commands at |, and < > redirections; name each mistake with a ParseError
     let mut commands = Vec::new();
     let mut current = Command::default();
     let mut tokens = tokenize(line)?.into_iter();
@@ -200,8 +219,10 @@ pub fn parse(line: &str) -> Result<Pipeline, ParseError> {
     check_stage(&current, commands.is_empty())?;
     commands.push(current);
     Ok(Pipeline { commands })
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 /// A finished stage must name a program.
 fn check_stage(stage: &Command, first: bool) -> Result<(), ParseError> {
     if !stage.argv.is_empty() {
@@ -276,6 +297,7 @@ fn tokenize(line: &str) -> Result<Vec<Token>, ParseError> {
     tokens.extend(word.map(Token::Word));
     Ok(tokens)
 }
+// END SOLUTION
 
 // ---------------------------------------------------------------------------------------------
 // Task 2: running a pipeline.
@@ -290,6 +312,7 @@ fn tokenize(line: &str) -> Result<Vec<Token>, ParseError> {
 /// A program that cannot be found is not an error of the shell: that stage prints
 /// `ipclab: NAME: command not found` on its standard error and exits with 127.
 pub fn run_pipeline(pipeline: &Pipeline) -> Result<Vec<Status>> {
+    // BEGIN SOLUTION Task 2: open the redirections, create N-1 close-on-exec pipes, fork every stage (dup2 its pipe ends or files onto 0 and 1, reset SIGPIPE, execvp), close your copies, then waitpid every stage
     if pipeline.commands.is_empty() {
         return Ok(Vec::new());
     }
@@ -297,8 +320,10 @@ pub fn run_pipeline(pipeline: &Pipeline) -> Result<Vec<Status>> {
     // Wait for every stage even if one wait fails, so that none is left a zombie.
     let statuses: Vec<Result<Status>> = pids.into_iter().map(wait_until_done).collect();
     statuses.into_iter().collect()
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 /// Everything a stage needs in the child, made before `fork`: the child of a multi-threaded
 /// process should only make async-signal-safe calls, and allocation is not one of them.
 struct Stage {
@@ -484,6 +509,7 @@ fn wait_until_done(pid: Pid) -> Result<Status> {
         }
     }
 }
+// END SOLUTION
 
 // ---------------------------------------------------------------------------------------------
 // Task 3: built-in commands.
@@ -501,6 +527,7 @@ fn wait_until_done(pid: Pid) -> Result<Status> {
 ///   (`-KILL`, `-SIGKILL`, `-term`).
 /// * `fg` is job control's ([`JobControl::fg`]): here it is [`ShellError::NoJobControl`].
 pub fn run_builtin(argv: &[String], out: &mut dyn Write) -> Result<BuiltinOutcome> {
+    // BEGIN SOLUTION Task 3: cd (chdir), exit [N], kill -l, kill [-SIGNAL] PID... (kill(2)), all in the shell's own process
     let args: Vec<&str> = argv.iter().skip(1).map(String::as_str).collect();
     match argv.first().map(String::as_str) {
         Some("cd") => cd(&args),
@@ -509,8 +536,10 @@ pub fn run_builtin(argv: &[String], out: &mut dyn Write) -> Result<BuiltinOutcom
         Some("fg") => Err(ShellError::NoJobControl),
         other => Err(ShellError::NotBuiltin(other.unwrap_or_default().to_owned())),
     }
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 fn usage(builtin: &'static str, problem: impl Into<String>) -> ShellError {
     ShellError::Usage {
         builtin,
@@ -640,6 +669,7 @@ fn signal_number(spec: &str) -> Option<i32> {
         .find(|(_, name)| &name[3..] == wanted)
         .map(|(n, _)| n)
 }
+// END SOLUTION
 
 // ---------------------------------------------------------------------------------------------
 // Task 4: job control.
@@ -648,12 +678,18 @@ fn signal_number(spec: &str) -> Option<i32> {
 /// stopped jobs `fg` can resume.
 #[derive(Debug)]
 pub struct JobControl {
+    /// The terminal, for `tcsetpgrp`.
     terminal: OwnedFd,
+    /// The shell's own process group, which gets the terminal back after every job.
     shell_pgid: Pid,
+    // BEGIN SOLUTION
+    // STARTER: // Add what you need: the stopped jobs (process group, pids, command line, job number).
     /// Stopped jobs, the most recently stopped last.
     stopped: Vec<Job>,
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 /// The signals a job-control shell ignores: the keyboard's (SIGINT, SIGQUIT, SIGTSTP) and the
 /// ones a background group gets for using the terminal (SIGTTIN, SIGTTOU).
 const JOB_CONTROL_SIGNALS: [Signal; 5] = [
@@ -673,6 +709,7 @@ struct Job {
     pids: Vec<Pid>,
     ended: Vec<Option<Status>>,
 }
+// END SOLUTION
 
 impl JobControl {
     /// Task 4: take charge of `terminal` (the shell's standard input, a terminal).
@@ -682,6 +719,7 @@ impl JobControl {
     /// terminal sends (SIGINT, SIGQUIT, SIGTSTP) and the ones for background groups that use the
     /// terminal (SIGTTIN, SIGTTOU), so that Ctrl+C and Ctrl+Z never end or stop the shell.
     pub fn new(terminal: OwnedFd) -> Result<JobControl> {
+        // BEGIN SOLUTION Task 4: ignore SIGINT, SIGQUIT, SIGTSTP, SIGTTIN and SIGTTOU; lead your own process group; tcsetpgrp the terminal to it
         for sig in JOB_CONTROL_SIGNALS {
             // SAFETY: SIG_IGN installs no handler.
             unsafe { signal(sig, SigHandler::SigIgn) }.map_err(sys("sigaction"))?;
@@ -697,6 +735,7 @@ impl JobControl {
             shell_pgid: shell,
             stopped: Vec::new(),
         })
+        // END SOLUTION
     }
 
     /// Task 4: run `pipeline` (typed as `line`) as a foreground job.
@@ -707,6 +746,7 @@ impl JobControl {
     /// ([`JobOutcome::Finished`]) or every process still alive is stopped
     /// ([`JobOutcome::Stopped`], the job is kept for `fg`), then takes the terminal back.
     pub fn run(&mut self, pipeline: &Pipeline, line: &str) -> Result<JobOutcome> {
+        // BEGIN SOLUTION Task 4: fork the stages into one new process group (setpgid in parent and child), tcsetpgrp it, reset the signals in the children, waitpid(-pgid, WUNTRACED) until all ended or all stopped, take the terminal back
         if pipeline.commands.is_empty() {
             return Ok(JobOutcome::Finished(Vec::new()));
         }
@@ -727,6 +767,7 @@ impl JobControl {
             pids,
         };
         self.wait_in_foreground(job)
+        // END SOLUTION
     }
 
     /// Task 4: `fg`: resume the most recently stopped job in the foreground.
@@ -735,6 +776,7 @@ impl JobControl {
     /// process group, continues it with SIGCONT and waits for it as [`JobControl::run`] does.
     /// [`ShellError::NoJob`] if no job is stopped.
     pub fn fg(&mut self, out: &mut dyn Write) -> Result<JobOutcome> {
+        // BEGIN SOLUTION Task 4: print the most recently stopped job's line, tcsetpgrp its group, killpg SIGCONT, wait for it as run does
         let job = self.stopped.pop().ok_or(ShellError::NoJob)?;
         let _ = writeln!(out, "{}", job.line).and_then(|()| out.flush());
         if let Err(errno) = tcsetpgrp(&self.terminal, job.pgid) {
@@ -753,12 +795,14 @@ impl JobControl {
             });
         }
         self.wait_in_foreground(job)
+        // END SOLUTION
     }
 
     /// Task 4: before the shell exits: end every stopped job (SIGHUP, then SIGCONT so that a
     /// stopped process can act on it, as the kernel does for an orphaned process group) and reap
     /// its processes, so that no job outlives the shell as a stray process or a zombie.
     pub fn end_jobs(&mut self) {
+        // BEGIN SOLUTION Task 4: killpg SIGHUP then SIGCONT each stopped job and reap its processes
         for job in self.stopped.drain(..) {
             let _ = killpg(job.pgid, Signal::SIGHUP);
             let _ = killpg(job.pgid, Signal::SIGCONT);
@@ -768,8 +812,10 @@ impl JobControl {
                 }
             }
         }
+        // END SOLUTION
     }
 
+    // BEGIN SOLUTION
     /// Waits for the foreground job to end or stop, then takes the terminal back.
     fn wait_in_foreground(&mut self, mut job: Job) -> Result<JobOutcome> {
         let waited = wait_for_job(&mut job);
@@ -791,8 +837,10 @@ impl JobControl {
         took_back?;
         Ok(outcome)
     }
+    // END SOLUTION
 }
 
+// BEGIN SOLUTION
 /// Waits for the processes of `job` (as a group, with WUNTRACED) until each has ended or every
 /// one still alive is stopped.
 fn wait_for_job(job: &mut Job) -> Result<()> {
@@ -825,3 +873,4 @@ fn wait_for_job(job: &mut Job) -> Result<()> {
         }
     }
 }
+// END SOLUTION

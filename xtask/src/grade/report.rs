@@ -724,3 +724,224 @@ mod tests {
         );
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// JUnit XML (GitLab, Jenkins, nextest users): one testsuite per exercise, one testcase per test.
+
+fn xml(text: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(text)
+}
+
+pub fn junit(report: &Report) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let tests: usize = report.exercises.iter().map(|e| e.tests.len()).sum();
+    let failures: usize = report
+        .exercises
+        .iter()
+        .map(|e| e.tests.iter().filter(|t| !t.passed).count())
+        .sum();
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" time=\"{:.3}\">",
+        xml(&report.submission),
+        report.seconds
+    );
+    for e in &report.exercises {
+        let failed = e.tests.iter().filter(|t| !t.passed).count();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" errors=\"0\" time=\"{:.3}\">",
+            xml(&e.exercise),
+            e.tests.len(),
+            e.seconds
+        );
+        let _ = writeln!(out, "    <properties>");
+        let _ = writeln!(
+            out,
+            "      <property name=\"title\" value=\"{}\"/>\n      <property name=\"score\" value=\"{} of {}\"/>",
+            xml(&e.title),
+            e.score,
+            e.max_score
+        );
+        let _ = writeln!(out, "    </properties>");
+        for t in &e.tests {
+            let _ = write!(
+                out,
+                "    <testcase name=\"{}\" classname=\"{}.task{}\"",
+                xml(&t.name),
+                xml(&e.exercise),
+                t.task
+            );
+            if t.passed {
+                out.push_str("/>\n");
+            } else {
+                let message = t
+                    .message
+                    .as_deref()
+                    .or(e.message.as_deref())
+                    .unwrap_or("failed");
+                let first = message.lines().next().unwrap_or("failed");
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                    xml(first),
+                    xml(message)
+                );
+            }
+        }
+        let _ = writeln!(out, "  </testsuite>");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// A submission that could not be graded: one suite with one erroring case that says why.
+pub fn junit_error(submission: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"{0}\" tests=\"1\" failures=\"0\" errors=\"1\">\n  \
+         <testsuite name=\"{0}\" tests=\"1\" failures=\"0\" errors=\"1\">\n    <testcase name=\"grading\" classname=\"ipclab\">\n      \
+         <error message=\"{1}\">{1}</error>\n    </testcase>\n  </testsuite>\n</testsuites>\n",
+        xml(submission),
+        xml(message)
+    )
+}
+
+#[cfg(test)]
+mod junit_tests {
+    use super::*;
+    use quick_xml::events::Event;
+
+    fn sample() -> Report {
+        let test = |name: &str, task, passed, message: Option<&str>| TestReport {
+            name: name.into(),
+            task,
+            number: 1,
+            passed,
+            message: message.map(str::to_owned),
+            code: String::new(),
+        };
+        let exercise = ExerciseReport {
+            exercise: "exercise01".into(),
+            title: "fork & pipes".into(),
+            sources: Sources::Submitted,
+            outcome: Outcome::Ran,
+            message: None,
+            score: 1,
+            max_score: 2,
+            tasks: vec![],
+            tests: vec![
+                test("task1_forks", 1, true, None),
+                test(
+                    "task2_reads::case_1_x",
+                    2,
+                    false,
+                    Some("Task 2: expected <EOF> & \"done\"\nsecond line"),
+                ),
+            ],
+            notes: vec![],
+            seconds: 1.5,
+        };
+        Report::new("alice", vec![exercise], 2.0)
+    }
+
+    /// Parses the XML back: (element path, attributes) of every start or empty element, and the
+    /// text inside each failure.
+    /// An element's path from the root and its attributes.
+    type Element = (String, Vec<(String, String)>);
+
+    fn parse(xml: &str) -> (Vec<Element>, Vec<String>) {
+        let mut reader = quick_xml::Reader::from_str(xml);
+        let (mut elements, mut texts, mut stack) = (Vec::new(), Vec::new(), Vec::<String>::new());
+        loop {
+            match reader.read_event().expect("well-formed XML") {
+                event @ (Event::Start(_) | Event::Empty(_)) => {
+                    let (Event::Start(e) | Event::Empty(e)) = &event else {
+                        unreachable!()
+                    };
+                    let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+                    let attrs = e
+                        .attributes()
+                        .map(|a| {
+                            let a = a.unwrap();
+                            (
+                                String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                                a.unescape_value().unwrap().into_owned(),
+                            )
+                        })
+                        .collect();
+                    let path = stack
+                        .iter()
+                        .chain([&name])
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    elements.push((path, attrs));
+                    if matches!(event, Event::Start(_)) {
+                        stack.push(name);
+                    }
+                }
+                Event::End(_) => {
+                    stack.pop();
+                }
+                Event::Text(t) => {
+                    let text = t.unescape().unwrap().trim().to_owned();
+                    if !text.is_empty() {
+                        texts.push(text);
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        (elements, texts)
+    }
+
+    #[test]
+    fn junit_has_a_suite_per_exercise_and_a_case_per_test_with_failures() {
+        let (elements, texts) = parse(&junit(&sample()));
+        let paths: Vec<&str> = elements.iter().map(|(p, _)| p.as_str()).collect();
+        assert!(paths.contains(&"testsuites"));
+        assert!(paths.contains(&"testsuites/testsuite"));
+        let cases: Vec<_> = elements
+            .iter()
+            .filter(|(p, _)| p == "testsuites/testsuite/testcase")
+            .collect();
+        assert_eq!(cases.len(), 2);
+        let attr =
+            |e: &Element, k: &str| e.1.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        assert_eq!(
+            attr(cases[1], "name").as_deref(),
+            Some("task2_reads::case_1_x")
+        );
+        assert_eq!(
+            attr(cases[1], "classname").as_deref(),
+            Some("exercise01.task2")
+        );
+        let failure = elements
+            .iter()
+            .find(|(p, _)| p == "testsuites/testsuite/testcase/failure")
+            .expect("the failing test has a failure element");
+        assert_eq!(
+            attr(failure, "message").as_deref(),
+            Some("Task 2: expected <EOF> & \"done\"")
+        );
+        assert!(
+            texts.iter().any(|t| t.ends_with("second line")),
+            "{texts:?}"
+        );
+        let suite = elements
+            .iter()
+            .find(|(p, _)| p == "testsuites/testsuite")
+            .unwrap();
+        assert_eq!(attr(suite, "failures").as_deref(), Some("1"));
+        assert_eq!(attr(suite, "tests").as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn an_ungradable_submission_is_one_erroring_case() {
+        let (elements, _) = parse(&junit_error("bob", "no exercises/ <here>"));
+        assert!(elements
+            .iter()
+            .any(|(p, _)| p == "testsuites/testsuite/testcase/error"));
+    }
+}
