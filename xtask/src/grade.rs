@@ -387,7 +387,7 @@ fn grade_class(grader: &mut Grader, dir: &Path, options: &Options) -> ExitCode {
                             (_, Sources::Untouched) => " (untouched)",
                             _ => "",
                         };
-                        format!("{} {}/{}{how}", e.exercise, e.score, e.max_score)
+                        format!("{} {}/{} tests{how}", e.exercise, e.score, e.max_score)
                     })
                     .collect();
                 format!(
@@ -591,6 +591,14 @@ impl Grader {
             verdicts,
             &suite_tests,
         );
+        match rubric::Rubric::load(&self.course.root.join("tests").join(exercise)) {
+            Ok(r) => {
+                let worth =
+                    r.test_points(&suite_tests, report.tests.iter().map(|t| t.name.as_str()));
+                report.weigh(&worth);
+            }
+            Err(e) => notes.push(format!("no rubric, one point per test: {e}")),
+        }
         report.notes = notes;
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)

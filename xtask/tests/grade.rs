@@ -106,7 +106,8 @@ fn a_class_is_graded_from_the_courses_own_suite() {
     assert!(max > 0);
     assert_eq!(
         fs::read_to_string(&csv).unwrap(),
-        format!("student,exercise01,total\nbroken,0,0\nsolution,{max},{max}\nstarter,0,0\ntampered,0,0\n"),
+        // Points from the rubric: every exercise is worth 10.
+        "student,exercise01,total\nbroken,0,0\nsolution,10,10\nstarter,0,0\ntampered,0,0\n",
         "{stderr}"
     );
     // One progress line per student, in order.
@@ -215,7 +216,13 @@ fn run_autograder_writes_gradescope_results_for_a_submission() {
     assert!(!tests.is_empty());
     assert_eq!(tests[0]["number"], "1.1");
     assert_eq!(tests[0]["status"], "failed");
-    assert_eq!(tests[0]["max_score"], 1.0);
+    // A test is worth its share of its task's points (the rubric).
+    assert!(tests[0]["max_score"].as_f64().unwrap() > 0.0);
+    let max: f64 = tests.iter().map(|t| t["max_score"].as_f64().unwrap()).sum();
+    assert!(
+        (max - 10.0).abs() < 1e-9,
+        "exercise01 is worth 10 points: {max}"
+    );
     assert!(tests[0]["output"]
         .as_str()
         .unwrap()

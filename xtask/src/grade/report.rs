@@ -16,8 +16,14 @@ use super::source::{self, SourceTest};
 pub struct Report {
     /// The submission as named on the command line.
     pub submission: String,
+    /// Graded tests passed, of all graded tests.
     pub score: u32,
     pub max_score: u32,
+    /// Points from the rubrics (`tests/exerciseNN/rubric.toml`): what the grade is.
+    #[serde(default)]
+    pub points: f64,
+    #[serde(default)]
+    pub max_points: f64,
     /// Wall time of the whole grading, builds included.
     pub seconds: f64,
     pub exercises: Vec<ExerciseReport>,
@@ -60,6 +66,10 @@ pub struct ExerciseReport {
     pub message: Option<String>,
     pub score: u32,
     pub max_score: u32,
+    #[serde(default)]
+    pub points: f64,
+    #[serde(default)]
+    pub max_points: f64,
     pub tasks: Vec<TaskReport>,
     /// In the order the suite's source lists them.
     pub tests: Vec<TestReport>,
@@ -74,6 +84,10 @@ pub struct TaskReport {
     pub title: Option<String>,
     pub score: u32,
     pub max_score: u32,
+    #[serde(default)]
+    pub points: f64,
+    #[serde(default)]
+    pub max_points: f64,
 }
 
 /// One graded test: one point.
@@ -85,6 +99,11 @@ pub struct TestReport {
     /// Its position within the task (1-based, file order): Gradescope's `number` is `task.number`.
     pub number: u32,
     pub passed: bool,
+    /// What it is worth (from the rubric), and what it earned.
+    #[serde(default)]
+    pub points: f64,
+    #[serde(default)]
+    pub max_points: f64,
     /// Why it failed: the suite's teaching message.
     pub message: Option<String>,
     /// The test's source (for Exercism's `test_code`); not part of our JSON.
@@ -129,6 +148,8 @@ impl ExerciseReport {
                 number: entry.1,
                 name: v.name,
                 task: v.task,
+                points: if v.passed { 1.0 } else { 0.0 },
+                max_points: 1.0,
                 passed: v.passed,
                 message: v.message,
             });
@@ -140,6 +161,8 @@ impl ExerciseReport {
                 title: task_title(task),
                 score,
                 max_score,
+                points: f64::from(score),
+                max_points: f64::from(max_score),
             })
             .collect();
         ExerciseReport {
@@ -150,6 +173,8 @@ impl ExerciseReport {
             message,
             score: tasks.iter().map(|t| t.score).sum(),
             max_score: tasks.iter().map(|t| t.max_score).sum(),
+            points: tasks.iter().map(|t| t.points).sum(),
+            max_points: tasks.iter().map(|t| t.max_points).sum(),
             tasks,
             tests,
             notes: Vec::new(),
@@ -158,12 +183,39 @@ impl ExerciseReport {
     }
 }
 
+impl ExerciseReport {
+    /// Gives each test what the rubric says it is worth (`worth`: libtest name to points; a
+    /// test it does not name is worth 0) and adds the points up per task and exercise.
+    pub fn weigh(&mut self, worth: &BTreeMap<String, f64>) {
+        for t in &mut self.tests {
+            t.max_points = worth.get(&t.name).copied().unwrap_or(0.0);
+            t.points = if t.passed { t.max_points } else { 0.0 };
+        }
+        for task in &mut self.tasks {
+            let of_task = self.tests.iter().filter(|t| t.task == task.task);
+            task.points = of_task.clone().map(|t| t.points).sum();
+            task.max_points = of_task.map(|t| t.max_points).sum();
+        }
+        self.points = self.tasks.iter().map(|t| t.points).sum();
+        self.max_points = self.tasks.iter().map(|t| t.max_points).sum();
+    }
+}
+
+/// Points as a person writes them: `7.5`, `10`, `0.33`.
+pub fn points(p: f64) -> String {
+    let rounded = (p * 100.0).round() / 100.0;
+    let text = format!("{rounded:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 impl Report {
     pub fn new(submission: &str, exercises: Vec<ExerciseReport>, seconds: f64) -> Report {
         Report {
             submission: submission.to_owned(),
             score: exercises.iter().map(|e| e.score).sum(),
             max_score: exercises.iter().map(|e| e.max_score).sum(),
+            points: exercises.iter().map(|e| e.points).sum(),
+            max_points: exercises.iter().map(|e| e.max_points).sum(),
             seconds,
             exercises,
         }
@@ -190,7 +242,14 @@ fn text_with(report: &Report, failures: bool) -> String {
     for e in &report.exercises {
         out.push('\n');
         let heading = format!("{}: {}", e.exercise, e.title);
-        let _ = writeln!(out, "{heading:<66} {:>4}/{}", e.score, e.max_score);
+        let _ = writeln!(
+            out,
+            "{heading:<50} {:>6}/{:<3} points  tests {:>3}/{}",
+            points(e.points),
+            points(e.max_points),
+            e.score,
+            e.max_score
+        );
         match e.sources {
             Sources::Submitted => {}
             Sources::Untouched => {
@@ -221,7 +280,14 @@ fn text_with(report: &Report, failures: bool) -> String {
                 Some(title) => format!("Task {}: {title}", t.task),
                 None => format!("Task {}", t.task),
             };
-            let _ = writeln!(out, "  {name:<64} {:>4}/{}", t.score, t.max_score);
+            let _ = writeln!(
+                out,
+                "  {name:<48} {:>6}/{:<3} points  tests {:>3}/{}",
+                points(t.points),
+                points(t.max_points),
+                t.score,
+                t.max_score
+            );
             if e.outcome == Outcome::BuildFailed || !failures {
                 continue;
             }
@@ -238,8 +304,12 @@ fn text_with(report: &Report, failures: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{:<68} {:>4}/{}",
-        "Total", report.score, report.max_score
+        "\n{:<50} {:>6}/{:<3} points  tests {:>3}/{}",
+        "Total",
+        points(report.points),
+        points(report.max_points),
+        report.score,
+        report.max_score
     );
     out
 }
@@ -337,8 +407,8 @@ pub fn gradescope(report: &Report, visibility: Visibility) -> GradescopeResults 
                 } else {
                     t.name.clone()
                 },
-                score: if t.passed { 1.0 } else { 0.0 },
-                max_score: 1.0,
+                score: t.points,
+                max_score: t.max_points,
                 status: if t.passed {
                     GradescopeStatus::Passed
                 } else {
@@ -357,7 +427,7 @@ pub fn gradescope(report: &Report, visibility: Visibility) -> GradescopeResults 
         }
     }
     GradescopeResults {
-        score: f64::from(report.score),
+        score: report.points,
         execution_time: report.seconds.ceil() as u64,
         output: summary(report),
         output_format: "text".into(),
@@ -456,14 +526,15 @@ pub fn csv_header(exercises: &[String]) -> String {
     cells.join(",")
 }
 
-/// One student's line: points per exercise (empty when the exercise could not be graded), total.
+/// One student's line: points per exercise (from the rubrics; empty when the exercise could not
+/// be graded), total.
 pub fn csv_line(student: &str, report: Option<&Report>, exercises: &[String]) -> String {
     let mut cells = vec![csv_cell(student)];
     for name in exercises {
         let score = report.and_then(|r| r.exercises.iter().find(|e| &e.exercise == name));
-        cells.push(score.map(|e| e.score.to_string()).unwrap_or_default());
+        cells.push(score.map(|e| points(e.points)).unwrap_or_default());
     }
-    cells.push(report.map(|r| r.score.to_string()).unwrap_or_default());
+    cells.push(report.map(|r| points(r.points)).unwrap_or_default());
     cells.join(",")
 }
 
@@ -538,13 +609,17 @@ mod tests {
                     task: 1,
                     title: Some("Fork".into()),
                     score: 2,
-                    max_score: 3
+                    max_score: 3,
+                    points: 2.0,
+                    max_points: 3.0,
                 },
                 TaskReport {
                     task: 2,
                     title: None,
                     score: 0,
-                    max_score: 1
+                    max_score: 1,
+                    points: 0.0,
+                    max_points: 1.0,
                 },
             ]
         );
@@ -687,6 +762,26 @@ mod tests {
     }
 
     #[test]
+    fn the_rubric_weighs_tests_tasks_and_the_exercise() {
+        let mut e = sample().exercises.remove(0);
+        let worth: BTreeMap<String, f64> = e
+            .tests
+            .iter()
+            .map(|t| (t.name.clone(), if t.task == 1 { 2.0 } else { 0.5 }))
+            .collect();
+        e.weigh(&worth);
+        let passed: f64 = e.tests.iter().filter(|t| t.passed).map(|_| 2.0).sum();
+        assert_eq!(e.points, passed);
+        assert_eq!(
+            e.tasks.iter().map(|t| t.max_points).sum::<f64>(),
+            e.max_points
+        );
+        assert_eq!(points(7.5), "7.5");
+        assert_eq!(points(10.0), "10");
+        assert_eq!(points(1.0 / 3.0), "0.33");
+    }
+
+    #[test]
     fn text_shows_points_per_task_failures_with_their_message_and_the_total() {
         let t = text(&sample());
         assert!(t.contains("exercise01: fork and anonymous pipes"), "{t}");
@@ -817,6 +912,8 @@ mod junit_tests {
             task,
             number: 1,
             passed,
+            points: if passed { 1.0 } else { 0.0 },
+            max_points: 1.0,
             message: message.map(str::to_owned),
             code: String::new(),
         };
@@ -828,6 +925,8 @@ mod junit_tests {
             message: None,
             score: 1,
             max_score: 2,
+            points: 1.0,
+            max_points: 2.0,
             tasks: vec![],
             tests: vec![
                 test("task1_forks", 1, true, None),

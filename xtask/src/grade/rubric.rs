@@ -134,8 +134,6 @@ impl Rubric {
 
     /// The points of each libtest name (`f` or `f::case_K_x`): a function's points shared by
     /// the cases that ran. Names the rubric does not know get 0.
-    // Not yet called by the reports: they are wired to it after the grader's rewrite.
-    #[allow(dead_code)]
     pub fn test_points<'a>(
         &self,
         suite: &[SourceTest],
