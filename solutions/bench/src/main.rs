@@ -13,12 +13,14 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab-bench measures Linux system calls: build it on Linux.");
 
+mod lab;
 mod proc;
 mod raw;
+mod results;
 mod solutions;
 mod stats;
+mod suite;
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -46,46 +48,57 @@ impl Effort {
 
 /// One line of the throughput table: bytes per second with both processes on one CPU, and on
 /// two (`None` where that placement cannot be arranged).
-struct Row {
-    mechanism: String,
+pub(crate) struct Row {
+    pub(crate) mechanism: String,
     /// Bytes per write (or per message).
-    size: usize,
-    one: Option<Result<Sample>>,
-    two: Option<Result<Sample>>,
+    pub(crate) size: usize,
+    pub(crate) one: Option<Result<Sample>>,
+    pub(crate) two: Option<Result<Sample>>,
     /// The raw mechanism this one is built on (the name of its row).
-    raw: Option<&'static str>,
-}
-
-fn median(cell: &Option<Result<Sample>>) -> Option<f64> {
-    cell.as_ref()
-        .and_then(|r| r.as_ref().ok())
-        .map(|s| s.median)
+    pub(crate) raw: Option<&'static str>,
 }
 
 /// One line of the latency table: round-trip seconds with both processes on one CPU, and on two.
-struct LatencyRow {
-    mechanism: String,
-    same: Option<Result<Sample>>,
-    cross: Option<Result<Sample>>,
+pub(crate) struct LatencyRow {
+    pub(crate) mechanism: String,
+    pub(crate) same: Option<Result<Sample>>,
+    pub(crate) cross: Option<Result<Sample>>,
 }
 
 fn main() -> ExitCode {
-    let quick = std::env::args().skip(1).any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let out_dir = match args.iter().position(|a| a == "--out") {
+        Some(i) => match args.get(i + 1) {
+            Some(dir) => std::path::PathBuf::from(dir),
+            None => {
+                eprintln!("ipclab-bench: --out needs a directory");
+                return ExitCode::from(2);
+            }
+        },
+        None => std::path::PathBuf::from("target/ipclab-bench"),
+    };
+    let note = args
+        .iter()
+        .position(|a| a == "--note")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_default();
     let effort = if quick {
         Effort {
-            trials: 3,
-            shrink: 3,
-            rounds: 300,
+            trials: 1,
+            shrink: 4,
+            rounds: 200,
         }
     } else {
         Effort {
-            trials: 7,
-            shrink: 0,
-            rounds: 1000,
+            trials: 5,
+            shrink: 1,
+            rounds: 2000,
         }
     };
     let started = Instant::now();
-    let load_before = load_average();
+    let load_before = results::load_average();
     let cpus = match allowed_cpus() {
         Ok(cpus) => cpus,
         Err(e) => {
@@ -93,23 +106,38 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-
-    let (memcpy, rows) = throughput(effort, &cpus);
+    let mut machine = results::machine(&cpus, load_before);
+    let lab = suite::run(quick, effort.trials, effort.rounds, &cpus);
+    let (_, rows) = throughput(effort, &cpus);
     let latency = latency(effort, &cpus);
-    let mut out = String::new();
-    let failed = report(&mut out, &memcpy, &rows, &latency, &cpus, effort);
-    let _ = writeln!(
-        out,
-        "\nLoad average (1 min) {} at the start, {} at the end; the run took {:.0} s.",
-        load_before,
-        load_average(),
-        started.elapsed().as_secs_f64()
-    );
-    print!("{out}");
-    if failed {
-        ExitCode::FAILURE
-    } else {
+    machine.load_average_end = results::load_average();
+    machine.seconds = started.elapsed().as_secs_f64();
+    machine.note = note;
+    let run = results::Run {
+        quick,
+        machine,
+        memcpy: lab.memcpy,
+        syscall_seconds: lab.syscall_seconds,
+        throughput: lab.throughput,
+        latency: lab.latency,
+        solutions: rows.into_iter().map(suite::solution_row).collect(),
+        solution_latency: latency.into_iter().map(suite::solution_latency).collect(),
+    };
+    match suite::write(&run, &out_dir) {
+        Ok(markdown) => print!("{markdown}"),
+        Err(e) => {
+            eprintln!(
+                "ipclab-bench: cannot write the results in {}: {e}",
+                out_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    if suite::complete(&run) {
         ExitCode::SUCCESS
+    } else {
+        eprintln!("ipclab-bench: some measurements failed (see the tables)");
+        ExitCode::FAILURE
     }
 }
 
@@ -344,144 +372,4 @@ fn latency(effort: Effort, cpus: &[usize]) -> Vec<LatencyRow> {
         cross: None,
     });
     rows
-}
-
-/// Writes the report; returns true if any measurement failed.
-fn report(
-    out: &mut String,
-    memcpy: &[Row],
-    rows: &[Row],
-    latency: &[LatencyRow],
-    cpus: &[usize],
-    effort: Effort,
-) -> bool {
-    let mut failed = false;
-    let mut cell = |m: &Option<Result<Sample>>, scale: f64, digits: usize| match m {
-        None => "—".to_owned(),
-        Some(Ok(s)) => format!("{:.*}", digits, s.median * scale),
-        Some(Err(e)) => {
-            failed = true;
-            format!("failed: {e}")
-        }
-    };
-    let _ = writeln!(out, "## How fast is each mechanism?\n");
-    let _ = writeln!(
-        out,
-        "One run on one machine ({}, {} CPUs usable: {:?}). Absolute numbers say little about \
-         another machine: read the ratios, measured side by side in the same run. Each figure is \
-         the median of {} trials after a warm-up; *spread* is (slowest − fastest) / median.\n",
-        kernel_release(),
-        cpus.len(),
-        cpus,
-        effort.trials
-    );
-    let _ = writeln!(out, "### Throughput, GB/s\n");
-    let _ = writeln!(
-        out,
-        "Two processes pinned to one CPU, or to two; ÷ memcpy: divided by memcpy of the same size \
-         in this run; ÷ raw: divided by the raw mechanism the solution uses, placed the same way.\n"
-    );
-    let _ = writeln!(
-        out,
-        "| mechanism | bytes per write | one CPU | ÷ memcpy | two CPUs | ÷ memcpy | ÷ raw (one / two CPUs) | spread (one / two) |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---|---:|");
-    let memcpy_of = |size: usize| {
-        memcpy
-            .iter()
-            .find(|r| r.size == size)
-            .and_then(|r| median(&r.one))
-    };
-    let spread = |m: &Option<Result<Sample>>| match m {
-        Some(Ok(s)) => format!("{:.0} %", s.spread() * 100.0),
-        _ => "—".to_owned(),
-    };
-    for row in memcpy.iter().chain(rows) {
-        let base = memcpy_of(row.size);
-        let raw = row.raw.and_then(|name| {
-            rows.iter()
-                .find(|r| r.mechanism == name && r.size == row.size)
-        });
-        let vs_raw = match raw {
-            Some(raw) => format!(
-                "{} / {} ({})",
-                ratio(median(&row.one), median(&raw.one)).unwrap_or_else(|| "—".into()),
-                ratio(median(&row.two), median(&raw.two)).unwrap_or_else(|| "—".into()),
-                raw.mechanism
-            ),
-            None => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {vs_raw} | {} / {} |",
-            row.mechanism,
-            size(row.size),
-            cell(&row.one, 1e-9, 2),
-            ratio(median(&row.one), base).unwrap_or_default(),
-            cell(&row.two, 1e-9, 2),
-            ratio(median(&row.two), base).unwrap_or_default(),
-            spread(&row.one),
-            spread(&row.two),
-        );
-    }
-    let _ = writeln!(
-        out,
-        "\n### Latency: one-byte round trip, µs (one way is about half)\n"
-    );
-    let _ = writeln!(out, "| mechanism | both on one CPU | on two CPUs |");
-    let _ = writeln!(out, "|---|---:|---:|");
-    for row in latency {
-        let (same, cross) = (cell(&row.same, 1e6, 1), cell(&row.cross, 1e6, 1));
-        let _ = writeln!(out, "| {} | {same} | {cross} |", row.mechanism);
-    }
-    failed
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<String> {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => Some(format!("{:.2}", a / b)),
-        _ => None,
-    }
-}
-
-fn size(bytes: usize) -> String {
-    if bytes >= MIB && bytes % MIB == 0 {
-        format!("{} MiB", bytes / MIB)
-    } else if bytes % KIB == 0 {
-        format!("{} KiB", bytes / KIB)
-    } else {
-        format!("{bytes} B")
-    }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
-}
-
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| format!("Linux {}", s.trim()))
-        .unwrap_or_else(|_| "Linux".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_as_people_write_them() {
-        assert_eq!(size(8 * KIB), "8 KiB");
-        assert_eq!(size(MIB), "1 MiB");
-        assert_eq!(size(100), "100 B");
-    }
-
-    #[test]
-    fn a_ratio_needs_both_numbers() {
-        assert_eq!(ratio(Some(1.0), Some(4.0)).as_deref(), Some("0.25"));
-        assert_eq!(ratio(Some(1.0), None), None);
-        assert_eq!(ratio(Some(1.0), Some(0.0)), None);
-    }
 }

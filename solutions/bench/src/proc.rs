@@ -117,6 +117,10 @@ impl Child {
         }
     }
 
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
     /// Waits for the child; anything but `exit(0)` is an error.
     pub fn wait(mut self) -> Result<()> {
         self.reaped = true;

@@ -31,12 +31,6 @@ impl Sample {
             max: sorted[sorted.len() - 1],
         })
     }
-
-    /// How far apart the fastest and the slowest trial were, relative to the median: a noise
-    /// gauge for the reader (a busy machine shows it at once).
-    pub fn spread(&self) -> f64 {
-        (self.max - self.min) / self.median
-    }
 }
 
 /// Runs one untimed warm-up (page faults, caches, lazy kernel allocations), then `n` trials,
@@ -55,13 +49,6 @@ mod tests {
     fn median_of_odd_and_even_counts() {
         assert_eq!(Sample::of(&[3.0, 1.0, 2.0]).unwrap().median, 2.0);
         assert_eq!(Sample::of(&[4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
-    }
-
-    #[test]
-    fn spread_is_relative_to_the_median() {
-        let s = Sample::of(&[1.0, 2.0, 3.0]).unwrap();
-        assert_eq!((s.min, s.max), (1.0, 3.0));
-        assert_eq!(s.spread(), 1.0);
     }
 
     #[test]

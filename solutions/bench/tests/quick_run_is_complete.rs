@@ -1,0 +1,121 @@
+//! The benchmark's own test: a `--quick` run writes a complete, verified result. It never
+//! asserts a speed (the machine may be busy); it asserts that every cell is there.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn a_quick_run_has_every_cell_verified() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let status = Command::new(env!("CARGO_BIN_EXE_ipclab-bench"))
+        .args(["--quick", "--out"])
+        .arg(dir.path())
+        .status()
+        .expect("ipclab-bench runs");
+    assert!(status.success(), "ipclab-bench --quick failed: {status}");
+    for file in [
+        "results.md",
+        "throughput-one-cpu.svg",
+        "throughput-two-cpus.svg",
+        "latency.svg",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(file)).expect(file);
+        assert!(!text.is_empty(), "{file} is empty");
+    }
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .expect("results.json is JSON");
+    let machine = &run["machine"];
+    for key in [
+        "cpu_model",
+        "kernel",
+        "load_average_start",
+        "load_average_end",
+    ] {
+        assert!(
+            machine[key].as_str().is_some_and(|s| !s.is_empty()),
+            "machine.{key} missing"
+        );
+    }
+    assert!(machine["cores"].as_u64().is_some_and(|n| n > 0));
+    assert!(machine["caches"].is_array());
+    let two_cpus = machine["allowed_cpus"].as_array().map_or(0, Vec::len) >= 2;
+
+    let rows = |key: &str| run[key].as_array().cloned().unwrap_or_default();
+    let has = |key: &str, mechanism: &str, size: Option<u64>| {
+        rows(key).iter().any(|r| {
+            r["mechanism"] == mechanism && size.is_none_or(|s| r["size"].as_u64() == Some(s))
+        })
+    };
+    let sizes = [64, 4096, 65536, 1 << 20];
+    for mechanism in [
+        "pipe (64 KiB)",
+        "pipe (1 MiB)",
+        "FIFO",
+        "socketpair stream",
+        "AF_UNIX stream",
+        "TCP loopback",
+    ] {
+        for size in sizes {
+            assert!(
+                has("throughput", mechanism, Some(size)),
+                "{mechanism} at {size} B"
+            );
+        }
+    }
+    for size in [64, 4096, 65536] {
+        assert!(has("throughput", "socketpair datagram", Some(size)));
+    }
+    let msgmax = machine["msgmax"].as_u64().unwrap();
+    assert!(has("throughput", "System V message queue", Some(msgmax)));
+    for size in sizes {
+        assert!(has("memcpy", "memcpy (cache-resident)", Some(size)));
+        assert!(has("memcpy", "memcpy (from memory)", Some(size)));
+    }
+    for mechanism in [
+        "pipe (64 KiB)",
+        "FIFO",
+        "socketpair stream",
+        "socketpair datagram",
+        "AF_UNIX stream",
+        "TCP loopback",
+        "UDP loopback",
+        "System V message queue",
+        "System V semaphores",
+        "System V shared memory (spin, then yield)",
+        "signals (kill + sigwaitinfo)",
+        "eventfd",
+    ] {
+        assert!(has("latency", mechanism, None), "latency of {mechanism}");
+    }
+    assert!(run["syscall_seconds"].as_f64().is_some());
+
+    for key in [
+        "memcpy",
+        "throughput",
+        "latency",
+        "solutions",
+        "solution_latency",
+    ] {
+        for row in rows(key) {
+            for placement in ["one_cpu", "two_cpus"] {
+                let cell = &row[placement];
+                let needed = placement == "one_cpu" || (two_cpus && key != "memcpy");
+                if cell.is_null() {
+                    // The solutions that fork their own child can only be measured on one CPU.
+                    assert!(
+                        !needed || key.starts_with("solution"),
+                        "{key} {row} {placement}"
+                    );
+                    continue;
+                }
+                assert_eq!(cell["verified"], true, "{key}: {row}");
+                assert!(cell["median"].as_f64().is_some(), "{key}: {row}");
+                if key == "latency" {
+                    assert!(cell["p99"].as_f64().is_some(), "{key}: {row}");
+                }
+            }
+        }
+    }
+}
