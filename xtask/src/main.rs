@@ -35,18 +35,13 @@ fn main() -> ExitCode {
             &args[1..],
         ),
         Some("bench") => bench::run(&course_root(), &args[1..]),
-        Some("book") => match book::build(&course_root()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("xtask: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Some("book") => book::main(&course_root(), &args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask verify [exerciseNN …]   check the course (all of it without arguments)\n       \
-                 cargo xtask book                        build the book into book/build\n       \
+                 {}\n       \
                  {}",
+                book::USAGE,
                 grade::USAGE
             );
             ExitCode::from(2)
@@ -103,7 +98,10 @@ fn verify(args: &[String]) -> ExitCode {
             Ok(()) => Check {
                 name: "book".into(),
                 ok: true,
-                detail: "builds with no warnings".into(),
+                detail: format!(
+                    "builds with no warnings, translations ({}) complete",
+                    book::LANGUAGES.join(", ")
+                ),
             },
             Err(e) => Check {
                 name: "book".into(),
