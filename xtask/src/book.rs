@@ -47,15 +47,20 @@ pub fn build(root: &Path) -> Result<(), String> {
     let mut incomplete = Vec::new();
     for language in LANGUAGES {
         let dest = book.dir.join("build").join(language);
+        let catalog = book.catalog(language)?;
+        let translations = po::translations(&catalog);
+        let mut mdbook = book.mdbook(Some(language));
+        if let Some(title) = po::book_title(&book.dir)?.and_then(|t| translations.get(&t)) {
+            mdbook.env("MDBOOK_BOOK__TITLE", title);
+        }
         run_mdbook(
-            book.mdbook(Some(language))
+            mdbook
                 .arg("build")
                 .arg(&book.dir)
                 .arg("--dest-dir")
                 .arg(&dest),
         )?;
-        let catalog = book.catalog(language)?;
-        translate_diagrams(&book.dir, &dest, &catalog)?;
+        translate_diagrams(&book.dir, &dest, &translations)?;
         let stats = po::stats(&pot, &catalog);
         eprintln!("xtask: book {language}: {stats}");
         if !stats.complete() {
@@ -186,15 +191,14 @@ fn run_mdbook(cmd: &mut Command) -> Result<(), String> {
 fn translate_diagrams(
     book: &Path,
     dest: &Path,
-    catalog: &polib::catalog::Catalog,
+    translations: &std::collections::HashMap<String, String>,
 ) -> Result<(), String> {
-    let translations = po::translations(catalog);
     for diagram in svg_text::diagrams(book)? {
         let svg = std::fs::read_to_string(&diagram)
             .map_err(|e| format!("cannot read {}: {e}", diagram.display()))?;
         let relative = diagram.strip_prefix(book.join("src")).unwrap_or(&diagram);
         let target = dest.join(relative);
-        std::fs::write(&target, svg_text::translate(&svg, &translations))
+        std::fs::write(&target, svg_text::translate(&svg, translations))
             .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
     }
     Ok(())

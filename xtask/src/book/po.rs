@@ -46,6 +46,9 @@ pub fn extract(
     })?;
     let mut pot = polib::po_file::parse(&extracted)
         .map_err(|e| format!("cannot read {}: {e}", extracted.display()))?;
+    if let Some(title) = book_title(book)? {
+        add_source(&mut pot, &title, "book.toml");
+    }
     for diagram in svg_text::diagrams(book)? {
         let svg = std::fs::read_to_string(&diagram)
             .map_err(|e| format!("cannot read {}: {e}", diagram.display()))?;
@@ -61,6 +64,30 @@ pub fn extract(
     polib::po_file::write(&pot, pot_path)
         .map_err(|e| format!("cannot write {}: {e}", pot_path.display()))?;
     Ok(pot)
+}
+
+/// The book's title from `book.toml`: mdbook-xgettext does not extract it, so it is one more
+/// message, and a translated build gets it through `MDBOOK_BOOK__TITLE`.
+pub fn book_title(book: &Path) -> Result<Option<String>, String> {
+    let path = book.join("book.toml");
+    let toml = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut in_book = false;
+    for line in toml.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_book = line == "[book]";
+        } else if let Some(value) = line.strip_prefix("title").map(str::trim_start) {
+            if in_book {
+                if let Some(quoted) = value.strip_prefix('=').map(str::trim) {
+                    return Ok(quoted
+                        .strip_prefix('"')
+                        .and_then(|q| q.strip_suffix('"'))
+                        .map(str::to_owned));
+                }
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// `mdbook-xgettext` puts the file in the renderer's own directory (`<dest>/xgettext/`) or,
