@@ -38,20 +38,35 @@ pub fn main(root: &Path, args: &[String]) -> ExitCode {
     }
 }
 
-/// Builds every language; any warning or error from mdBook, or an incomplete translation,
-/// fails the build (after building it, so that a translator can look at the result).
+/// Builds every language; any warning or error from mdBook, a code line wider than the page,
+/// a broken internal link (in any language), or an incomplete translation fails the build
+/// (after building it, so that a translator can look at the result).
 pub fn build(root: &Path) -> Result<(), String> {
     let book = Book::prepare(root)?;
     run_mdbook(book.mdbook(None).arg("build").arg(&book.dir))?;
+    // What mdBook accepts but a reader would trip over: code that scrolls sideways (checked
+    // once, in the English source that every language shares).
+    crate::codewidth::check(&book.dir.join("src"), root)?;
     let pot = book.extract()?;
+    let site_url = po::book_setting(&book.dir, "output.html", "site-url")?;
     let mut incomplete = Vec::new();
     for language in LANGUAGES {
         let dest = book.dir.join("build").join(language);
         let catalog = book.catalog(language)?;
         let translations = po::translations(&catalog);
         let mut mdbook = book.mdbook(Some(language));
-        if let Some(title) = po::book_title(&book.dir)?.and_then(|t| translations.get(&t)) {
+        if let Some(title) =
+            po::book_setting(&book.dir, "book", "title")?.and_then(|t| translations.get(&t))
+        {
             mdbook.env("MDBOOK_BOOK__TITLE", title);
+        }
+        // The translation is published under the English site, in its own folder, so that
+        // its 404 page links to its own pages.
+        if let Some(url) = &site_url {
+            mdbook.env(
+                "MDBOOK_OUTPUT__HTML__SITE_URL",
+                format!("{}/{language}/", url.trim_end_matches('/')),
+            );
         }
         run_mdbook(
             mdbook
@@ -67,6 +82,9 @@ pub fn build(root: &Path) -> Result<(), String> {
             incomplete.push(format!("{language}: {stats}"));
         }
     }
+    // Links, anchors and images that lead nowhere, in every language: a translated link or
+    // heading can break what the English one got right.
+    crate::linkcheck::check(&book.dir.join("build"))?;
     if incomplete.is_empty() {
         Ok(())
     } else {

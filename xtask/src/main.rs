@@ -7,8 +7,10 @@
 
 mod bench;
 mod book;
+mod codewidth;
 mod grade;
 mod leftovers;
+mod linkcheck;
 
 use std::env;
 use std::path::Path;

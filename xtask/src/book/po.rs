@@ -46,7 +46,7 @@ pub fn extract(
     })?;
     let mut pot = polib::po_file::parse(&extracted)
         .map_err(|e| format!("cannot read {}: {e}", extracted.display()))?;
-    if let Some(title) = book_title(book)? {
+    if let Some(title) = book_setting(book, "book", "title")? {
         add_source(&mut pot, &title, "book.toml");
     }
     for diagram in svg_text::diagrams(book)? {
@@ -66,25 +66,29 @@ pub fn extract(
     Ok(pot)
 }
 
-/// The book's title from `book.toml`: mdbook-xgettext does not extract it, so it is one more
-/// message, and a translated build gets it through `MDBOOK_BOOK__TITLE`.
-pub fn book_title(book: &Path) -> Result<Option<String>, String> {
+/// A string setting of `book.toml` (`section` as written in its header, e.g. `output.html`).
+/// The title is one: mdbook-xgettext does not extract it, so it is one more message, and a
+/// translated build gets it through `MDBOOK_BOOK__TITLE`.
+pub fn book_setting(book: &Path, section: &str, key: &str) -> Result<Option<String>, String> {
     let path = book.join("book.toml");
     let toml = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut in_book = false;
+    let header = format!("[{section}]");
+    let mut in_section = false;
     for line in toml.lines().map(str::trim) {
         if line.starts_with('[') {
-            in_book = line == "[book]";
-        } else if let Some(value) = line.strip_prefix("title").map(str::trim_start) {
-            if in_book {
-                if let Some(quoted) = value.strip_prefix('=').map(str::trim) {
-                    return Ok(quoted
-                        .strip_prefix('"')
-                        .and_then(|q| q.strip_suffix('"'))
-                        .map(str::to_owned));
-                }
-            }
+            in_section = line == header;
+            continue;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        if in_section && name.trim() == key {
+            return Ok(value
+                .trim()
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .map(str::to_owned));
         }
     }
     Ok(None)
@@ -293,6 +297,21 @@ mod tests {
             );
         }
         c
+    }
+
+    #[test]
+    fn reads_string_settings_of_book_toml_by_section() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("book.toml"),
+            "[book]\ntitle = \"A book\"\n\n[output.html]\nsite-url = \"/x/\"\ntitle = 3\n",
+        )
+        .expect("write");
+        let get = |section, key| book_setting(dir.path(), section, key).expect("read");
+        assert_eq!(get("book", "title").as_deref(), Some("A book"));
+        assert_eq!(get("output.html", "site-url").as_deref(), Some("/x/"));
+        assert_eq!(get("output.html", "title"), None);
+        assert_eq!(get("book", "site-url"), None);
     }
 
     #[test]
