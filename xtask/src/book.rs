@@ -84,16 +84,22 @@ pub fn build(root: &Path) -> Result<(), String> {
     }
     // Links, anchors and images that lead nowhere, in every language: a translated link or
     // heading can break what the English one got right.
-    crate::linkcheck::check(&book.dir.join("build"))?;
-    if incomplete.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
+    let mut problems: Vec<String> = crate::linkcheck::check(&book.dir.join("build"))
+        .err()
+        .into_iter()
+        .collect();
+    if !incomplete.is_empty() {
+        problems.push(format!(
             "the translation is incomplete: {}.\nRun `cargo xtask book --update-po`, translate \
              the empty and fuzzy entries of book/po/<lang>.po (remove the `fuzzy` flag of each \
              entry once it is right), then build again.",
             incomplete.join("; ")
-        ))
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
     }
 }
 
