@@ -48,21 +48,16 @@ fn main() -> ExitCode {
         // Internal: how the grader walls in a submission's build.
         Some("sandbox-exec") => grade::walls::main(&args[1..]),
         Some("new-exercise") => scaffold::main(&course_root(), &args[1..]),
-        Some("book") => match book::build(&course_root()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("xtask: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Some("book") => book::main(&course_root(), &args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask verify [exerciseNN …]   check the course (all of it without arguments)\n       \
-                 cargo xtask book                        build the book into book/build\n       \
+                 {}\n       \
                  cargo xtask handout [--no-check] <DIR>  write the students' repository (no solutions) into DIR\n       \
                  cargo xtask starters                    regenerate exercises/*/src from solutions/*/src\n       \
                  {}
        {}",
+                book::USAGE,
                 grade::USAGE,
                 scaffold::USAGE
             );
@@ -133,7 +128,10 @@ fn verify(args: &[String]) -> ExitCode {
             Ok(()) => Check {
                 name: "book".into(),
                 ok: true,
-                detail: "builds with no warnings".into(),
+                detail: format!(
+                    "builds with no warnings, translations ({}) complete",
+                    book::LANGUAGES.join(", ")
+                ),
             },
             Err(e) => Check {
                 name: "book".into(),
