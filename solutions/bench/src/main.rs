@@ -78,6 +78,26 @@ fn main() -> ExitCode {
         },
         None => std::path::PathBuf::from("target/ipclab-bench"),
     };
+    // `--render DIR`: rewrite DIR's Markdown and charts from its results.json (no measuring), for
+    // a change to how results are shown.
+    if let Some(dir) = args
+        .iter()
+        .position(|a| a == "--render")
+        .and_then(|i| args.get(i + 1))
+    {
+        let dir = std::path::Path::new(dir);
+        let run = std::fs::read_to_string(dir.join("results.json"))
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            .and_then(|run| suite::write(&run, dir).map_err(|e| e.to_string()));
+        return match run {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ipclab-bench: cannot render {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let note = args
         .iter()
         .position(|a| a == "--note")

@@ -188,6 +188,77 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
+/// Marks every block of `markdown` for the book's translation to skip (`<!-- i18n:skip -->`):
+/// generated numbers read the same in every language, and a new run must not leave the
+/// translated book incomplete. Tables become HTML, one block each: the translation tools take a
+/// Markdown table cell by cell, and skip only the next block.
+pub fn untranslated(markdown: &str) -> String {
+    markdown
+        .split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .map(|block| {
+            let block = block.trim_matches('\n');
+            let body = if block.starts_with('|') {
+                html_table(block)
+            } else {
+                block.to_owned()
+            };
+            format!("<!-- i18n:skip -->\n{body}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+        + "\n"
+}
+
+/// A Markdown table as an HTML table on consecutive lines (one HTML block).
+fn html_table(table: &str) -> String {
+    let cells = |row: &str| -> Vec<String> {
+        row.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| {
+                let c = c.trim().replace('&', "&amp;").replace('<', "&lt;");
+                // `code` spans, as Markdown would show them.
+                let mut out = String::new();
+                for (i, part) in c.split('`').enumerate() {
+                    if i % 2 == 1 {
+                        out.push_str(&format!("<code>{part}</code>"));
+                    } else {
+                        out.push_str(part);
+                    }
+                }
+                out
+            })
+            .collect()
+    };
+    let rows: Vec<&str> = table.lines().collect();
+    let right: Vec<bool> = rows
+        .get(1)
+        .map(|sep| cells(sep).iter().map(|c| c.ends_with(':')).collect())
+        .unwrap_or_default();
+    let align = |i: usize| {
+        if right.get(i).copied().unwrap_or(false) {
+            " style=\"text-align: right\""
+        } else {
+            ""
+        }
+    };
+    let mut out = String::from("<table>\n<thead><tr>");
+    for (i, c) in cells(rows[0]).iter().enumerate() {
+        out.push_str(&format!("<th{}>{c}</th>", align(i)));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for row in rows.iter().skip(2) {
+        out.push_str("<tr>");
+        for (i, c) in cells(row).iter().enumerate() {
+            out.push_str(&format!("<td{}>{c}</td>", align(i)));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>");
+    out
+}
+
 /// The Markdown the book includes: the machine, then every table.
 pub fn markdown(run: &Run) -> String {
     let m = &run.machine;

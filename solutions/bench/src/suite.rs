@@ -196,7 +196,7 @@ pub fn solution_latency(r: LatencyRow) -> Latency {
 pub fn write(run: &Run, dir: &Path) -> std::result::Result<String, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(run)?)?;
-    let markdown = crate::results::markdown(run);
+    let markdown = crate::results::untranslated(&crate::results::markdown(run));
     std::fs::write(dir.join("results.md"), &markdown)?;
     crate::results::throughput_chart(run, false, &dir.join("throughput-one-cpu.svg"))?;
     crate::results::throughput_chart(run, true, &dir.join("throughput-two-cpus.svg"))?;
