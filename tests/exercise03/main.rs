@@ -547,6 +547,33 @@ fn task2_message_types_must_be_positive(#[case] mtype: i64) {
     });
 }
 
+#[rstest]
+#[case::zero(0)]
+#[case::negative(-5)]
+fn task2_lowest_up_to_needs_a_positive_bound(#[case] bound: i64) {
+    isolated(NEVER_RETURNED_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        queue.send(1, b"queued").expect("send(1, \"queued\")");
+        let selected = seen(queue.try_receive(Selector::LowestUpTo(bound)), |m| {
+            m.map(text_of)
+        });
+        checkpoint("refused");
+        (queue.id(), selected)
+    })
+    .judge(|(id, selected), seen| {
+        assert!(
+            matches!(selected, Err(Failure::InvalidType { .. })),
+            "Selector::LowestUpTo({bound}) has no positive bound (msgtyp -0 would mean First, a \
+             positive msgtyp OfType): expected Err(Error::InvalidType {{ .. }}), got {selected:?}"
+        );
+        assert_eq!(
+            row(seen.at("refused"), id).qnum,
+            1,
+            "Selector::LowestUpTo({bound}) is refused: the queued message must stay in the queue"
+        );
+    });
+}
+
 #[test]
 fn task2_message_from_another_process_is_received() {
     isolated(RECEIVE_HINT, || {
