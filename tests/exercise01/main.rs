@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use exercise01::*;
 use ipclab_support::data::{payload, Received, MIB, PIPE_BUF, PIPE_CAPACITY};
+use ipclab_support::descriptors::{assert_no_fd_leaks, fds_opened_since};
 use ipclab_support::interrupt::Interrupter;
-use ipclab_support::judging_ex01::{assert_no_fd_leaks, fds_opened_since};
 use ipclab_support::{checkpoint, isolated};
 use nix::fcntl::{fcntl, FcntlArg};
 use nix::sys::signal::{kill, signal, SigHandler, Signal};

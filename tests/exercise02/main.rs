@@ -24,7 +24,7 @@ use std::time::Duration;
 use assert_cmd::prelude::*;
 use exercise02::*;
 use ipclab_support::data::{payload, PIPE_BUF};
-use ipclab_support::judging_ex01::assert_no_fd_leaks;
+use ipclab_support::descriptors::assert_no_fd_leaks;
 use ipclab_support::procfs::{self, FdTarget};
 use ipclab_support::{checkpoint, isolated, Snapshot};
 use nix::fcntl::OFlag;

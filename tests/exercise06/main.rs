@@ -15,7 +15,7 @@ use std::os::unix::net::UnixStream;
 
 use exercise06::*;
 use ipclab_support::data::{payload, Received, MIB};
-use ipclab_support::judging_ex01::{assert_no_fd_leaks, fds_opened_since};
+use ipclab_support::descriptors::{assert_no_fd_leaks, fds_opened_since};
 use ipclab_support::netprocfs::{UnixSocket, UNIX_CONNECTED, UNIX_STREAM};
 use ipclab_support::procfs::FdTarget;
 use ipclab_support::witness::ProcessState;

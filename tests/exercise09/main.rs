@@ -15,7 +15,6 @@
 //! typed on the terminal and the kernel (`/proc`, `tcgetpgrp`) says who is in which process group
 //! and who is stopped.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Seek, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -23,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
 use exercise09::*;
+use ipclab_support::descriptors::assert_no_fd_leaks;
 use ipclab_support::procfs::FdTarget;
 use ipclab_support::pty::Pty;
 use ipclab_support::witness::ProcessState;
@@ -362,34 +362,15 @@ fn cwd_at(snap: &Snapshot, fd: i32) -> PathBuf {
     }
 }
 
-/// The descriptors the test process opened between checkpoints `before` and `after`.
-fn opened_between(seen: &Witness, before: &str, after: &str) -> BTreeMap<i32, FdTarget> {
-    let before = &seen.at(before).test_process().fds;
-    seen.at(after)
-        .test_process()
-        .fds
-        .iter()
-        .filter(|(fd, e)| before.get(fd).map(|b| &b.target) != Some(&e.target))
-        .map(|(fd, e)| (*fd, e.target.clone()))
-        .collect()
-}
-
-/// The judge's check that nothing was left open between `before` and `after`.
+/// The judge's check that the test process left nothing open between checkpoints `before` and
+/// `after`.
 #[track_caller]
 fn assert_no_leaks(seen: &Witness, before: &str, after: &str, what_to_close: &str) {
-    let leaked = opened_between(seen, before, after);
-    if !leaked.is_empty() {
-        let list: Vec<String> = leaked
-            .iter()
-            .map(|(fd, target)| format!("fd {fd} -> {target}"))
-            .collect();
-        panic!(
-            "descriptor leak: after the call the process still holds {} that it did not hold before \
-             ({}). {what_to_close}",
-            if leaked.len() == 1 { "a descriptor" } else { "descriptors" },
-            list.join(", ")
-        );
-    }
+    assert_no_fd_leaks(
+        seen.at(before).test_process(),
+        seen.at(after).test_process(),
+        what_to_close,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -47,4 +47,4 @@ pub mod witness;
 pub use isolate::{isolated, isolated_for, Deadline, Outcome, Witness};
 pub use probe::checkpoint;
 pub use witness::Snapshot;
-pub mod judging_ex01;
+pub mod descriptors;

@@ -1,6 +1,6 @@
-//! Judge-side comparisons of descriptor tables between two snapshots, for the suites of
-//! exercises 01, 02 and 06: "what did the call open and not close", read from the kernel by the
-//! judge instead of by the test process about itself.
+//! Judge-side comparisons of descriptor tables between two snapshots, for every suite: "what did
+//! the call open and not close", read from the kernel by the judge instead of by the test process
+//! about itself.
 
 use std::collections::BTreeMap;
 
