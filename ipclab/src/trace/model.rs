@@ -171,6 +171,27 @@ const BLOCKING: &[&str] = &[
     "vfork",
 ];
 
+/// Calls whose result is what another process did (bytes it wrote, its exit, its post).
+const WAITING: &[&str] = &[
+    "read",
+    "readv",
+    "recvfrom",
+    "recvmsg",
+    "accept",
+    "accept4",
+    "openat",
+    "wait4",
+    "waitid",
+    "msgrcv",
+    "semop",
+    "semtimedop",
+    "mq_timedreceive",
+    "rt_sigsuspend",
+    "rt_sigtimedwait",
+    "pause",
+    "execve",
+];
+
 /// Calls that are about processes and IPC whatever their arguments.
 const ALWAYS_SHOWN: &[&str] = &[
     "pipe",
@@ -1084,10 +1105,11 @@ impl Builder {
                 None => !matches!(name, "exit_group"),
                 Some(end) => end - call.start >= BLOCKED_MIN,
             };
-        // A call too short to draw as a span is a point in time: the moment it returned, when
-        // its effect happened (a wait that reaps comes after the child's exit, not before).
+        // A call too short to draw as a span is a point in time. A call that waits for others
+        // (a wait that reaps, a read that gets bytes) is placed when it returned, after what it
+        // waited for; a call that acts (a write, a removal) when it began, before what it caused.
         let start = match call.end {
-            Some(end) if !blocking => end,
+            Some(end) if !blocking && WAITING.contains(&name) => end,
             _ => call.start,
         };
         Some(Event {
