@@ -203,7 +203,10 @@ fn sigchld_coalesced(trace: &Trace, out: &mut Vec<Diagnosis>) {
         let Some(since) = p.sigchld_handler else {
             continue;
         };
-        let until = p.ended_at().unwrap_or(trace.end);
+        let until = p
+            .sigchld_handler_until
+            .or(p.ended_at())
+            .unwrap_or(trace.end);
         let exits = trace
             .processes
             .iter()
@@ -216,16 +219,33 @@ fn sigchld_coalesced(trace: &Trace, out: &mut Vec<Diagnosis>) {
             .filter(|e| e.pid == p.pid && e.start >= since)
             .filter(|e| matches!(&e.kind, Kind::Signal { signal, .. } if signal == "SIGCHLD"))
             .count();
+        let reaped_all = trace
+            .processes
+            .iter()
+            .filter(|c| c.parent == Some(p.pid) && c.ended_at().is_some())
+            .all(|c| c.reaped.is_some_and(|(by, _)| by == p.pid));
         if delivered < exits {
-            out.push(Diagnosis {
-                at: until,
-                text: format!(
+            let text = if reaped_all {
+                format!(
+                    "SIGCHLD was delivered {} for {exits} exits of {}'s children (standard \
+                     signals do not queue), and all {exits} were reaped: a SIGCHLD handler must \
+                     reap in a loop (waitpid(-1, WNOHANG) until none is left), never once per \
+                     signal",
+                    times(delivered),
+                    trace.who(p.pid)
+                )
+            } else {
+                format!(
                     "SIGCHLD was delivered {} for {exits} exits of {}'s children: standard signals \
                      do not queue, so a handler must reap in a loop (waitpid(-1, WNOHANG) until \
                      it finds no more)",
                     times(delivered),
                     trace.who(p.pid)
-                ),
+                )
+            };
+            out.push(Diagnosis {
+                at: until,
+                text,
                 finding: Finding::SigchldCoalesced {
                     pid: p.pid,
                     delivered,

@@ -131,6 +131,7 @@ pub struct Names {
     names: HashMap<String, String>,
     pipes: usize,
     sockets: usize,
+    harness: usize,
 }
 
 impl Names {
@@ -155,9 +156,27 @@ impl Names {
                     format!("{kind} S{}", self.sockets)
                 }
             }
-            Object::Path(p) => p.clone(),
+            Object::Path(p) => short_path(p),
             Object::Other(o) => o.clone(),
         };
+        self.names.insert(key, name.clone());
+        name
+    }
+
+    /// The name of an object the test harness made ("harness pipe 1"): the student's objects
+    /// keep the letters, so the first pipe of their code is pipe A.
+    pub fn name_for_harness(&mut self, object: &Object) -> String {
+        let key = object.key();
+        if let Some(name) = self.names.get(&key) {
+            return name.clone();
+        }
+        let kind = match object {
+            Object::Pipe(_) => "pipe",
+            Object::Socket { .. } => "socket",
+            _ => return self.name(object),
+        };
+        self.harness += 1;
+        let name = format!("harness {kind} {}", self.harness);
         self.names.insert(key, name.clone());
         name
     }
@@ -165,6 +184,17 @@ impl Names {
     /// An already given name, without assigning one.
     pub fn get(&self, object: &Object) -> Option<&str> {
         self.names.get(&object.key()).map(String::as_str)
+    }
+}
+
+/// A path in a test's own temporary directory (`/tmp/ipclab-…/ipclab-test-kZDVwF/myPipe`) says
+/// nothing but its last part: `…/myPipe`. Other paths stay whole.
+pub fn short_path(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((dir, file)) if dir.contains("/ipclab-test-") || dir.contains("/.tmp") => {
+            format!("…/{file}")
+        }
+        _ => path.to_owned(),
     }
 }
 

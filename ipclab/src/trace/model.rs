@@ -47,6 +47,8 @@ pub struct Process {
     pub programs: Vec<String>,
     /// When it installed a handler (not SIG_DFL or SIG_IGN) for SIGCHLD.
     pub sigchld_handler: Option<Micros>,
+    /// When it put SIG_DFL or SIG_IGN back after that.
+    pub sigchld_handler_until: Option<Micros>,
 }
 
 impl Process {
@@ -70,6 +72,9 @@ pub enum Kind {
         result: Outcome,
         /// The descriptors the call used, with what they were when it ran.
         fds: Vec<(i32, Desc)>,
+        /// Descriptors sent (`sendmsg`) or received (`recvmsg`) with SCM_RIGHTS, as numbered in
+        /// this process.
+        passed: Vec<(i32, Desc)>,
     },
     /// The process created `child` (fork, vfork, clone without CLONE_THREAD).
     Spawn {
@@ -166,6 +171,27 @@ const BLOCKING: &[&str] = &[
     "vfork",
 ];
 
+/// Calls whose result is what another process did (bytes it wrote, its exit, its post).
+const WAITING: &[&str] = &[
+    "read",
+    "readv",
+    "recvfrom",
+    "recvmsg",
+    "accept",
+    "accept4",
+    "openat",
+    "wait4",
+    "waitid",
+    "msgrcv",
+    "semop",
+    "semtimedop",
+    "mq_timedreceive",
+    "rt_sigsuspend",
+    "rt_sigtimedwait",
+    "pause",
+    "execve",
+];
+
 /// Calls that are about processes and IPC whatever their arguments.
 const ALWAYS_SHOWN: &[&str] = &[
     "pipe",
@@ -206,11 +232,107 @@ const ALWAYS_SHOWN: &[&str] = &[
 
 const SPAWNING: &[&str] = &["clone", "clone3", "fork", "vfork"];
 
+/// Calls the model reads for their effect on descriptor tables (beyond the lists above).
+const TRACKED: &[&str] = &[
+    "close",
+    "dup",
+    "dup2",
+    "dup3",
+    "fcntl",
+    "open",
+    "openat",
+    "socket",
+    "eventfd2",
+    "memfd_create",
+    "rt_sigaction",
+    "rt_sigprocmask",
+];
+
+/// Whether the model understands `name` (draws it when it concerns IPC, follows its effect on
+/// descriptors): the tests check that every call of the reference solutions is, or is left out
+/// on purpose.
+pub fn is_modelled(name: &str) -> bool {
+    [BLOCKING, ALWAYS_SHOWN, SPAWNING, TRACKED]
+        .iter()
+        .any(|list| list.contains(&name))
+}
+
+/// Decides, once every process's programs are known, which processes are the harness's.
+///
+/// A graded test runs as a chain: libtest (the first process), which starts a *keeper* (the test
+/// binary again, through `/proc/self/exe`), which starts the *test process* (once more the test
+/// binary) where the student's code runs. Older traces have no keeper: libtest starts the test
+/// process itself. So a child of the harness that runs the test binary is the test process,
+/// unless one of its own children runs the test binary too: then it is the keeper, and that
+/// child is the test process. Everything else the harness starts (the keeper's killer, the
+/// judge's `cargo metadata`) is the harness's; everything the test process starts is code.
+fn assign_roles(processes: &mut [Process]) {
+    let Some(root) = processes.first() else {
+        return;
+    };
+    let root_program = root.programs.first().cloned();
+    let runs_test_binary = |p: &Process| {
+        p.programs
+            .first()
+            .is_some_and(|prog| prog == "/proc/self/exe" || Some(prog) == root_program.as_ref())
+    };
+    let test_binary: Vec<bool> = processes.iter().map(runs_test_binary).collect();
+    let mut roles: Vec<Role> = Vec::with_capacity(processes.len());
+    for (i, p) in processes.iter().enumerate() {
+        let parent_role = p
+            .parent
+            .and_then(|parent| processes[..i].iter().position(|q| q.pid == parent))
+            .map(|j| roles[j]);
+        let role = match parent_role {
+            None if i == 0 => Role::Harness,
+            None => p.role,
+            Some(Role::Harness) => {
+                let keeper = processes
+                    .iter()
+                    .zip(&test_binary)
+                    .any(|(child, runs)| child.parent == Some(p.pid) && *runs);
+                if test_binary[i] && !keeper {
+                    Role::Isolated
+                } else {
+                    Role::Harness
+                }
+            }
+            Some(Role::Isolated | Role::Code) => Role::Code,
+        };
+        roles.push(role);
+    }
+    for (p, role) in processes.iter_mut().zip(roles) {
+        p.role = role;
+    }
+}
+
 impl Trace {
     /// Builds the timeline from strace's output.
     pub fn from_strace(text: &str, options: Options) -> Result<Trace, ParseError> {
         let records = parse::parse(text)?;
-        Ok(Builder::new(&records, options).build(records.clone()))
+        let trace = Builder::new(&records, options).build(records.clone());
+        if !options.first_is_harness {
+            return Ok(trace);
+        }
+        // Which processes are the harness's is known only at the end (the keeper is recognised
+        // by its child): a second pass names their objects apart from the student's.
+        let mut builder = Builder::new(&records, options);
+        builder.harness = trace
+            .processes
+            .iter()
+            .filter(|p| p.role == Role::Harness)
+            .map(|p| p.pid)
+            .collect();
+        for p in trace.processes.iter().filter(|p| p.role == Role::Isolated) {
+            let exec = trace
+                .events
+                .iter()
+                .find(|e| e.pid == p.pid && e.call_name() == Some("execve") && e.end.is_some());
+            if let Some(exec) = exec {
+                builder.spawning_until.insert(p.pid, exec.start);
+            }
+        }
+        Ok(builder.build(records))
     }
 
     pub fn process(&self, pid: Pid) -> Option<&Process> {
@@ -275,6 +397,12 @@ struct Builder {
     names: Names,
     /// FIFOs made with mknod, by path.
     fifos: Vec<String>,
+    /// The harness's processes, known from a first pass: their objects get names of their own.
+    harness: Vec<Pid>,
+    /// The test process is the harness's until it executes the test binary (its sandbox set-up).
+    spawning_until: HashMap<Pid, Micros>,
+    /// Which end each descriptor sent with SCM_RIGHTS was, for the receiver's copy.
+    sent_ends: HashMap<Object, Option<End>>,
     root: Option<Pid>,
 }
 
@@ -301,6 +429,9 @@ impl Builder {
             changes: Vec::new(),
             names: Names::default(),
             fifos: Vec::new(),
+            sent_ends: HashMap::new(),
+            harness: Vec::new(),
+            spawning_until: HashMap::new(),
             root: records.first().map(|r| r.tid),
         }
     }
@@ -360,6 +491,7 @@ impl Builder {
             reaped: None,
             programs: Vec::new(),
             sigchld_handler: None,
+            sigchld_handler_until: None,
         });
     }
 
@@ -390,7 +522,12 @@ impl Builder {
             }
         }
         if let Some(d) = &desc {
-            self.names.name(&d.object);
+            let spawning = self.spawning_until.get(&pid).is_some_and(|exec| at < *exec);
+            if self.harness.contains(&pid) || spawning {
+                self.names.name_for_harness(&d.object);
+            } else {
+                self.names.name(&d.object);
+            }
         }
         self.changes.push(FdChange { pid, at, fd, desc });
     }
@@ -442,6 +579,9 @@ impl Builder {
             .max()
             .unwrap_or(start);
         self.changes.sort_by_key(|c| c.at);
+        if self.options.first_is_harness {
+            assign_roles(&mut self.processes);
+        }
         Trace {
             processes: self.processes,
             events: events.into_iter().map(|(_, e)| e).collect(),
@@ -537,6 +677,7 @@ impl Builder {
         let ok = call.result.value().is_some_and(|v| v >= 0);
         let mut ipc = ALWAYS_SHOWN.contains(&name) || used.iter().any(|(_, d)| self.is_ipc_desc(d));
         let fd_arg = |i: usize| call.args.get(i).and_then(|a| leading_int(a));
+        let mut passed = Vec::new();
         let text;
         match name {
             "pipe" | "pipe2" | "socketpair" => {
@@ -551,22 +692,27 @@ impl Builder {
                         .iter()
                         .filter_map(|a| decoded_fd(a))
                         .collect();
+                    // strace shows a stream pair's peers only once they are connected to
+                    // something it has seen: the second end is the first one's peer.
+                    let mut pair = pair;
+                    if let [(_, Object::Socket { inode: first, .. }), (_, Object::Socket { peer, .. })] =
+                        pair.as_mut_slice()
+                    {
+                        peer.get_or_insert(*first);
+                    }
                     for (k, (fd, object)) in pair.into_iter().enumerate() {
                         let end = match (&object, k) {
                             (Object::Pipe(_), 0) => Some(End::Read),
                             (Object::Pipe(_), _) => Some(End::Write),
                             _ => None,
                         };
-                        self.set(
-                            pid,
-                            at,
-                            fd,
-                            Some(Desc {
-                                object,
-                                end,
-                                cloexec,
-                            }),
-                        );
+                        let desc = Desc {
+                            object,
+                            end,
+                            cloexec,
+                        };
+                        used.push((fd, desc.clone()));
+                        self.set(pid, at, fd, Some(desc));
                         made.push(self.fd_text(pid, fd));
                     }
                 }
@@ -670,7 +816,13 @@ impl Builder {
                         self.set(pid, at, fd as i32, Some(desc));
                     }
                 }
-                let what = path.unwrap_or_else(|| call.args.first().cloned().unwrap_or_default());
+                let what = match (name, path) {
+                    ("accept" | "accept4", _) => {
+                        format!("on {}", self.fd_text(pid, fd_arg(0).unwrap_or(-1)))
+                    }
+                    (_, Some(p)) => super::fds::short_path(&p),
+                    _ => call.args.first().cloned().unwrap_or_default(),
+                };
                 text = match call.result.value() {
                     Some(fd) if ok => format!("{name} {what} → {}", self.fd_text(pid, fd as i32)),
                     _ => format!("{name} {what} → {}", result_text(&call.result)),
@@ -682,11 +834,20 @@ impl Builder {
                         self.fifos.push(unquote(path));
                     }
                 }
-                text = format!(
-                    "{name}({}) → {}",
-                    call.args.join(", "),
-                    result_text(&call.result)
-                );
+                let path = call.args.iter().find(|a| a.starts_with('"'));
+                let mode = call.args.iter().find_map(|a| a.strip_prefix("S_IFIFO|"));
+                text = match (path, mode) {
+                    (Some(path), Some(mode)) => format!(
+                        "mkfifo {} (mode {mode}) → {}",
+                        super::fds::short_path(&unquote(path)),
+                        result_text(&call.result)
+                    ),
+                    _ => format!(
+                        "{name}({}) → {}",
+                        call.args.join(", "),
+                        result_text(&call.result)
+                    ),
+                };
             }
             "read" | "readv" | "recvfrom" | "recvmsg" => {
                 let fd = fd_arg(0).unwrap_or(-1);
@@ -700,6 +861,21 @@ impl Builder {
                     other => result_text(other),
                 };
                 text = format!("{name} {} → {got}", self.fd_text(pid, fd));
+                if name == "recvmsg" && ok {
+                    // The kernel installed copies of the sender's descriptors in this process.
+                    let cloexec = call.args.iter().any(|a| a.contains("MSG_CMSG_CLOEXEC"));
+                    for (new_fd, object) in call.args.get(1).map(|a| rights(a)).unwrap_or_default()
+                    {
+                        let end = self.sent_ends.get(&object).copied().flatten();
+                        let desc = Desc {
+                            object,
+                            end,
+                            cloexec,
+                        };
+                        self.set(pid, at, new_fd, Some(desc.clone()));
+                        passed.push((new_fd, desc));
+                    }
+                }
             }
             "write" | "writev" | "sendto" | "sendmsg" => {
                 let fd = fd_arg(0).unwrap_or(-1);
@@ -713,6 +889,24 @@ impl Builder {
                     (other, _) => result_text(other),
                 };
                 text = format!("{name} to {} → {sent}", self.fd_text(pid, fd));
+                if name == "sendmsg" {
+                    for (sent_fd, object) in call.args.get(1).map(|a| rights(a)).unwrap_or_default()
+                    {
+                        let desc = self
+                            .live
+                            .get(&pid)
+                            .and_then(|t| t.get(&sent_fd))
+                            .filter(|d| d.object == object)
+                            .cloned()
+                            .unwrap_or(Desc {
+                                object,
+                                end: None,
+                                cloexec: false,
+                            });
+                        self.sent_ends.insert(desc.object.clone(), desc.end);
+                        passed.push((sent_fd, desc));
+                    }
+                }
             }
             "clone" | "clone3" | "fork" | "vfork" => {
                 let child = call.result.value().filter(|v| *v > 0).map(|v| v as Pid);
@@ -795,7 +989,13 @@ impl Builder {
                     .map(|(_, h)| h.split([',', '}']).next().unwrap_or("").to_owned());
                 if let (true, "SIGCHLD", Some(h)) = (ok, signal.as_str(), &handler) {
                     let installed = h != "SIG_DFL" && h != "SIG_IGN";
-                    self.proc_mut(pid).sigchld_handler = installed.then_some(at);
+                    let process = self.proc_mut(pid);
+                    if installed {
+                        process.sigchld_handler = Some(at);
+                        process.sigchld_handler_until = None;
+                    } else if process.sigchld_handler.is_some() {
+                        process.sigchld_handler_until = Some(at);
+                    }
                 }
                 // The runtime's own crash handlers say nothing about the student's code.
                 // The runtime's own crash handlers and glibc's real-time signals for its threads
@@ -819,6 +1019,63 @@ impl Builder {
                 ipc = !noise;
                 text = format!("sigprocmask {how} {set}");
             }
+            "bind" | "connect" | "listen" => {
+                let fd = fd_arg(0).unwrap_or(-1);
+                let address = call.args.get(1).and_then(|a| socket_address(a));
+                text = match (name, address) {
+                    ("listen", _) => format!(
+                        "listen on {} → {}",
+                        self.fd_text(pid, fd),
+                        result_text(&call.result)
+                    ),
+                    (_, Some(address)) => format!(
+                        "{name} {} {} {address} → {}",
+                        self.fd_text(pid, fd),
+                        if name == "bind" { "to" } else { "with" },
+                        result_text(&call.result)
+                    ),
+                    _ => format!(
+                        "{name} {} → {}",
+                        self.fd_text(pid, fd),
+                        result_text(&call.result)
+                    ),
+                };
+            }
+            "semop" | "semtimedop" => {
+                // `[{sem_num=0, sem_op=-1, sem_flg=0}]` → `sem 0 -1`.
+                let ops: Vec<String> = call
+                    .args
+                    .get(1)
+                    .map(|list| {
+                        list.split('{')
+                            .skip(1)
+                            .map(|op| {
+                                let field = |key: &str| {
+                                    op.split([',', '}'])
+                                        .find_map(|f| f.trim().strip_prefix(key))
+                                        .unwrap_or("?")
+                                        .to_owned()
+                                };
+                                let flags = field("sem_flg=");
+                                let flags = if flags == "0" {
+                                    String::new()
+                                } else {
+                                    format!(" ({flags})")
+                                };
+                                format!("sem {} {:+}{flags}", field("sem_num="), {
+                                    field("sem_op=").parse::<i64>().unwrap_or(0)
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let set = call.args.first().cloned().unwrap_or_default();
+                text = format!(
+                    "{name} on set {set}: {} → {}",
+                    ops.join(", "),
+                    result_text(&call.result)
+                );
+            }
             _ => {
                 let args: Vec<String> = call.args.iter().map(|a| short(a, 28)).collect();
                 text = format!(
@@ -828,20 +1085,43 @@ impl Builder {
                 );
             }
         }
+        let text = if passed.is_empty() {
+            text
+        } else {
+            let verb = if name == "sendmsg" {
+                "passing"
+            } else {
+                "receiving"
+            };
+            let list: Vec<String> = passed
+                .iter()
+                .map(|(fd, d)| format!("fd {fd} ({})", self.desc_text(d)))
+                .collect();
+            ipc = true;
+            format!("{text}, {verb} {}", list.join(", "))
+        };
         let blocking = BLOCKING.contains(&name)
             && match call.end {
                 None => !matches!(name, "exit_group"),
                 Some(end) => end - call.start >= BLOCKED_MIN,
             };
+        // A call too short to draw as a span is a point in time. A call that waits for others
+        // (a wait that reaps, a read that gets bytes) is placed when it returned, after what it
+        // waited for; a call that acts (a write, a removal) when it began, before what it caused.
+        let start = match call.end {
+            Some(end) if !blocking && WAITING.contains(&name) => end,
+            _ => call.start,
+        };
         Some(Event {
             pid,
             tid,
-            start: call.start,
+            start,
             end: call.end,
             kind: Kind::Call {
                 name: name.to_owned(),
                 result: call.result.clone(),
                 fds: used,
+                passed,
             },
             text,
             ipc,
@@ -864,6 +1144,46 @@ fn effect_time(record: &Record) -> Micros {
         What::Call(call) => call.end.unwrap_or(call.start),
         _ => record.at,
     }
+}
+
+/// `{sa_family=AF_INET, sin_port=htons(5), sin_addr=inet_addr("127.0.0.1")}` → `127.0.0.1:5`;
+/// `{sa_family=AF_UNIX, sun_path="/tmp/s"}` → `/tmp/s` (`@name` for an abstract one).
+fn socket_address(arg: &str) -> Option<String> {
+    let field = |key: &str| {
+        let start = arg.find(key)? + key.len();
+        let rest = &arg[start..];
+        let end = rest.find([')', ',', '}']).unwrap_or(rest.len());
+        Some(rest[..end].trim_matches('"').to_owned())
+    };
+    if let Some(path) = field("sun_path=") {
+        let path = path
+            .strip_prefix('@')
+            .map_or(path.clone(), |p| format!("@{p}"));
+        return Some(super::fds::short_path(&path));
+    }
+    let port = field("sin6_port=htons(").or_else(|| field("sin_port=htons("))?;
+    let host = field("inet_addr(\"")
+        .or_else(|| field("inet_pton(AF_INET6, \""))
+        .unwrap_or_default();
+    Some(format!("{host}:{port}"))
+}
+
+/// The descriptors of every SCM_RIGHTS message in a `msghdr` as strace prints it:
+/// `…cmsg_type=SCM_RIGHTS, cmsg_data=[4<pipe:[21647]>, 5<…>]…` → (4, pipe 21647), (5, …).
+fn rights(msghdr: &str) -> Vec<(i32, Object)> {
+    let mut found = Vec::new();
+    let mut rest = msghdr;
+    while let Some(i) = rest.find("cmsg_type=SCM_RIGHTS, cmsg_data=[") {
+        rest = &rest[i + "cmsg_type=SCM_RIGHTS, cmsg_data=[".len()..];
+        let Some(end) = rest.find("]}") else { break };
+        found.extend(
+            parse::split_args(&rest[..end])
+                .iter()
+                .filter_map(|a| decoded_fd(a.trim())),
+        );
+        rest = &rest[end..];
+    }
+    found
 }
 
 /// `3<pipe:[12]>` → (3, pipe 12).

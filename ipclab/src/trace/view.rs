@@ -2,8 +2,9 @@
 //! what each lane is doing on each row. Time runs down, one row per event, so a process's
 //! calls stay readable however close together they were; long pauses get a row of their own.
 
+use super::fds::Object;
 use super::model::{Event, Kind, Pid, Role, Trace};
-use super::parse::Micros;
+use super::parse::{Micros, Outcome};
 
 /// A pause longer than this between two rows is shown as its own row ("1.000 s later").
 pub const GAP: Micros = 50_000;
@@ -104,8 +105,63 @@ impl<'a> View<'a> {
             .filter(|p| p.role == Role::Isolated)
             .filter_map(|p| Some((p.pid, exec_of(p.pid)?)))
             .collect();
+        // What the test process inherited beyond stdin, stdout and stderr when it executed the
+        // test binary (the judge's checkpoint socket, the keeper's report pipe) is the harness's;
+        // so is every use of it, also in children the student's code forked.
+        // Descriptors the harness passes over them (the reply pipe of a checkpoint) are too.
+        let mut harness_objects: Vec<Object> = code_from
+            .iter()
+            .flat_map(|(pid, at)| trace.table_at(*pid, *at))
+            .filter(|(fd, _)| *fd > 2)
+            .map(|(_, desc)| desc.object)
+            .collect();
+        let harness_made = |object: &Object| {
+            trace
+                .names
+                .get(object)
+                .is_some_and(|name| name.starts_with("harness "))
+        };
+        let on_harness_objects = |objects: &[Object], event: &Event| match &event.kind {
+            Kind::Call { fds, .. } => {
+                !fds.is_empty()
+                    && fds
+                        .iter()
+                        .all(|(_, d)| objects.contains(&d.object) || harness_made(&d.object))
+            }
+            _ => false,
+        };
+        for event in &trace.events {
+            if let Kind::Call { passed, .. } = &event.kind {
+                if on_harness_objects(&harness_objects, event) {
+                    harness_objects.extend(passed.iter().map(|(_, d)| d.object.clone()));
+                }
+            }
+        }
+        let on_harness_objects = |event: &Event| on_harness_objects(&harness_objects, event);
         for (i, event) in trace.events.iter().enumerate() {
             if !event.ipc || !lanes.iter().any(|l| l.pid == event.pid) {
+                continue;
+            }
+            if on_harness_objects(event) && !harness {
+                continue;
+            }
+            // execvp tries each directory of PATH in turn: the misses before the program that
+            // ran say nothing (a program that never ran keeps them all).
+            let missed_exec = event.call_name() == Some("execve")
+                && matches!(&event.kind, Kind::Call { result: Outcome::Error { errno }, .. } if errno == "ENOENT")
+                && trace.events.iter().any(|e| {
+                    e.pid == event.pid
+                        && e.start > event.start
+                        && e.call_name() == Some("execve")
+                        && matches!(
+                            &e.kind,
+                            Kind::Call {
+                                result: Outcome::Value { .. },
+                                ..
+                            }
+                        )
+                });
+            if missed_exec {
                 continue;
             }
             let before_exec = code_from
