@@ -400,7 +400,7 @@ fn task2_the_same_three_sends_received_by_type() {
         }
         // A stream cuts the bytes wherever the buffer ends; datagrams keep their edges and lose
         // what does not fit.
-        insta::assert_snapshot!("task2_the_same_three_sends_received_by_type", text);
+        ipclab_support::assert_snapshot!("task2_the_same_three_sends_received_by_type", text);
     });
 }
 
