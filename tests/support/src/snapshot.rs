@@ -199,11 +199,11 @@ fn propose(site: &Site, path: &Path, actual: &str) -> String {
     match written {
         Ok(()) => format!(
             "\n({PROPOSE_VAR} is set: the actual text was written to {} for `cargo insta review`)",
-            new.display()
+            lexical(&new).display()
         ),
         Err(e) => format!(
             "\n({PROPOSE_VAR} is set, but {} could not be written: {e})",
-            new.display()
+            lexical(&new).display()
         ),
     }
 }
