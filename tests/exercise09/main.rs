@@ -18,7 +18,7 @@
 use std::fs::{self, File};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
@@ -1048,6 +1048,41 @@ fn task3_kill_l_lists_every_signal() {
     );
 }
 
+/// Waits until each of `pids` (children of the test) has ended, without reaping them: the
+/// judge's next snapshot shows them as zombies, with their wait status.
+fn ended_unreaped(pids: &[i32]) {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag};
+    for &pid in pids {
+        waitid(
+            Id::Pid(nix::unistd::Pid::from_raw(pid)),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        )
+        .expect("waitid for a signalled process");
+    }
+}
+
+/// How the zombie `pid` ended, as the kernel shows it to the judge (its wait status).
+#[track_caller]
+fn exit_status(snap: &Snapshot, pid: i32) -> i32 {
+    process(snap, pid).info.exit_status.unwrap_or_else(|| {
+        panic!(
+            "process {pid} is not a zombie at {:?}: the kernel shows no wait status",
+            snap.label
+        )
+    })
+}
+
+/// A wait status in words.
+fn how_it_ended(status: i32) -> String {
+    match status & 0x7f {
+        0 => format!("exited with code {}", (status >> 8) & 0xff),
+        n => match Signal::try_from(n) {
+            Ok(signal) => format!("was killed by {}", signal.as_str()),
+            Err(_) => format!("was killed by signal {n}"),
+        },
+    }
+}
+
 #[rstest]
 #[case::by_number("-9", Signal::SIGKILL)]
 #[case::by_name("-TERM", Signal::SIGTERM)]
@@ -1063,25 +1098,22 @@ fn task3_kill_sends_the_named_signal(#[case] spec: &str, #[case] expected: Signa
             .filter(|w| !w.is_empty())
             .collect();
         let (result, _) = builtin(&argv);
-        let status = target.wait().expect("wait for the target");
-        (argv.join(" "), result, status.signal(), status.to_string())
+        ended_unreaped(&[target.id() as i32]);
+        checkpoint("target ended");
+        target.wait().expect("wait for the target");
+        (argv.join(" "), result, target.id() as i32)
     })
     .judge(
-        |(argv, result, signal, status): (
-            String,
-            Result<seen::Builtin, seen::ShellError>,
-            Option<i32>,
-            String,
-        ),
-         _| {
+        |(argv, result, pid): (String, Result<seen::Builtin, seen::ShellError>, i32), seen| {
             assert!(
                 matches!(result, Ok(seen::Builtin::Continue)),
-                "`{argv}`: got {result:?}"
+                "`{argv}`: expected Ok(BuiltinOutcome::Continue), got {result:?}"
             );
-            assert_eq!(
-                signal,
-                Some(expected as i32),
-                "`{argv}`: the kernel says the target ended with {status}, not by {}",
+            let status = exit_status(seen.at("target ended"), pid);
+            assert!(
+                status & 0x7f == expected as i32,
+                "`{argv}`: the kernel says the target {}, not by {}",
+                how_it_ended(status),
                 expected.as_str()
             );
         },
@@ -1100,19 +1132,16 @@ fn task3_kill_with_a_negative_pid_signals_a_process_group() {
         });
         checkpoint("group formed");
         let (result, _) = builtin(&["kill", "-TERM", &format!("-{group}")]);
-        let ended: Vec<Option<i32>> = [&mut leader, &mut member]
-            .into_iter()
-            .map(|child| child.wait().expect("wait").signal())
-            .collect();
-        (group, result, ended)
+        let pids = [leader.id() as i32, member.id() as i32];
+        ended_unreaped(&pids);
+        checkpoint("group ended");
+        for child in [&mut leader, &mut member] {
+            child.wait().expect("wait");
+        }
+        (group, result, pids)
     })
     .judge(
-        |(group, result, ended): (
-            i32,
-            Result<seen::Builtin, seen::ShellError>,
-            Vec<Option<i32>>,
-        ),
-         seen| {
+        |(group, result, pids): (i32, Result<seen::Builtin, seen::ShellError>, [i32; 2]), seen| {
             let formed = seen.at("group formed");
             let members: Vec<i32> = formed
                 .descendants()
@@ -1125,12 +1154,13 @@ fn task3_kill_with_a_negative_pid_signals_a_process_group() {
                 matches!(result, Ok(seen::Builtin::Continue)),
                 "`kill -TERM -{group}`: expected Ok(BuiltinOutcome::Continue), got {result:?}"
             );
-            for (who, signal) in ["leader", "other member"].into_iter().zip(ended) {
-                assert_eq!(
-                    signal,
-                    Some(libc::SIGTERM),
+            for (who, pid) in ["leader", "other member"].into_iter().zip(pids) {
+                let status = exit_status(seen.at("group ended"), pid);
+                assert!(
+                    status & 0x7f == libc::SIGTERM,
                     "`kill -TERM -{group}`: the group's {who} must get SIGTERM (kill(2) with a \
-                     negative pid signals the whole process group)"
+                     negative pid signals the whole process group); the kernel says it {}",
+                    how_it_ended(status)
                 );
             }
         },
