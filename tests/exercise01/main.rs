@@ -432,7 +432,7 @@ fn task5_output_of_first_becomes_input_of_second() {
         Pipeline::from(pipeline(&ps, &["grep", "mysql"]).expect("pipeline returned an error"))
     })
     .judge(|out, _| {
-        insta::assert_snapshot!(
+        ipclab_support::assert_snapshot!(
             "task5_grep_keeps_the_mysql_lines",
             String::from_utf8_lossy(&out.stdout)
         );

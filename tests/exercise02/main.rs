@@ -1331,7 +1331,7 @@ fn task5_server_and_client_exchange_messages() {
         let path = seen.scratch.join("myPipe");
         let transcript = format!("ready {}\n{}", path.display(), ended.rest)
             .replace(&path.display().to_string(), "<fifo>");
-        insta::assert_snapshot!("task5_transcript_of_a_fixed_exchange", transcript);
+        ipclab_support::assert_snapshot!("task5_transcript_of_a_fixed_exchange", transcript);
     });
 }
 

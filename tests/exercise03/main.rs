@@ -215,7 +215,7 @@ fn task1_missing_path_is_a_clear_error() {
     .judge(|(missing, result, shown), _| match result {
         Err(Failure::NoSuchPath { path }) => {
             assert_eq!(path, missing, "the error must name the missing path");
-            insta::assert_snapshot!("task1_missing_path", shown.unwrap_or_default());
+            ipclab_support::assert_snapshot!("task1_missing_path", shown.unwrap_or_default());
         }
         other => panic!(
             "ftok on a missing file fails with ENOENT: expected Err(Error::NoSuchPath {{ path }}), \
@@ -945,7 +945,7 @@ fn task6_concurrent_clients_each_get_their_own_replies() {
             "the server must end normally once the queue is removed (its msgrcv fails with \
              EIDRM): {server_status}"
         );
-        insta::assert_snapshot!("task6_server_summary", summary);
+        ipclab_support::assert_snapshot!("task6_server_summary", summary);
     });
 }
 
@@ -1146,7 +1146,7 @@ fn task7_operations_on_a_removed_queue_say_so() {
                  kernel says EINVAL or EIDRM), got {result:?}"
             );
             }
-            insta::assert_snapshot!("task7_removed", shown);
+            ipclab_support::assert_snapshot!("task7_removed", shown);
         },
     );
 }

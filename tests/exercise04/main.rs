@@ -369,7 +369,7 @@ fn task1_attachment_is_a_shared_mapping_of_the_segment() {
         fields[0] = "[start]-[end]".into();
         fields[3] = "[device]".into();
         fields[4] = "[shmid]".into();
-        insta::assert_snapshot!("task1_maps_line_of_an_attachment", fields.join(" "));
+        ipclab_support::assert_snapshot!("task1_maps_line_of_an_attachment", fields.join(" "));
         assert_eq!(
             row(attached, id, "while attached").nattch,
             1,

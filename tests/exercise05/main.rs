@@ -219,7 +219,7 @@ fn task1_table_matches_the_kill_l_of_bash() {
 #[test]
 fn task1_table_matches_the_reviewed_snapshot() {
     isolated(NEVER_RETURNED_HINT, kill_l).judge(|table: String, _| {
-        insta::assert_snapshot!("task1_kill_l", table);
+        ipclab_support::assert_snapshot!("task1_kill_l", table);
     });
 }
 
@@ -1054,12 +1054,11 @@ fn task6_signal_during_a_unit_lets_it_finish_then_exit_0(#[case] signal: Signal)
             signal.as_str()
         );
         let transcript = run.transcript.join("\n");
-        insta::with_settings!({ filters => vec![(r"ready \d+", "ready [pid]")] }, {
-            insta::assert_snapshot!(
-                format!("task6_unit_finished_after_{}", signal.as_str()),
-                transcript
-            );
-        });
+        ipclab_support::assert_snapshot!(
+            format!("task6_unit_finished_after_{}", signal.as_str()),
+            transcript,
+            filters = [(r"ready \d+", "ready [pid]")]
+        );
         run.assert_shut_down(seen, "after a graceful shutdown the worker exits with 0");
     });
 }

@@ -9,14 +9,14 @@
 //! close-on-exec.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use exercise06::*;
 use ipclab_support::data::{payload, Received, MIB};
 use ipclab_support::descriptors::{assert_no_fd_leaks, fds_opened_since};
-use ipclab_support::netprocfs::{UnixSocket, UNIX_CONNECTED, UNIX_STREAM};
+use ipclab_support::netprocfs::{UnixSocket, UNIX_CONNECTED, UNIX_DGRAM, UNIX_STREAM};
 use ipclab_support::procfs::FdTarget;
 use ipclab_support::witness::ProcessState;
 use ipclab_support::{checkpoint, isolated, Snapshot};
@@ -33,7 +33,9 @@ const CONVERSATION_HINT: &str = "the conversation hung. Each request is one line
 
 const BOUNDARY_HINT: &str = "receiving hung. A stream socket reports end of file (a receive \
      returning 0) once the child has exited and the parent holds no copy of the child's end. A \
-     datagram socket never reports end of file: receive with MSG_DONTWAIT and stop at EAGAIN.";
+     datagram socket never reports end of file: receive with MSG_DONTWAIT and stop at EAGAIN. If \
+     every datagram test hangs, see what task2_the_pair_has_the_socket_type_asked_for says about \
+     the pair's type.";
 
 const HALF_CLOSE_HINT: &str = "the round trip hung. The child reads the request until end of \
      file, so after sending it the parent must shutdown(SHUT_WR) its socket (closing it would \
@@ -358,6 +360,191 @@ fn task2_a_stream_never_truncates() {
     });
 }
 
+// The pair's type, seen by the judge: a pthread_atfork handler makes the child of
+// `receive_after_sends` stop at a checkpoint right after the fork, while it holds both ends, and
+// report their types to the test, which stops waiting if the pair is of the wrong type (a stream
+// asked to behave as datagrams may never end: it reports end of file forever).
+
+/// Write end of the pipe the atfork handler and the worker report on (-1: not watching).
+static REPORTS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+/// Descriptors the test process held before the call (not the pair's).
+static HELD_BEFORE: std::sync::OnceLock<Vec<i32>> = std::sync::OnceLock::new();
+/// A report: `[tag, count, type…]`, fixed size so that one read takes one report.
+const REPORT_LEN: usize = 8;
+const FORKED: u8 = 1;
+const RETURNED: u8 = 2;
+
+fn held_descriptors() -> Vec<i32> {
+    fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn send_report(tag: u8, types: &[u8]) {
+    let fd = REPORTS.load(std::sync::atomic::Ordering::SeqCst);
+    let mut report = [0u8; REPORT_LEN];
+    report[0] = tag;
+    let types = &types[..types.len().min(REPORT_LEN - 2)];
+    report[1] = types.len() as u8;
+    report[2..2 + types.len()].copy_from_slice(types);
+    // SAFETY: writes a local buffer to a pipe descriptor this process holds.
+    unsafe { libc::write(fd, report.as_ptr().cast(), REPORT_LEN) };
+}
+
+/// Runs in the student's child right after `fork`, before its code: lets the judge look, then
+/// tells the test the types of the sockets the child holds that the test did not hold before.
+extern "C" fn report_pair_after_fork() {
+    let fd = REPORTS.load(std::sync::atomic::Ordering::SeqCst);
+    if fd < 0 {
+        return;
+    }
+    checkpoint("forked");
+    let before = HELD_BEFORE.get().cloned().unwrap_or_default();
+    let types: Vec<u8> = held_descriptors()
+        .into_iter()
+        .filter(|n| !before.contains(n) && *n != fd)
+        .filter_map(|n| {
+            let mut ty: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: SO_TYPE writes one int into `ty`; a descriptor that is no socket fails.
+            let ok = unsafe {
+                libc::getsockopt(
+                    n,
+                    libc::SOL_SOCKET,
+                    libc::SO_TYPE,
+                    (&mut ty as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            } == 0;
+            ok.then_some(ty as u8)
+        })
+        .collect();
+    send_report(FORKED, &types);
+}
+
+/// What the test saw of the pair: whether it stopped waiting because the child reported a
+/// socket of the wrong type, and what the call returned if it did return.
+type PairSeen = (bool, Option<String>);
+
+fn watch_pair(kind: Kind) -> PairSeen {
+    let wanted = match kind {
+        Kind::Stream => libc::SOCK_STREAM as u8,
+        Kind::Datagram => libc::SOCK_DGRAM as u8,
+    };
+    let (read_end, write_end) = nix::unistd::pipe().expect("a pipe for the reports");
+    REPORTS.store(write_end.as_raw_fd(), std::sync::atomic::Ordering::SeqCst);
+    HELD_BEFORE.get_or_init(held_descriptors);
+    // SAFETY: registers a handler that runs in forked children only.
+    let registered = unsafe { libc::pthread_atfork(None, None, Some(report_pair_after_fork)) };
+    assert_eq!(registered, 0, "pthread_atfork");
+    checkpoint("before");
+    // Named as the test's thread, so that a panic in it (a `todo!`) is the test's message.
+    let name = std::thread::current().name().unwrap_or("test").to_owned();
+    let worker = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let result = std::panic::catch_unwind(|| receive_after_sends(kind, &THREE, 64));
+            send_report(RETURNED, &[]);
+            result
+        })
+        .expect("start the worker thread");
+    let mut reports = File::from(read_end);
+    loop {
+        let mut report = [0u8; REPORT_LEN];
+        reports.read_exact(&mut report).expect("read a report");
+        if report[0] == FORKED {
+            let types = &report[2..2 + report[1] as usize];
+            if types.iter().any(|t| *t != wanted) {
+                // The call may never return: the judge has seen enough.
+                return (true, None);
+            }
+            continue;
+        }
+        return match worker.join().expect("the worker thread") {
+            Ok(result) => (false, Some(format!("{result:?}"))),
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                panic!("{message}")
+            }
+        };
+    }
+}
+
+fn socket_type_name(kind: u16) -> String {
+    match kind {
+        UNIX_STREAM => "SOCK_STREAM".into(),
+        UNIX_DGRAM => "SOCK_DGRAM".into(),
+        5 => "SOCK_SEQPACKET".into(),
+        other => format!("type {other}"),
+    }
+}
+
+#[rstest]
+#[case::stream(Kind::Stream)]
+#[case::datagram(Kind::Datagram)]
+fn task2_the_pair_has_the_socket_type_asked_for(#[case] kind: Kind) {
+    isolated(BOUNDARY_HINT, || watch_pair(kind)).judge(|(_, result): PairSeen, seen| {
+        let (wanted, name) = match kind {
+            Kind::Stream => (UNIX_STREAM, "Kind::Stream"),
+            Kind::Datagram => (UNIX_DGRAM, "Kind::Datagram"),
+        };
+        let forked = seen.all_at("forked");
+        let Some(snapshot) = forked.first() else {
+            panic!(
+                "receive_after_sends({name}, …) never forked a child (the test watches fork() \
+                 with pthread_atfork); it returned {result:?}"
+            );
+        };
+        let before: Vec<u64> = seen
+            .at("before")
+            .test_process()
+            .fds
+            .values()
+            .filter_map(|e| match e.target {
+                FdTarget::Socket(inode) => Some(inode),
+                _ => None,
+            })
+            .collect();
+        let mut pair: Vec<u64> = snapshot
+            .processes
+            .iter()
+            .flat_map(|p| p.fds.values())
+            .filter_map(|e| match e.target {
+                FdTarget::Socket(inode) if !before.contains(&inode) => Some(inode),
+                _ => None,
+            })
+            .collect();
+        pair.sort_unstable();
+        pair.dedup();
+        assert!(
+            !pair.is_empty(),
+            "when receive_after_sends({name}, …) forked, no process of the test held a new \
+             socket: create the socket pair before forking"
+        );
+        for inode in pair {
+            let socket = unix_socket(snapshot, inode).unwrap_or_else(|| {
+                panic!("socket inode {inode} is not in /proc/net/unix: the pair must be AF_UNIX")
+            });
+            assert!(
+                socket.kind == wanted,
+                "receive_after_sends({name}, …) created its socket pair as {} (the kernel's \
+                 /proc/net/unix for inode {inode}): {name} asks for socketpair(AF_UNIX, {}, …). \
+                 (A stream never runs dry the way datagrams do: once the child has gone, every \
+                 receive returns 0, end of file, so a loop waiting for EAGAIN never ends.)",
+                socket_type_name(socket.kind),
+                socket_type_name(wanted)
+            );
+        }
+    });
+}
+
 /// What each receive returned, one line per call, for a person to read.
 fn transcript(title: &str, chunks: &[Chunk]) -> String {
     let mut text = format!("{title}:\n");
@@ -400,7 +587,7 @@ fn task2_the_same_three_sends_received_by_type() {
         }
         // A stream cuts the bytes wherever the buffer ends; datagrams keep their edges and lose
         // what does not fit.
-        insta::assert_snapshot!("task2_the_same_three_sends_received_by_type", text);
+        ipclab_support::assert_snapshot!("task2_the_same_three_sends_received_by_type", text);
     });
 }
 
@@ -654,19 +841,27 @@ fn task4_sender_and_receiver_share_one_open_file() {
                 send_fd(socket.as_fd(), file.as_fd(), b"digits").expect("send_fd returned an error")
             },
         );
-        let offset = file.stream_position().expect("lseek");
-        assert_eq!(file.seek(SeekFrom::Start(0)).expect("lseek"), 0);
-        (report, offset)
+        // The child has read and exited: the judge reads our descriptor's offset.
+        checkpoint("after the child read");
+        (report, file.as_raw_fd())
     })
-    .judge(|(report, offset): (String, u64), _| {
+    .judge(|(report, fd): (String, i32), seen| {
         assert_eq!(
             report, "456",
             "the parent had read 4 bytes before sending: the received descriptor refers to the \
              same open file (the same offset), not to the file opened afresh by name"
         );
+        let entry = seen
+            .at("after the child read")
+            .test_process()
+            .fds
+            .get(&fd)
+            .unwrap_or_else(|| panic!("the parent's descriptor {fd} of the file is gone"));
         assert_eq!(
-            offset, 7,
-            "the child's read moved the parent's offset too: one open file, two descriptors"
+            entry.pos, 7,
+            "the child's read moved the parent's offset too (the kernel's fdinfo says {}): one \
+             open file, two descriptors",
+            entry.pos
         );
     });
 }

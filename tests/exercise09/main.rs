@@ -17,7 +17,8 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Seek, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
@@ -445,7 +446,8 @@ fn task1_pipelines_have_any_length() {
     isolated(NEVER_RETURNED_HINT, || parsed(&line)).judge(|got: Parsed, _| {
         assert_eq!(
             got.unwrap_or_else(|(e, _)| panic!("a valid line: {e:?}")),
-            seen::pipeline(&pipeline(vec![cmd(&["cat"]); 12]))
+            seen::pipeline(&pipeline(vec![cmd(&["cat"]); 12])),
+            "twelve commands joined by `|` are a pipeline of twelve commands: no fixed limit"
         );
     });
 }
@@ -481,7 +483,7 @@ fn task1_the_notes_pipeline() {
     })
     .judge(|got: Parsed, _| {
         let parsed = got.unwrap_or_else(|(e, _)| panic!("a valid line: {e:?}"));
-        insta::assert_debug_snapshot!("task1_the_notes_pipeline", parsed);
+        ipclab_support::assert_debug_snapshot!("task1_the_notes_pipeline", parsed);
     });
 }
 
@@ -624,12 +626,17 @@ fn task2_stages_run_at_the_same_time() {
         ]))
     })
     .judge(|got: Ran, seen| {
-        assert_eq!(statuses(got), vec![seen::Status::Exited(0); 2]);
         assert_eq!(
-            fs::read_to_string(seen.scratch.join("count.txt"))
-                .expect("read")
-                .trim(),
-            "1048576"
+            statuses(got),
+            vec![seen::Status::Exited(0); 2],
+            "`head -c 1048576 /dev/zero | wc -c > count.txt`: both stages must exit with 0"
+        );
+        let count = fs::read_to_string(seen.scratch.join("count.txt"))
+            .expect("`> count.txt` must create count.txt");
+        assert_eq!(
+            count.trim(),
+            "1048576",
+            "wc must have counted the whole MiB head wrote through the pipe"
         );
     });
 }
@@ -689,6 +696,45 @@ fn task2_output_redirection_creates_or_truncates() {
     });
 }
 
+/// The umask the mode test sets: not the usual 022, so that a mode hard-coded as 0o644 shows.
+const UMASK: u32 = 0o002;
+
+#[test]
+fn task2_a_created_file_gets_mode_0666_minus_the_umask() {
+    isolated(PIPELINE_HINT, || {
+        use nix::sys::stat::{umask, Mode};
+        umask(Mode::from_bits_truncate(UMASK as libc::mode_t));
+        let mut echo = cmd(&["echo", "new"]);
+        echo.stdout = Some(scratch("created.txt"));
+        ran(&pipeline(vec![echo]))
+    })
+    .judge(|got: Ran, seen| {
+        statuses(got);
+        let mode = fs::metadata(seen.scratch.join("created.txt"))
+            .expect("`> created.txt` must create the file")
+            .permissions()
+            .mode()
+            & 0o7777;
+        let expected = 0o666 & !UMASK;
+        let decimal = [644, 666].into_iter().find(|d| mode == d & !UMASK);
+        let cause = if let Some(d) = decimal {
+            format!(" The mode was written in decimal: {d} is {d:#o}; write the octal 0o666.")
+        } else if mode == 0o644 {
+            " The mode looks hard-coded as 0o644, which is what 0o666 gives under the usual umask \
+             022 only: pass 0o666 and let the kernel take away the umask's bits."
+                .to_owned()
+        } else {
+            String::new()
+        };
+        assert!(
+            mode == expected,
+            "`> created.txt` created the file with mode {mode:#o}; a file created by `>` gets \
+             mode 0o666 minus the umask (the test set umask {UMASK:03o}, so {expected:#o}): open \
+             it with O_CREAT and mode 0o666, as any shell does.{cause}"
+        );
+    });
+}
+
 #[test]
 fn task2_a_missing_input_file_starts_nothing() {
     isolated(PIPELINE_HINT, || {
@@ -703,7 +749,15 @@ fn task2_a_missing_input_file_starts_nothing() {
     .judge(|(missing, got): (PathBuf, Ran), seen| {
         match got {
             Err(seen::ShellError::Redirect { path, errno }) => {
-                assert_eq!((path, errno), (missing, Errno::ENOENT as i32));
+                assert_eq!(
+                    path, missing,
+                    "ShellError::Redirect must name the file that could not be opened"
+                );
+                assert_eq!(
+                    errno,
+                    Errno::ENOENT as i32,
+                    "opening a missing file for `<` fails with ENOENT (got errno {errno})"
+                );
             }
             other => panic!(
                 "expected Err(ShellError::Redirect {{ path: …/missing.txt, errno: ENOENT }}), got \
@@ -791,7 +845,7 @@ echo last line
     })
     .judge(|run: Run, _| {
         run.assert_no_panic();
-        insta::assert_snapshot!("task2_the_shell_runs_a_script", run.transcript);
+        ipclab_support::assert_snapshot!("task2_the_shell_runs_a_script", run.transcript);
         assert_eq!(
             run.code,
             Some(0),
@@ -847,56 +901,56 @@ fn builtin(argv: &[&str]) -> BuiltinRan {
     )
 }
 
-#[test]
-fn task3_cd_changes_the_shells_own_directory() {
-    isolated(SCRIPT_HINT, || {
-        let dir = scratch("elsewhere");
-        fs::create_dir(&dir).expect("mkdir");
-        let (result, _) = builtin(&["cd", dir.to_str().unwrap()]);
-        let cwd = open_cwd();
-        checkpoint("after cd");
-        (result, std::os::fd::AsRawFd::as_raw_fd(&cwd))
-    })
-    .judge(
-        |(result, fd): (Result<seen::Builtin, seen::ShellError>, i32), seen| {
-            assert!(
-                matches!(result, Ok(seen::Builtin::Continue)),
-                "cd DIR: expected Ok(Continue), got {result:?}"
-            );
-            assert_eq!(
-            cwd_at(seen.at("after cd"), fd),
-            canonical(&seen.scratch.join("elsewhere")),
-            "the kernel says the process's working directory did not change: cd must chdir() in \
-             the shell itself (a child's chdir would change only the child's)"
-        );
-        },
+/// Runs `cd` (with `dir`, a new directory of the scratch directory, as its argument, or with
+/// none and `dir` as $HOME) and opens `.` afterwards, for the judge to resolve.
+fn cd_into(dir: &str, as_argument: bool) -> (Result<seen::Builtin, seen::ShellError>, i32) {
+    let dir = scratch(dir);
+    fs::create_dir(&dir).expect("mkdir");
+    let argv = if as_argument {
+        vec!["cd", dir.to_str().expect("a UTF-8 scratch path")]
+    } else {
+        std::env::set_var("HOME", &dir);
+        vec!["cd"]
+    };
+    let (result, _) = builtin(&argv);
+    let cwd = open_cwd();
+    checkpoint("after cd");
+    (result, std::os::fd::AsRawFd::as_raw_fd(&cwd))
+}
+
+/// The judge's half of the `cd` tests: `cd` returned Continue and the kernel says the working
+/// directory is now `dir`.
+#[track_caller]
+fn assert_cd_reached(
+    (result, fd): (Result<seen::Builtin, seen::ShellError>, i32),
+    seen: &Witness,
+    dir: &str,
+    how: &str,
+) {
+    assert!(
+        matches!(result, Ok(seen::Builtin::Continue)),
+        "{how}: expected Ok(BuiltinOutcome::Continue), got {result:?}"
+    );
+    assert_eq!(
+        cwd_at(seen.at("after cd"), fd),
+        canonical(&seen.scratch.join(dir)),
+        "{how}: the kernel says the process's working directory did not become {dir}: cd must \
+         chdir() in the shell itself (a child's chdir would change only the child's)"
     );
 }
 
 #[test]
+fn task3_cd_changes_the_shells_own_directory() {
+    isolated(SCRIPT_HINT, || cd_into("elsewhere", true)).judge(|got, seen| {
+        assert_cd_reached(got, seen, "elsewhere", "`cd DIR`");
+    });
+}
+
+#[test]
 fn task3_cd_alone_goes_home() {
-    isolated(SCRIPT_HINT, || {
-        let dir = scratch("home");
-        fs::create_dir(&dir).expect("mkdir");
-        std::env::set_var("HOME", &dir);
-        let (result, _) = builtin(&["cd"]);
-        let cwd = open_cwd();
-        checkpoint("after cd");
-        (result, std::os::fd::AsRawFd::as_raw_fd(&cwd))
-    })
-    .judge(
-        |(result, fd): (Result<seen::Builtin, seen::ShellError>, i32), seen| {
-            assert!(
-                matches!(result, Ok(seen::Builtin::Continue)),
-                "got {result:?}"
-            );
-            assert_eq!(
-                cwd_at(seen.at("after cd"), fd),
-                canonical(&seen.scratch.join("home")),
-                "`cd` without an argument goes to $HOME"
-            );
-        },
-    );
+    isolated(SCRIPT_HINT, || cd_into("home", false)).judge(|got, seen| {
+        assert_cd_reached(got, seen, "home", "`cd` without an argument goes to $HOME");
+    });
 }
 
 #[test]
@@ -919,16 +973,26 @@ fn task3_cd_to_a_missing_directory_is_an_error() {
             match result {
                 Err(seen::ShellError::Cd { dir, errno }) => {
                     assert_eq!(
-                        (dir, errno),
-                        (PathBuf::from("/ipclab/no/such/dir"), Errno::ENOENT as i32)
-                    )
+                        dir,
+                        PathBuf::from("/ipclab/no/such/dir"),
+                        "ShellError::Cd must name the directory cd was given"
+                    );
+                    assert_eq!(
+                        errno,
+                        Errno::ENOENT as i32,
+                        "chdir to a missing directory fails with ENOENT (got errno {errno})"
+                    );
                 }
                 other => {
                     panic!("expected Err(ShellError::Cd {{ errno: ENOENT, .. }}), got {other:?}")
                 }
             }
             let snap = seen.at("after cd");
-            assert_eq!(cwd_at(snap, after), cwd_at(snap, before));
+            assert_eq!(
+                cwd_at(snap, after),
+                cwd_at(snap, before),
+                "a cd that failed must leave the working directory where it was"
+            );
         },
     );
 }
@@ -966,7 +1030,7 @@ fn task3_kill_l_lists_every_signal() {
         |(result, out): BuiltinRan, _| {
             assert!(
                 matches!(result, Ok(seen::Builtin::Continue)),
-                "got {result:?}"
+                "`kill -l`: expected Ok(BuiltinOutcome::Continue), got {result:?}"
             );
             // The layout is free: read the `NUMBER) NAME` pairs, whatever the spacing.
             let tokens: Vec<&str> = out.split_whitespace().collect();
@@ -979,9 +1043,44 @@ fn task3_kill_l_lists_every_signal() {
                 !pairs.is_empty(),
                 "kill -l must write `NUMBER) NAME` pairs such as ` 9) SIGKILL`; it wrote {out:?}"
             );
-            insta::assert_snapshot!("task3_kill_l_lists_every_signal", pairs.join("\n"));
+            ipclab_support::assert_snapshot!("task3_kill_l_lists_every_signal", pairs.join("\n"));
         },
     );
+}
+
+/// Waits until each of `pids` (children of the test) has ended, without reaping them: the
+/// judge's next snapshot shows them as zombies, with their wait status.
+fn ended_unreaped(pids: &[i32]) {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag};
+    for &pid in pids {
+        waitid(
+            Id::Pid(nix::unistd::Pid::from_raw(pid)),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        )
+        .expect("waitid for a signalled process");
+    }
+}
+
+/// How the zombie `pid` ended, as the kernel shows it to the judge (its wait status).
+#[track_caller]
+fn exit_status(snap: &Snapshot, pid: i32) -> i32 {
+    process(snap, pid).info.exit_status.unwrap_or_else(|| {
+        panic!(
+            "process {pid} is not a zombie at {:?}: the kernel shows no wait status",
+            snap.label
+        )
+    })
+}
+
+/// A wait status in words.
+fn how_it_ended(status: i32) -> String {
+    match status & 0x7f {
+        0 => format!("exited with code {}", (status >> 8) & 0xff),
+        n => match Signal::try_from(n) {
+            Ok(signal) => format!("was killed by {}", signal.as_str()),
+            Err(_) => format!("was killed by signal {n}"),
+        },
+    }
 }
 
 #[rstest]
@@ -999,25 +1098,22 @@ fn task3_kill_sends_the_named_signal(#[case] spec: &str, #[case] expected: Signa
             .filter(|w| !w.is_empty())
             .collect();
         let (result, _) = builtin(&argv);
-        let status = target.wait().expect("wait for the target");
-        (argv.join(" "), result, status.signal(), status.to_string())
+        ended_unreaped(&[target.id() as i32]);
+        checkpoint("target ended");
+        target.wait().expect("wait for the target");
+        (argv.join(" "), result, target.id() as i32)
     })
     .judge(
-        |(argv, result, signal, status): (
-            String,
-            Result<seen::Builtin, seen::ShellError>,
-            Option<i32>,
-            String,
-        ),
-         _| {
+        |(argv, result, pid): (String, Result<seen::Builtin, seen::ShellError>, i32), seen| {
             assert!(
                 matches!(result, Ok(seen::Builtin::Continue)),
-                "`{argv}`: got {result:?}"
+                "`{argv}`: expected Ok(BuiltinOutcome::Continue), got {result:?}"
             );
-            assert_eq!(
-                signal,
-                Some(expected as i32),
-                "`{argv}`: the kernel says the target ended with {status}, not by {}",
+            let status = exit_status(seen.at("target ended"), pid);
+            assert!(
+                status & 0x7f == expected as i32,
+                "`{argv}`: the kernel says the target {}, not by {}",
+                how_it_ended(status),
                 expected.as_str()
             );
         },
@@ -1036,19 +1132,16 @@ fn task3_kill_with_a_negative_pid_signals_a_process_group() {
         });
         checkpoint("group formed");
         let (result, _) = builtin(&["kill", "-TERM", &format!("-{group}")]);
-        let ended: Vec<Option<i32>> = [&mut leader, &mut member]
-            .into_iter()
-            .map(|child| child.wait().expect("wait").signal())
-            .collect();
-        (group, result, ended)
+        let pids = [leader.id() as i32, member.id() as i32];
+        ended_unreaped(&pids);
+        checkpoint("group ended");
+        for child in [&mut leader, &mut member] {
+            child.wait().expect("wait");
+        }
+        (group, result, pids)
     })
     .judge(
-        |(group, result, ended): (
-            i32,
-            Result<seen::Builtin, seen::ShellError>,
-            Vec<Option<i32>>,
-        ),
-         seen| {
+        |(group, result, pids): (i32, Result<seen::Builtin, seen::ShellError>, [i32; 2]), seen| {
             let formed = seen.at("group formed");
             let members: Vec<i32> = formed
                 .descendants()
@@ -1059,14 +1152,15 @@ fn task3_kill_with_a_negative_pid_signals_a_process_group() {
             assert_eq!(members.len(), 2, "the test's two cats form group {group}");
             assert!(
                 matches!(result, Ok(seen::Builtin::Continue)),
-                "got {result:?}"
+                "`kill -TERM -{group}`: expected Ok(BuiltinOutcome::Continue), got {result:?}"
             );
-            for (who, signal) in ["leader", "other member"].into_iter().zip(ended) {
-                assert_eq!(
-                    signal,
-                    Some(libc::SIGTERM),
+            for (who, pid) in ["leader", "other member"].into_iter().zip(pids) {
+                let status = exit_status(seen.at("group ended"), pid);
+                assert!(
+                    status & 0x7f == libc::SIGTERM,
                     "`kill -TERM -{group}`: the group's {who} must get SIGTERM (kill(2) with a \
-                     negative pid signals the whole process group)"
+                     negative pid signals the whole process group); the kernel says it {}",
+                    how_it_ended(status)
                 );
             }
         },
@@ -1079,23 +1173,56 @@ fn task3_kill_with_a_negative_pid_signals_a_process_group() {
 #[case::no_pid(&["kill", "-TERM"])]
 #[case::pid_not_a_number(&["kill", "-TERM", "init"])]
 fn task3_kill_mistakes_are_errors(#[case] argv: &[&str]) {
-    isolated(NEVER_RETURNED_HINT, || builtin(argv)).judge(|(result, _): BuiltinRan, _| {
-        let ok = match (argv, &result) {
-            ([_, "-NOPE", ..], Err(seen::ShellError::UnknownSignal(name))) => name.contains("NOPE"),
-            ([.., "2147483647"], Err(seen::ShellError::Kill { errno })) => {
-                *errno == Errno::ESRCH as i32
+    isolated(NEVER_RETURNED_HINT, || {
+        let mut out = Vec::new();
+        let result = run_builtin(&words(argv), &mut out);
+        // The error's text, as the shell prints it after `ipclab: `.
+        let text = result.as_ref().err().map(|e| e.to_string());
+        (seen::builtin(&result), text)
+    })
+    .judge(
+        |(result, text): (Result<seen::Builtin, seen::ShellError>, Option<String>), _| {
+            let line = argv.join(" ");
+            let usage = |result: &Result<seen::Builtin, seen::ShellError>| {
+                matches!(result, Err(seen::ShellError::Usage { builtin }) if builtin == "kill")
+            };
+            match argv {
+                [_, "-NOPE", ..] => assert!(
+                    matches!(&result, Err(seen::ShellError::UnknownSignal(name)) if name.contains("NOPE")),
+                    "`{line}`: a signal name that does not exist must fail with \
+                     Err(ShellError::UnknownSignal(\"NOPE\")), got {result:?}"
+                ),
+                [.., "2147483647"] => assert!(
+                    matches!(result, Err(seen::ShellError::Kill { errno }) if errno == Errno::ESRCH as i32),
+                    "`{line}`: kill(2) fails with ESRCH for a process that does not exist, which \
+                     must come back as Err(ShellError::Kill {{ errno: ESRCH, .. }}), got {result:?}"
+                ),
+                [_, _] => {
+                    assert!(
+                        usage(&result),
+                        "`{line}` (no PID) must fail with Err(ShellError::Usage {{ builtin: \
+                         \"kill\", .. }}), got {result:?}"
+                    );
+                    assert_eq!(
+                        text.as_deref(),
+                        Some(KILL_USAGE),
+                        "`{line}` (no PID): the shell must print exactly the line `ipclab: \
+                         {KILL_USAGE}` (the statement's usage line), so the error's text must be \
+                         {KILL_USAGE:?}"
+                    );
+                }
+                _ => assert!(
+                    usage(&result),
+                    "`{line}`: a PID that is not a number must fail with \
+                     Err(ShellError::Usage {{ builtin: \"kill\", .. }}), got {result:?}"
+                ),
             }
-            (_, Err(seen::ShellError::Usage { builtin })) => *builtin == "kill",
-            _ => false,
-        };
-        assert!(
-            ok,
-            "`{}` must fail with the error that names the cause (UnknownSignal, Kill with ESRCH, or \
-             Usage), got {result:?}",
-            argv.join(" ")
-        );
-    });
+        },
+    );
 }
+
+/// What `kill` with no PID says (after the shell's `ipclab: `), as the statement gives it.
+const KILL_USAGE: &str = "kill: usage: kill -l | kill [-SIGNAL] PID...";
 
 #[test]
 fn task3_builtins_in_the_shell() {
@@ -1110,7 +1237,7 @@ fn task3_builtins_in_the_shell() {
         let transcript = run
             .transcript
             .replace(&canonical(&seen.scratch).display().to_string(), "[tmp]");
-        insta::assert_snapshot!("task3_builtins_in_the_shell", transcript);
+        ipclab_support::assert_snapshot!("task3_builtins_in_the_shell", transcript);
         assert_eq!(run.code, Some(4), "`exit 4` ends the shell with code 4");
     });
 }
@@ -1123,7 +1250,6 @@ fn task3_builtins_in_the_shell() {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Session {
     shell: i32,
-    foreground: Vec<(String, i32)>,
     transcript: String,
     success: Option<bool>,
 }
@@ -1136,11 +1262,9 @@ impl Session {
         }
     }
 
-    /// Notes the terminal's foreground group (tcgetpgrp: no snapshot shows it) and lets the
-    /// judge look at every process (checkpoint `moment`).
-    fn look(&mut self, pty: &Pty, moment: &str) {
-        self.foreground
-            .push((moment.to_owned(), pty.foreground_group().as_raw()));
+    /// Lets the judge look at every process, the terminal's foreground group included
+    /// (checkpoint `moment`).
+    fn look(&self, moment: &str) {
         checkpoint(moment);
     }
 
@@ -1149,13 +1273,11 @@ impl Session {
         self
     }
 
+    /// The terminal's foreground process group at `moment`, as the judge saw it: the `tpgid`
+    /// the kernel shows for the shell, whose controlling terminal it is (what tcgetpgrp says).
     #[track_caller]
-    fn foreground_at(&self, moment: &str) -> i32 {
-        self.foreground
-            .iter()
-            .find(|(m, _)| m == moment)
-            .map(|(_, group)| *group)
-            .unwrap_or_else(|| panic!("the test never looked at the terminal at {moment:?}"))
+    fn foreground_at(&self, seen: &Witness, moment: &str) -> i32 {
+        process(seen.at(moment), self.shell).terminal_foreground
     }
 
     /// The judge's check that the transcript shows `needle`, as the test waited for it.
@@ -1173,8 +1295,8 @@ impl Session {
 fn task4_the_shell_takes_the_terminal_and_ignores_its_signals() {
     isolated(JOB_HINT, || {
         let mut pty = interactive_shell();
-        let mut session = Session::start(&pty);
-        session.look(&pty, "at the prompt");
+        let session = Session::start(&pty);
+        session.look("at the prompt");
         pty.send(b"\x04");
         pty.wait("the shell exiting at end of file (Ctrl+D at the prompt)");
         session.end(&pty)
@@ -1187,7 +1309,7 @@ fn task4_the_shell_takes_the_terminal_and_ignores_its_signals() {
             "the shell leads a process group of its own"
         );
         assert_eq!(
-            session.foreground_at("at the prompt"),
+            session.foreground_at(seen, "at the prompt"),
             shell.info.pgid.as_raw(),
             "at the prompt the shell's group must be the terminal's foreground group (tcsetpgrp)"
         );
@@ -1211,18 +1333,18 @@ fn task4_the_shell_takes_the_terminal_and_ignores_its_signals() {
 fn task4_a_pipeline_is_one_process_group_in_the_foreground() {
     isolated(JOB_HINT, || {
         let mut pty = interactive_shell();
-        let mut session = Session::start(&pty);
+        let session = Session::start(&pty);
         pty.send_line("cat | cat");
         pty.send_line("ping");
         pty.expect("ping\n", "`cat | cat` passing a line typed on the terminal");
         // Both cats are running now (the first read the terminal, the second wrote it).
-        session.look(&pty, "job running");
+        session.look("job running");
         pty.send(b"\x04");
         pty.expect(
             PROMPT,
             "the prompt after the job ended (Ctrl+D ends cat's input)",
         );
-        session.look(&pty, "job ended");
+        session.look("job ended");
         pty.send(b"\x04");
         pty.wait("the shell exiting at end of file");
         session.end(&pty)
@@ -1250,12 +1372,12 @@ fn task4_a_pipeline_is_one_process_group_in_the_foreground() {
             "the group is led by one of the stages (the first: setpgid(0, 0))"
         );
         assert_eq!(
-            session.foreground_at("job running"),
+            session.foreground_at(seen, "job running"),
             group.as_raw(),
             "the running job's group must be the terminal's foreground group (tcsetpgrp)"
         );
         assert_eq!(
-            session.foreground_at("job ended"),
+            session.foreground_at(seen, "job ended"),
             session.shell,
             "when the job ends, the shell must take the terminal back (tcsetpgrp)"
         );
@@ -1278,7 +1400,7 @@ fn task4_ctrl_c_ends_the_job_not_the_shell() {
             "the shell reporting that Ctrl+C killed the job",
         );
         pty.expect(PROMPT, "the next prompt: the shell survives Ctrl+C");
-        session.look(&pty, "after Ctrl+C");
+        session.look("after Ctrl+C");
         pty.send_line("echo still 'here'");
         pty.expect("still here\n", "the shell running a command after Ctrl+C");
         pty.send(b"\x04");
@@ -1302,25 +1424,25 @@ fn task4_ctrl_c_ends_the_job_not_the_shell() {
 fn task4_ctrl_z_stops_the_job_and_fg_resumes_it() {
     isolated_for(Deadline::secs(15), JOB_HINT, || {
         let mut pty = interactive_shell();
-        let mut session = Session::start(&pty);
+        let session = Session::start(&pty);
         pty.send_line("cat");
         pty.send_line("ping");
         pty.expect("ping\n", "cat repeating a line typed on the terminal");
-        session.look(&pty, "cat running");
+        session.look("cat running");
         pty.send(b"\x1a");
         pty.expect(
             "Stopped",
             "the shell reporting that Ctrl+Z stopped the job (waitpid with WUNTRACED)",
         );
         pty.expect(PROMPT, "the prompt while the job is stopped");
-        session.look(&pty, "job stopped");
+        session.look("job stopped");
         pty.send_line("fg");
         pty.send_line("pong");
         pty.expect(
             "pong\n",
             "cat running again after fg (SIGCONT) and reading the terminal",
         );
-        session.look(&pty, "job resumed");
+        session.look("job resumed");
         pty.send(b"\x04");
         pty.expect(PROMPT, "the prompt after the resumed job ended");
         pty.send(b"\x04");
@@ -1340,7 +1462,7 @@ fn task4_ctrl_z_stops_the_job_and_fg_resumes_it() {
             "the kernel must show the stopped job in state T (/proc/<pid>/stat)"
         );
         assert_eq!(
-            session.foreground_at("job stopped"),
+            session.foreground_at(seen, "job stopped"),
             session.shell,
             "while the job is stopped, the shell must own the terminal again"
         );
@@ -1349,11 +1471,11 @@ fn task4_ctrl_z_stops_the_job_and_fg_resumes_it() {
             "after fg the job must run again"
         );
         assert_eq!(
-            session.foreground_at("job resumed"),
+            session.foreground_at(seen, "job resumed"),
             cat.pgid.as_raw(),
             "fg must give the terminal back to the job (tcsetpgrp) before continuing it"
         );
-        insta::assert_snapshot!("task4_ctrl_z_and_fg_transcript", session.transcript);
+        ipclab_support::assert_snapshot!("task4_ctrl_z_and_fg_transcript", session.transcript);
     });
 }
 
@@ -1384,14 +1506,14 @@ fn task4_fg_without_a_stopped_job_is_an_error() {
 fn task4_exit_ends_stopped_jobs_and_leaves_no_zombie() {
     isolated(JOB_HINT, || {
         let mut pty = interactive_shell();
-        let mut session = Session::start(&pty);
+        let session = Session::start(&pty);
         pty.send_line("cat | cat");
         pty.send_line("ping");
         pty.expect("ping\n", "`cat | cat` passing a line typed on the terminal");
         pty.send(b"\x1a");
         pty.expect("Stopped", "the shell reporting that Ctrl+Z stopped the job");
         pty.expect(PROMPT, "the prompt while the job is stopped");
-        session.look(&pty, "job stopped");
+        session.look("job stopped");
         pty.send_line("exit");
         pty.wait("the shell exiting with a stopped job");
         checkpoint("shell gone");

@@ -23,6 +23,8 @@
 //!   deadline), for what only exists on a terminal: job control, Ctrl+C, Ctrl+Z.
 //! * [`netprocfs`] reads the kernel's socket tables (`/proc/net/{unix,tcp,udp}`): what a socket
 //!   inode is bound to, whether it listens, its type.
+//! * [`snapshot`] compares output with a reviewed `.snap` file in the judge
+//!   ([`assert_snapshot!`]): a mismatch shows a line diff and writes nothing.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
@@ -41,6 +43,7 @@ pub mod procfs;
 pub mod pty;
 pub mod record;
 pub mod sandbox;
+pub mod snapshot;
 pub mod sysvipc;
 pub mod witness;
 

@@ -163,6 +163,10 @@ pub struct ProcessInfo {
     pub state: char,
     /// The command name (at most 15 bytes, as the kernel keeps it).
     pub comm: String,
+    /// For a zombie, how it ended, as `waitpid` would report it (`exit_code`, the last field
+    /// of `stat`): `status & 0x7f` is the signal that killed it, or 0 and `status >> 8` the
+    /// exit code. `None` while the process runs (or where the kernel does not show it).
+    pub exit_status: Option<i32>,
 }
 
 impl ProcessInfo {
@@ -197,6 +201,15 @@ fn parse_stat(stat: &str) -> Option<ProcessInfo> {
     let state = rest.next()?.chars().next()?;
     let mut num = || rest.next().and_then(|s| s.parse::<i32>().ok());
     let (ppid, pgid, sid) = (num()?, num()?, num()?);
+    // Field 52 of stat; fields 7..51 lie between.
+    let exit_status = if state == 'Z' {
+        stat[close + 1..]
+            .split_whitespace()
+            .nth(49)
+            .and_then(|s| s.parse().ok())
+    } else {
+        None
+    };
     Some(ProcessInfo {
         pid: Pid::from_raw(pid),
         ppid: Pid::from_raw(ppid),
@@ -204,6 +217,7 @@ fn parse_stat(stat: &str) -> Option<ProcessInfo> {
         sid: Pid::from_raw(sid),
         state,
         comm,
+        exit_status,
     })
 }
 
@@ -408,6 +422,28 @@ mod tests {
             (42, 1, 42, 40)
         );
         assert_eq!((p.comm.as_str(), p.state), ("a) b (c)", 'S'));
+    }
+
+    #[test]
+    fn a_zombie_shows_how_it_ended() {
+        // SAFETY: the child only raises a signal at its default action (death).
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => {
+                // SAFETY: raise and _exit are async-signal-safe.
+                unsafe {
+                    libc::raise(libc::SIGTERM);
+                    libc::_exit(0)
+                }
+            }
+            nix::unistd::ForkResult::Parent { child } => {
+                use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag};
+                // Wait until it is a zombie, without reaping it.
+                waitid(Id::Pid(child), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT).unwrap();
+                let seen = process(child).unwrap().unwrap();
+                waitpid(child, None).unwrap();
+                assert_eq!((seen.state, seen.exit_status), ('Z', Some(libc::SIGTERM)));
+            }
+        }
     }
 
     #[test]
