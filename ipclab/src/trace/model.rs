@@ -145,6 +145,10 @@ pub struct Trace {
 
 /// Calls that can put a process to sleep.
 const BLOCKING: &[&str] = &[
+    "poll",
+    "ppoll",
+    "epoll_wait",
+    "flock",
     "read",
     "readv",
     "write",
@@ -173,6 +177,10 @@ const BLOCKING: &[&str] = &[
 
 /// Calls whose result is what another process did (bytes it wrote, its exit, its post).
 const WAITING: &[&str] = &[
+    "poll",
+    "ppoll",
+    "epoll_wait",
+    "flock",
     "read",
     "readv",
     "recvfrom",
@@ -194,6 +202,12 @@ const WAITING: &[&str] = &[
 
 /// Calls that are about processes and IPC whatever their arguments.
 const ALWAYS_SHOWN: &[&str] = &[
+    "shutdown",
+    "flock",
+    "rt_sigpending",
+    "rt_sigqueueinfo",
+    "mq_getsetattr",
+    "mq_notify",
     "pipe",
     "pipe2",
     "socketpair",
@@ -234,6 +248,10 @@ const SPAWNING: &[&str] = &["clone", "clone3", "fork", "vfork"];
 
 /// Calls the model reads for their effect on descriptor tables (beyond the lists above).
 const TRACKED: &[&str] = &[
+    "close_range",
+    "signalfd4",
+    "pidfd_open",
+    "epoll_create1",
     "close",
     "dup",
     "dup2",
@@ -722,6 +740,75 @@ impl Builder {
                     format!("{name} → {}", result_text(&call.result))
                 };
             }
+            "close_range" => {
+                // close_range(first, last, flags): every descriptor in the range goes (unless
+                // CLOSE_RANGE_CLOEXEC only marks them).
+                let first = fd_arg(0).unwrap_or(i32::MAX);
+                let last = call
+                    .args
+                    .get(1)
+                    .and_then(|a| a.trim().parse::<u64>().ok())
+                    .map_or(i32::MAX, |l| l.min(i32::MAX as u64) as i32);
+                let only_mark = call.args.get(2).is_some_and(|f| f.contains("CLOEXEC"));
+                if ok && !only_mark {
+                    let closing: Vec<i32> = self
+                        .live
+                        .get(&pid)
+                        .map(|t| {
+                            t.keys()
+                                .copied()
+                                .filter(|fd| (first..=last).contains(fd))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    for fd in closing {
+                        self.set(pid, at, fd, None);
+                    }
+                }
+                text = format!(
+                    "close_range({}) → {}",
+                    call.args.join(", "),
+                    result_text(&call.result)
+                );
+            }
+            "shutdown" => {
+                let fd = fd_arg(0).unwrap_or(-1);
+                let how = call.args.get(1).cloned().unwrap_or_default();
+                text = format!(
+                    "shutdown {} {how} → {}",
+                    self.fd_text(pid, fd),
+                    result_text(&call.result)
+                );
+            }
+            "poll" | "ppoll" => {
+                // `[{fd=3<pipe:[12]>, events=POLLIN}, …]`: the descriptors it waited on.
+                let list = call.args.first().cloned().unwrap_or_default();
+                let mut waited = Vec::new();
+                for piece in list.split("fd=").skip(1) {
+                    let arg = piece.split(", events").next().unwrap_or("");
+                    if let Some((fd, object)) = decoded_fd(arg) {
+                        let desc = self
+                            .live
+                            .get(&pid)
+                            .and_then(|t| t.get(&fd))
+                            .filter(|d| d.object == object)
+                            .cloned()
+                            .unwrap_or(Desc {
+                                object,
+                                end: None,
+                                cloexec: false,
+                            });
+                        ipc |= self.is_ipc_desc(&desc);
+                        used.push((fd, desc));
+                        waited.push(self.fd_text(pid, fd));
+                    }
+                }
+                text = format!(
+                    "{name} on {} → {}",
+                    waited.join(", "),
+                    result_text(&call.result)
+                );
+            }
             "close" => {
                 let fd = fd_arg(0).unwrap_or(-1);
                 text = format!("close {}", self.fd_text(pid, fd));
@@ -776,7 +863,7 @@ impl Builder {
                 };
             }
             "openat" | "open" | "socket" | "accept" | "accept4" | "eventfd2" | "mq_open"
-            | "memfd_create" => {
+            | "memfd_create" | "signalfd4" | "pidfd_open" | "epoll_create1" => {
                 let path = call
                     .args
                     .iter()
