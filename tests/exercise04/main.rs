@@ -8,7 +8,9 @@
 //! table and the maps itself, at `checkpoint`s the body marks, and decides the verdict.
 //!
 //! Every segment a test creates is owned by a guard (the student's `Segment`, or the suite's own
-//! `RawSegment`), so a failing test still leaves nothing in the kernel's table.
+//! `RawSegment`), so a failing test still leaves nothing in the kernel's table. And every judge
+//! ends (`judge_all`) by asking the kernel whether anything is left once the body's guards are
+//! gone: a segment in the table or a `/SYSV…` mapping in any process is a leak.
 
 use std::cell::Cell;
 use std::fs;
