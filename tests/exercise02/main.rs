@@ -6,7 +6,8 @@
 //! data; the verdict is the judge's (`.judge`). The kernel is the witness: the judge itself
 //! `stat`s what the test left in its scratch directory, reads at checkpoints who holds what open
 //! and where a thread is waiting; `FIONREAD` (measured by the test) says how many bytes sit in
-//! the pipe buffer.
+//! the pipe buffer: it is the one measurement the judge cannot make itself, because `/proc`
+//! shows no pipe's fill level (`fdinfo` has the position and the flags, nothing more).
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -86,7 +87,9 @@ fn raw_open(path: &Path, flags: OFlag) -> File {
     )
 }
 
-/// Bytes waiting in the pipe buffer behind `fd` (the FIONREAD ioctl).
+/// Bytes waiting in the pipe buffer behind `fd` (the FIONREAD ioctl). Measured in the test
+/// process and handed to the judge as data: no snapshot can show it (`/proc/<pid>/fdinfo` of a
+/// pipe has no fill level, and the ioctl needs a descriptor of the pipe).
 fn unread_bytes(fd: &impl AsFd) -> usize {
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD writes one c_int into `n`, which lives for the whole call.
@@ -454,6 +457,45 @@ fn task1_dropping_the_guard_removes_the_fifo() {
     });
 }
 
+#[test]
+fn task1_dropping_the_guard_leaves_a_replaced_or_vanished_path_alone() {
+    isolated(CREATE_HINT, || {
+        // Someone moved the FIFO away and put a file of their own under its name. (Moved, not
+        // removed: a removed FIFO's inode number could be given to the new file at once.)
+        let replaced = scratch_path("replaced");
+        let fifo = create_fifo(&replaced, 0o600).expect("create_fifo returned an error");
+        fs::rename(&replaced, scratch_path("moved-away")).unwrap();
+        fs::write(&replaced, "someone else's").unwrap();
+        let dropped_replaced = panic::catch_unwind(AssertUnwindSafe(|| drop(fifo))).is_ok();
+        // Someone removed the FIFO: the guard's unlink fails with ENOENT.
+        let vanished = scratch_path("vanished");
+        let fifo = create_fifo(&vanished, 0o600).expect("create_fifo returned an error");
+        fs::remove_file(&vanished).unwrap();
+        let dropped_vanished = panic::catch_unwind(AssertUnwindSafe(|| drop(fifo))).is_ok();
+        (dropped_replaced, dropped_vanished)
+    })
+    .judge(|(dropped_replaced, dropped_vanished): (bool, bool), seen| {
+        assert!(
+            dropped_vanished,
+            "dropping a guard whose FIFO someone had removed panicked: unlink fails (ENOENT) \
+             then, and a drop must ignore that, never fail"
+        );
+        assert!(
+            dropped_replaced,
+            "dropping a guard whose path someone had taken over panicked: a drop must never fail"
+        );
+        assert_eq!(
+            fs::read_to_string(seen.scratch.join("replaced"))
+                .ok()
+                .as_deref(),
+            Some("someone else's"),
+            "the FIFO had been moved away and a regular file put under its name, and dropping the \
+             guard removed that file: remove the path only if it still names the FIFO you made \
+             (compare the device and inode lstat gives with those of the FIFO at creation)"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Task 2: the rules of open() on a FIFO.
 
@@ -513,6 +555,18 @@ fn task2_nonblocking_writer_with_a_reader_opens_and_then_blocks_normally() {
              a write into a full FIFO waits instead of failing with EAGAIN"
         );
         assert_eq!(got, "through the kernel");
+        let path = seen.scratch.join("fifo");
+        let open = seen
+            .at("opened")
+            .test_process()
+            .fds_to(&FdTarget::Path(path));
+        assert_eq!(
+            open.len(),
+            2,
+            "with the test's reader and the writer try_open_writer returned, the test process \
+             should hold 2 descriptors of the FIFO, but the kernel shows {open:?}: \
+             try_open_writer left another one open"
+        );
     });
 }
 
@@ -553,6 +607,13 @@ fn task2_nonblocking_reader_opens_at_once_without_a_writer() {
         assert!(
             writer.is_ok(),
             "with the reader open, open(O_WRONLY | O_NONBLOCK) should succeed, but failed: {writer:?}"
+        );
+        let open = opened.test_process().fds_to(&FdTarget::Path(path.clone()));
+        assert_eq!(
+            open,
+            vec![fd],
+            "the test process should hold one descriptor of the FIFO, the one try_open_reader \
+             returned, but the kernel shows {open:?}: try_open_reader left another one open"
         );
     });
 }
@@ -726,23 +787,43 @@ fn task2_opening_something_else_is_not_a_fifo() {
 // Task 3: reading framed messages.
 
 /// A reader that hands out at most `step` bytes per read, after an EINTR each time, as a pipe
-/// does when its writer writes in pieces and signals arrive.
+/// does when its writer writes in pieces and signals arrive. It remembers what its last read
+/// gave, so that the judge can tell a reader that gave up on EINTR from one that gave up after
+/// a short read.
 struct Trickle {
     data: Vec<u8>,
     at: usize,
     step: usize,
     interrupt_next: bool,
+    last: LastRead,
+}
+
+/// What the last `read` of a [`Trickle`] gave the code under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum LastRead {
+    None,
+    Interrupted,
+    /// `got` bytes where `asked` were asked for (0: end of file).
+    Bytes {
+        got: usize,
+        asked: usize,
+    },
 }
 
 impl Read for Trickle {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.interrupt_next = !self.interrupt_next;
         if !self.interrupt_next {
+            self.last = LastRead::Interrupted;
             return Err(io::ErrorKind::Interrupted.into());
         }
         let n = self.step.min(buf.len()).min(self.data.len() - self.at);
         buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
         self.at += n;
+        self.last = LastRead::Bytes {
+            got: n,
+            asked: buf.len(),
+        };
         Ok(n)
     }
 }
@@ -820,14 +901,38 @@ fn task3_partial_and_interrupted_reads_are_continued(#[case] step: usize) {
             at: 0,
             step,
             interrupt_next: false,
+            last: LastRead::None,
         };
-        receive_all(&mut reader, messages.len() + 1)
+        let mut got = Vec::new();
+        for _ in 0..messages.len() + 1 {
+            let result = obs(receive_message(&mut reader), |m| m);
+            let more = matches!(result, Obs::Ok(Some(_)));
+            got.push((result, reader.last));
+            if !more {
+                break;
+            }
+        }
+        got
     })
-    .judge(|got: Vec<Got>, _| {
+    .judge(|got: Vec<(Got, LastRead)>, _| {
         let mut got = got.into_iter();
         for (i, expected) in messages.iter().enumerate() {
-            match got.next() {
-                Some(Obs::Ok(Some(got))) => assert!(
+            let (result, last) = got.next().expect("one result per call");
+            let why = match last {
+                LastRead::Interrupted => "Its last read failed with EINTR \
+                     (ErrorKind::Interrupted), and it gave up: nothing was read, so retry that \
+                     read"
+                    .to_owned(),
+                LastRead::Bytes { got, asked } if got > 0 && got < asked => format!(
+                    "Its last read returned {got} of the {asked} bytes asked for, and it gave \
+                     up: a short read is not the end of the message. Keep reading until the \
+                     header, then the body, is complete; only a read that returns 0 is end of \
+                     file"
+                ),
+                other => format!("Its last read: {other:?}"),
+            };
+            match result {
+                Obs::Ok(Some(got)) => assert!(
                     got == *expected,
                     "message {i}: got {} bytes, expected {}. A read may return fewer bytes than asked \
                      for: keep reading until the header, then the body, is complete",
@@ -836,13 +941,12 @@ fn task3_partial_and_interrupted_reads_are_continued(#[case] step: usize) {
                 ),
                 other => panic!(
                     "message {i}, delivered {step} bytes per read with EINTR in between: expected \
-                     Ok(Some(..)), got {:?}. Retry a read that fails with ErrorKind::Interrupted",
-                    other.expect("one result per call")
+                     Ok(Some(..)), got {other:?}. {why}"
                 ),
             }
         }
         assert!(
-            matches!(got.next(), Some(Obs::Ok(None))),
+            matches!(got.next(), Some((Obs::Ok(None), _))),
             "expected Ok(None) after the last message"
         );
     });
@@ -1341,10 +1445,12 @@ struct Megabytes {
     server: i32,
     first: String,
     client: i32,
-    /// `stat` of the FIFO while the server runs: (is a FIFO, size, blocks).
-    stat: (bool, u64, u64),
     ended: Ended,
 }
+
+/// A second name the test gives the server's FIFO (a hard link), so that the judge can `stat`
+/// the FIFO itself after the server has removed its own name.
+const FIFO_LINK: &str = "myPipe.second-name";
 
 /// Where the test leaves the server's transcript lines, for the judge to read.
 const SERVER_LINES_FILE: &str = "server-lines.txt";
@@ -1355,6 +1461,7 @@ fn task5_megabytes_pass_through_and_the_fifo_stays_empty_on_disk() {
     isolated(SERVER_HINT, || {
         let path = scratch_path("myPipe");
         let mut server = Server::start(&path);
+        fs::hard_link(&path, scratch_path(FIFO_LINK)).expect("a second name for the FIFO");
         // Our own client, held open so that the server does not see end of file between clients.
         let keeper = raw_open(&path, OFlag::O_WRONLY);
         (&keeper).write_all(&frame(b"first")).unwrap();
@@ -1385,15 +1492,11 @@ fn task5_megabytes_pass_through_and_the_fifo_stays_empty_on_disk() {
             .expect("keep the transcript for the judge");
         let client_status = client.wait().unwrap();
 
-        let meta = fs::symlink_metadata(&path).expect("the FIFO vanished while the server runs");
-        let stat = (meta.file_type().is_fifo(), meta.size(), meta.blocks());
-
         drop(keeper);
         Megabytes {
             server: server.pid().as_raw(),
             first,
             client: client_status.into_raw(),
-            stat,
             ended: server.finish(),
         }
     })
@@ -1402,7 +1505,6 @@ fn task5_megabytes_pass_through_and_the_fifo_stays_empty_on_disk() {
             server,
             first,
             client,
-            stat,
             ended,
         } = seen_by_test;
         let path = seen.scratch.join("myPipe");
@@ -1438,7 +1540,10 @@ fn task5_megabytes_pass_through_and_the_fifo_stays_empty_on_disk() {
             "the client failed: {client_status}"
         );
 
-        let (is_fifo, size, blocks) = stat;
+        // The judge's own stat, through the second name: the same inode, after 4 MiB.
+        let meta = fs::symlink_metadata(seen.scratch.join(FIFO_LINK))
+            .expect("the test's second name of the FIFO");
+        let (is_fifo, size, blocks) = (meta.file_type().is_fifo(), meta.size(), meta.blocks());
         assert!(is_fifo, "stat says {} is not a FIFO", path.display());
         assert_eq!(
             (size, blocks),
@@ -1472,10 +1577,41 @@ fn task5_server_removes_the_fifo_when_told_to_stop(#[case] signal: Signal) {
     isolated(SERVER_HINT, || {
         let path = scratch_path("myPipe");
         let server = Server::start(&path);
+        // No client comes: the server must wait asleep in the kernel (poll, read, ...), not spin.
+        // The judge looks at the moment the test saw it asleep, or gave up waiting.
+        let patience = Duration::from_secs_f64(5.0 * ipclab_support::isolate::scale());
+        let _ = procfs::wait_until_blocked(server.pid(), patience, |_| true);
+        checkpoint("no client has come");
         kill(server.pid(), signal).unwrap();
-        server.finish()
+        (server.pid().as_raw(), server.finish())
     })
-    .judge(|ended: Ended, seen| {
+    .judge(|(pid, ended): (i32, Ended), seen| {
+        let waiting = seen.at("no client has come");
+        let server = waiting.expect_process(pid, "the server should be waiting for clients");
+        if server.threads.iter().all(|t| t.blocked.is_none()) {
+            let path = seen.scratch.join("myPipe");
+            let nonblocking: Vec<String> = server
+                .fds
+                .iter()
+                .filter(|(_, e)| e.target == FdTarget::Path(path.clone()))
+                .filter(|(_, e)| e.flags & libc::O_NONBLOCK != 0)
+                .map(|(fd, e)| format!("fd {fd} ({}, O_NONBLOCK)", access_mode_name(e.flags)))
+                .collect();
+            let why = if nonblocking.is_empty() {
+                "is it polling in a loop?".to_owned()
+            } else {
+                format!(
+                    "its descriptor of the FIFO is still O_NONBLOCK ({}), so every read of the \
+                     empty FIFO fails with EAGAIN at once and the server spins. Clear O_NONBLOCK \
+                     after opening (as try_open_reader does), or sleep in poll before each read",
+                    nonblocking.join(", ")
+                )
+            };
+            panic!(
+                "no client had come, and the server was running instead of sleeping in the \
+                 kernel (poll, read, ...) while it waited: {why}"
+            );
+        }
         ended.assert_fifo_removed(seen, "myPipe");
         let status = ended.status();
         assert!(
@@ -1492,27 +1628,91 @@ fn task5_server_removes_the_fifo_when_told_to_stop(#[case] signal: Signal) {
     });
 }
 
+const EXISTING_PATH_HINT: &str = "the server went on although the path was taken by a \
+     regular file: run_server must fail at once (create_fifo's Error::PathExists), before it \
+     opens anything or prints its readiness line, and leave the file alone";
+
+/// What the test saw of a server started on a path that is taken.
+#[derive(Debug, Serialize, Deserialize)]
+struct OnATakenPath {
+    /// The test's own descriptor of the file that was there: the judge asks the kernel whether
+    /// that file is still at its path.
+    held: i32,
+    /// The server's first line: empty if it failed at once.
+    first: String,
+    ran: Ran,
+}
+
 #[test]
 fn task5_server_refuses_a_path_that_exists() {
-    isolated(SERVER_HINT, || {
+    isolated(EXISTING_PATH_HINT, || {
         let path = scratch_path("notes.txt");
         fs::write(&path, "keep me").unwrap();
-        Ran::of(
-            Command::new(SERVER)
-                .arg(&path)
-                .output()
-                .expect("start ex02-fifo-server"),
-        )
+        // Held open by the test: if the server unlinks the file (to put its FIFO there), the
+        // kernel shows this descriptor as "(deleted)".
+        let held = File::open(&path).unwrap();
+        let mut server = Command::new(SERVER)
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ex02-fifo-server");
+        // A server that refuses prints nothing and exits (end of file here); one that went on
+        // prints its readiness line and waits for clients.
+        let mut stdout = BufReader::new(server.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        checkpoint("the server has answered");
+        if !first.is_empty() {
+            let _ = kill(Pid::from_raw(server.id() as i32), Signal::SIGTERM);
+        }
+        let mut rest = Vec::new();
+        stdout.read_to_end(&mut rest).unwrap();
+        let mut stderr = Vec::new();
+        let _ = server.stderr.take().unwrap().read_to_end(&mut stderr);
+        let status = server.wait().unwrap();
+        OnATakenPath {
+            held: held.as_raw_fd(),
+            first,
+            ran: Ran::of(Output {
+                status,
+                stdout: rest,
+                stderr,
+            }),
+        }
     })
-    .judge(|server: Ran, seen| {
+    .judge(|server: OnATakenPath, seen| {
+        let path = seen.scratch.join("notes.txt");
+        let target = seen
+            .at("the server has answered")
+            .test_process()
+            .fds
+            .get(&server.held)
+            .map(|e| e.target.clone());
+        assert_eq!(
+            target,
+            Some(FdTarget::Path(path.clone())),
+            "the kernel shows the file that was at {} as {target:?}: the server removed (or \
+             replaced) a file it did not create, to put its FIFO there. An existing path must make \
+             the server fail, untouched: create_fifo's Error::PathExists",
+            path.display()
+        );
+        assert!(
+            server.first.is_empty(),
+            "the path was taken, but the server went on and printed {:?}: run_server must fail \
+             at once with create_fifo's Error::PathExists",
+            server.first
+        );
         server
+            .ran
             .output()
             .assert()
             .failure()
             .stderr(predicate::str::contains("already exists as a regular file"));
         assert_eq!(
-            fs::read_to_string(seen.scratch.join("notes.txt")).unwrap(),
-            "keep me",
+            fs::read_to_string(&path).ok().as_deref(),
+            Some("keep me"),
             "the server must leave a file it did not create alone"
         );
     });

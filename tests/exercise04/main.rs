@@ -8,7 +8,9 @@
 //! table and the maps itself, at `checkpoint`s the body marks, and decides the verdict.
 //!
 //! Every segment a test creates is owned by a guard (the student's `Segment`, or the suite's own
-//! `RawSegment`), so a failing test still leaves nothing in the kernel's table.
+//! `RawSegment`), so a failing test still leaves nothing in the kernel's table. And every judge
+//! ends (`judge_all`) by asking the kernel whether anything is left once the body's guards are
+//! gone: a segment in the table or a `/SYSV…` mapping in any process is a leak.
 
 use std::cell::Cell;
 use std::fs;
@@ -25,7 +27,7 @@ use ipclab_support::child::{exit_code, spawn_child};
 use ipclab_support::data::{payload, Received, MIB};
 use ipclab_support::sysvipc::ShmRow;
 use ipclab_support::witness::ProcessState;
-use ipclab_support::{checkpoint, isolated, isolated_for, Deadline, Snapshot};
+use ipclab_support::{checkpoint, isolated, isolated_for, Deadline, Outcome, Snapshot, Witness};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::pipe;
 use rstest::rstest;
@@ -56,6 +58,12 @@ const RING_HINT: &str = "the ring transfer hung. A producer waits only while the
      there: check which index each side stores (Release) and loads (Acquire), that a waiting side \
      re-reads the other's index instead of spinning on a stale copy, and that dropping the \
      Producer marks the end of the stream.";
+
+const CONSUMER_GONE_HINT: &str = "write_all kept waiting for room although the consumer had \
+     been dropped before it read anything: nobody will ever make room. Dropping the Consumer \
+     must set a \"gone\" flag in the segment (Release), and the producer must check it \
+     (Acquire) before it writes and while it waits for room, and fail with \
+     Error::ConsumerGone";
 
 const FOREIGN_HINT: &str = "attaching as another user hung: Attachment::new must return an error, \
      not wait.";
@@ -146,6 +154,47 @@ fn the_mapping(seen: &Snapshot, pid: i32, id: i32, whose: &str) -> Mapping {
              attached more than once?",
             more.len()
         ),
+    }
+}
+
+/// The judge's last look, after its own verdict: once the body has returned, every guard it held
+/// is dropped and every child it forked has ended, so no segment may be left in the kernel's
+/// table and no `/SYSV…` mapping in any process of the test. A leak that no other assertion saw
+/// (an attachment a function made for itself and kept, a segment created on an error path)
+/// shows here.
+fn assert_nothing_left(seen: &Witness) {
+    let end = &seen.end;
+    for process in &end.processes {
+        assert!(
+            process.sysv_maps.is_empty(),
+            "after the test's code returned and every guard was dropped, pid {} still maps a \
+             System V segment: {:?}. Something attached (shmat) and never detached (shmdt): each \
+             Attachment must detach when dropped, and a function that attaches for its own use \
+             must detach before it returns",
+            process.pid(),
+            process.sysv_maps
+        );
+    }
+    assert!(
+        end.shared_memory.is_empty(),
+        "after the test's code returned and every guard was dropped, the kernel still lists \
+         segment(s) {:?} in /proc/sysvipc/shm: something created a segment that no guard \
+         removes (IPC_RMID), for example on an error path",
+        end.shared_memory.iter().map(|r| r.id).collect::<Vec<_>>()
+    );
+}
+
+/// `judge`, then [`assert_nothing_left`].
+trait JudgeAndLookForLeftovers<T> {
+    fn judge_all(self, judge: impl FnOnce(T, &Witness));
+}
+
+impl<T: serde::de::DeserializeOwned> JudgeAndLookForLeftovers<T> for Outcome<T> {
+    fn judge_all(self, judge: impl FnOnce(T, &Witness)) {
+        self.judge(|value, seen| {
+            judge(value, seen);
+            assert_nothing_left(seen);
+        });
     }
 }
 
@@ -303,7 +352,7 @@ fn task1_new_segment_has_the_requested_size_and_mode(#[case] size: usize) {
         checkpoint("created");
         (segment.id().as_raw(), segment.size())
     })
-    .judge(|(id, reported_size), seen| {
+    .judge_all(|(id, reported_size), seen| {
         let row = row(seen.at("created"), id, "right after Segment::create");
         assert_eq!(
             row.size, size as u64,
@@ -347,7 +396,7 @@ fn task1_attachment_is_a_shared_mapping_of_the_segment() {
         checkpoint("detached");
         (id, len, zeros, start)
     })
-    .judge(|(id, len, zeros, start), seen| {
+    .judge_all(|(id, len, zeros, start), seen| {
         assert_eq!(len, SIZE, "as_slice() must cover the whole segment");
         assert!(
             zeros,
@@ -408,7 +457,7 @@ fn task1_two_attachments_are_two_addresses_for_the_same_bytes() {
         checkpoint("two attachments");
         (segment.id().as_raw(), addresses, through_second)
     })
-    .judge(|(id, (first, second), (head, tail)), seen| {
+    .judge_all(|(id, (first, second), (head, tail)), seen| {
         assert_ne!(
             first, second,
             "each attachment is a mapping of its own, at its own address"
@@ -434,7 +483,7 @@ fn task1_dropping_the_segment_removes_it() {
         checkpoint("dropped");
         id
     })
-    .judge(|id, seen| {
+    .judge_all(|id, seen| {
         row(seen.at("created"), id, "right after Segment::create");
         assert_gone(
             seen.at("dropped"),
@@ -459,7 +508,7 @@ fn task1_segment_is_removed_even_when_the_code_panics() {
         checkpoint("unwound");
         (outcome.is_err(), seen.get())
     })
-    .judge(|(panicked, id), seen| {
+    .judge_all(|(panicked, id), seen| {
         assert!(panicked);
         let id = id.expect("the segment was created before the panic");
         let unwound = seen.at("unwound");
@@ -515,7 +564,7 @@ fn task2_parent_and_child_see_each_others_writes() {
         checkpoint("after the child exited");
         (id, child.as_raw(), answer, code)
     })
-    .judge(|(id, child, answer, code), seen| {
+    .judge_all(|(id, child, answer, code), seen| {
         assert_eq!(
             answer, "ping from the parent / pong from the child",
             "the child's answer, read from the segment"
@@ -581,7 +630,7 @@ fn task2_a_message_arrives_with_plain_stores_no_system_call() {
             Mailbox::new(&mut attachment, Side::Host).expect("Mailbox::new returned an error");
         (end, Some(Received::of(&mailbox.receive(), &message)))
     })
-    .judge(|(end, received), _| {
+    .judge_all(|(end, received), _| {
         match end {
             ChildEnd::Exited(0) => {}
             ChildEnd::Exited(3) => panic!("seccomp strict mode is not available here"),
@@ -639,7 +688,7 @@ fn task2_unrelated_processes_meet_through_a_key() {
             (status.success(), status.to_string()),
         )
     })
-    .judge(
+    .judge_all(
         |(path, id, looked_up, echo_pid, answer, (ok, status)), seen| {
             assert_eq!(
                 row(seen.at("after create_at"), id, "after create_at").key,
@@ -701,7 +750,7 @@ fn task3_removed_segment_lives_until_the_last_detach() {
         let destroyed = seen(status(id), status_seen);
         (id.as_raw(), marked, kept, destroyed)
     })
-    .judge(|(id, marked_by_status, kept, destroyed), seen| {
+    .judge_all(|(id, marked_by_status, kept, destroyed), seen| {
         let marked = row(
             seen.at("after IPC_RMID"),
             id,
@@ -750,7 +799,7 @@ fn task3_a_removed_key_is_free_for_a_new_segment() {
         checkpoint("recreated");
         (old_id, found, new.id().as_raw())
     })
-    .judge(|(old_id, found, new_id), seen| {
+    .judge_all(|(old_id, found, new_id), seen| {
         assert!(
             matches!(found, Err(Failure::NoSuchKey { .. })),
             "after IPC_RMID the key no longer finds the segment: lookup must fail with \
@@ -776,6 +825,8 @@ fn task3_segment_outlives_its_creator_while_a_child_is_attached() {
             wait_for_cue(&go_read);
             // The creator has removed and detached by now: only this attachment keeps it alive.
             let alone = status(id).is_ok_and(|s| s.attachments == 1 && s.marked_for_removal);
+            // The judge looks too: the child got this far and still maps the segment.
+            checkpoint("the child after status");
             match (alone, &attachment.as_slice()[..20]) {
                 (true, b"left by the creator.") => 0,
                 (false, _) => 2,
@@ -795,8 +846,14 @@ fn task3_segment_outlives_its_creator_while_a_child_is_attached() {
         checkpoint("after the child exited");
         (id.as_raw(), code)
     })
-    .judge(|(id, code), seen| {
+    .judge_all(|(id, code), seen| {
         let alone = seen.at("while only the child is attached");
+        assert!(
+            mappings_of(alone.test_process(), id).is_empty(),
+            "Attachment::detach returned Ok, but the parent still maps the segment \
+             (/proc/{}/maps): detach must shmdt the attachment",
+            alone.root
+        );
         let held = row(alone, id, "while only the child is attached");
         assert!(held.is_marked_for_removal());
         assert_eq!(held.nattch, 1, "only the child's attachment is left");
@@ -805,11 +862,22 @@ fn task3_segment_outlives_its_creator_while_a_child_is_attached() {
             alone.root,
             "the parent detached last (lpid), and the segment lives on"
         );
+        let in_child = seen.at("the child after status");
+        let child = in_child.requester;
+        the_mapping(in_child, child, id, "the child");
+        let then = row(in_child, id, "while the child looked at it");
         match code {
             0 => {}
-            2 => {
-                panic!("in the child, status(id) did not report one attachment, marked for removal")
-            }
+            2 => panic!(
+                "in the child, status(id) did not report one attachment, marked for removal, \
+                 while the kernel listed {} attachment(s), {}marked",
+                then.nattch,
+                if then.is_marked_for_removal() {
+                    ""
+                } else {
+                    "not "
+                }
+            ),
             code => panic!("the child did not find the creator's bytes (exit {code})"),
         }
         assert_gone(
@@ -817,6 +885,40 @@ fn task3_segment_outlives_its_creator_while_a_child_is_attached() {
             id,
             "the child's exit was the last detach",
         );
+    });
+}
+
+#[test]
+fn task3_removing_a_segment_that_is_gone_is_no_such_segment() {
+    isolated(SEGMENT_HINT, || {
+        // Another segment first, so that the one under test is not the namespace's first id.
+        let _other = Segment::create(PAGE).expect("Segment::create returned an error");
+        let segment = Segment::create(PAGE).expect("Segment::create returned an error");
+        let id = segment.id().as_raw();
+        // Someone else removes it (nobody is attached, so the kernel destroys it at once).
+        // SAFETY: IPC_RMID ignores the buffer argument.
+        let rc = unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
+        assert_eq!(rc, 0, "the test's own IPC_RMID failed");
+        checkpoint("removed by someone else");
+        (id, seen(segment.remove(), |()| ()))
+    })
+    .judge_all(|(id, removed), seen| {
+        assert_gone(
+            seen.at("removed by someone else"),
+            id,
+            "the test removed it itself",
+        );
+        match removed {
+            Err(Failure::NoSuchSegment { id: reported }) => assert_eq!(
+                reported, id,
+                "Error::NoSuchSegment must name the segment's id"
+            ),
+            other => panic!(
+                "segment {id} was already gone, so shmctl(IPC_RMID) fails (EINVAL) and \
+                 Segment::remove must report it as Err(Error::NoSuchSegment {{ id }}), not \
+                 swallow it; got {other:?}"
+            ),
+        }
     });
 }
 
@@ -838,7 +940,7 @@ fn task3_status_agrees_with_the_kernel_table() {
         let detached = check(MOMENTS[2]);
         (id.as_raw(), [fresh, attached, detached])
     })
-    .judge(|(id, statuses), seen| {
+    .judge_all(|(id, statuses), seen| {
         for (when, s) in MOMENTS.iter().zip(&statuses) {
             let r = row(seen.at(when), id, when);
             assert_eq!(s.size as u64, r.size, "size {when}");
@@ -1008,7 +1110,7 @@ fn task4_ring_moves_many_mib_between_two_processes(
         stream.producer_exit = Some(exit_code(child, "the producer"));
         stream
     })
-    .judge(|stream, _| {
+    .judge_all(|stream, _| {
         if let Some(wrong) = stream.wrong {
             panic!("{wrong}");
         }
@@ -1026,7 +1128,16 @@ fn task4_ring_moves_many_mib_between_two_processes(
             StreamDigest::of_stream(&pattern, total),
             "the bytes the consumer read are not the stream the producer wrote"
         );
-        assert_eq!(stream.producer_exit, Some(0), "the producing child failed");
+        match stream.producer_exit {
+            Some(0) => {}
+            Some(2) => panic!("in the producing child, Producer::new returned an error"),
+            Some(3) => panic!(
+                "in the producing child, write_all returned an error although the consumer was \
+                 still reading"
+            ),
+            Some(101) => panic!("the producing child panicked (its message is below)"),
+            other => panic!("the producing child failed: exit {other:?}"),
+        }
     });
 }
 
@@ -1050,7 +1161,7 @@ fn task4_consumer_reads_the_rest_then_end_of_stream() {
         let first = buf[..n].to_vec();
         (first, consumer.read(&mut buf))
     })
-    .judge(|(first, then), _| {
+    .judge_all(|(first, then), _| {
         assert_eq!(
             first, b"last words",
             "what was written before the producer went away"
@@ -1109,7 +1220,7 @@ fn task4_writer_never_overwrites_unread_bytes() {
             }),
         )
     })
-    .judge(|(first, after), _| {
+    .judge_all(|(first, after), _| {
         assert!(
             first > 0 && first < PAGE,
             "into an empty ring in a one-page segment, write copies what fits (more than 0 bytes, \
@@ -1133,7 +1244,8 @@ fn task4_writer_never_overwrites_unread_bytes() {
 
 #[test]
 fn task4_writer_learns_that_the_consumer_left() {
-    isolated(RING_HINT, || {
+    // Nothing in this test waits but the producer, so a hang has one cause, named by the hint.
+    isolated(CONSUMER_GONE_HINT, || {
         let segment = Segment::create(PAGE).expect("Segment::create returned an error");
         let mut for_producer = segment.attach().expect("attach returned an error");
         let mut for_consumer = segment.attach().expect("attach returned an error");
@@ -1142,7 +1254,7 @@ fn task4_writer_learns_that_the_consumer_left() {
         drop(Consumer::new(&mut for_consumer).expect("Consumer::new returned an error"));
         seen(producer.write_all(&payload(2 * PAGE)), |()| ())
     })
-    .judge(|result, _| match result {
+    .judge_all(|result, _| match result {
         Err(Failure::ConsumerGone { written }) => assert!(written < PAGE, "written = {written}"),
         other => panic!(
             "the consumer was dropped, so once the ring is full write_all must fail with \
@@ -1166,20 +1278,20 @@ fn shmmax_from_proc() -> u64 {
 #[case::above_shmmax(usize::try_from(shmmax_from_proc().saturating_add(1)).unwrap_or(usize::MAX))]
 #[case::usize_max(usize::MAX)]
 fn task5_a_segment_beyond_the_kernel_limit_is_too_large(#[case] size: usize) {
-    isolated(SEGMENT_HINT, || seen(Segment::create(size), |_| ())).judge(
-        |result, _| match result {
+    isolated(SEGMENT_HINT, || seen(Segment::create(size), |_| ())).judge_all(|result, _| {
+        match result {
             Err(Failure::TooLarge { size: reported }) => assert_eq!(reported, size),
             other => panic!(
                 "a segment of {size} bytes is more than /proc/sys/kernel/shmmax allows: expected \
                  Err(Error::TooLarge {{ size: {size} }}), got {other:?}"
             ),
-        },
-    );
+        }
+    });
 }
 
 #[test]
 fn task5_an_empty_segment_is_rejected() {
-    isolated(SEGMENT_HINT, || seen(Segment::create(0), |_| ())).judge(|result, _| {
+    isolated(SEGMENT_HINT, || seen(Segment::create(0), |_| ())).judge_all(|result, _| {
         assert!(
             matches!(result, Err(Failure::ZeroSize)),
             "shmget refuses size 0 with the same EINVAL as a size too large: tell them apart and \
@@ -1203,7 +1315,7 @@ fn task5_attaching_a_missing_segment_is_no_such_segment(#[case] removed: bool) {
         };
         (id.as_raw(), seen(Attachment::new(id), |_| ()))
     })
-    .judge(|(id, result), _| match result {
+    .judge_all(|(id, result), _| match result {
         Err(Failure::NoSuchSegment { id: reported }) => assert_eq!(reported, id),
         other => panic!(
             "segment {id} does not exist: shmat fails with EINVAL, which must be reported as \
@@ -1226,7 +1338,10 @@ fn task5_attaching_a_foreign_segment_is_permission_denied() {
             {
                 return 10;
             }
-            match Attachment::new(id) {
+            let attached = Attachment::new(id);
+            // The judge looks at the child now: did the call return, is anything mapped?
+            checkpoint("the child's attempt returned");
+            match attached {
                 Err(Error::PermissionDenied { id: reported }) if reported == id => 0,
                 Err(Error::PermissionDenied { .. }) => 2,
                 Ok(_) => 3,
@@ -1237,10 +1352,13 @@ fn task5_attaching_a_foreign_segment_is_permission_denied() {
         checkpoint("after the child's attempt");
         (id.as_raw(), code)
     })
-    .judge(|(id, code), seen| {
+    .judge_all(|(id, code), seen| {
         match code {
             0 => {}
-            10 => eprintln!("note: could not drop privileges here; nothing to check"),
+            10 => {
+                eprintln!("note: could not drop privileges here; nothing to check");
+                return;
+            }
             2 => panic!("Error::PermissionDenied must name the segment's id"),
             3 => panic!("attaching a segment of mode 0 as another user succeeded: impossible"),
             101 => panic!("Attachment::new panicked in the child (its message is below)"),
@@ -1249,6 +1367,11 @@ fn task5_attaching_a_foreign_segment_is_permission_denied() {
                  Err(Error::PermissionDenied {{ id }})"
             ),
         }
+        let attempt = seen.at("the child's attempt returned");
+        assert!(
+            mappings_of(attempt.expect_process(attempt.requester, "the child"), id).is_empty(),
+            "the kernel shows segment {id} mapped in the unprivileged child: shmat must have failed"
+        );
         assert_eq!(
             row(
                 seen.at("after the child's attempt"),
@@ -1270,7 +1393,7 @@ fn task5_lookup_without_a_segment_names_the_key_file() {
         let without_file = seen(lookup(&missing), |_| ());
         (path, without_segment, without_file)
     })
-    .judge(|(path, without_segment, without_file), _| {
+    .judge_all(|(path, without_segment, without_file), _| {
         match without_segment {
             Err(Failure::NoSuchKey {
                 path: reported,
@@ -1300,7 +1423,7 @@ fn task5_creating_twice_under_one_key_is_already_exists() {
         let second = seen(Segment::create_at(&path, PAGE), |_| ());
         (path, second)
     })
-    .judge(|(path, second), _| {
+    .judge_all(|(path, second), _| {
         assert!(
             matches!(&second, Err(Failure::AlreadyExists { path: p, .. }) if *p == path),
             "create_at must not silently reuse a segment someone else created (IPC_EXCL): expected \
@@ -1319,16 +1442,40 @@ fn task5_a_message_larger_than_the_mailbox_is_refused() {
         let capacity = mailbox.capacity();
         if !(capacity > 0 && capacity < PAGE / 2) {
             // The judge says what is wrong.
-            return (capacity, Ok(()), Ok(()));
+            return (capacity, Ok(()), (Ok(()), None), Ok(()));
         }
+        // One byte too many first, into the empty slot (an implementation may check the length
+        // after waiting for room); then exactly capacity() bytes, which must fit and arrive.
         let too_long = seen(mailbox.send(&payload(capacity + 1)), |()| ());
+        let exactly = seen(mailbox.send(&payload(capacity)), |()| ());
+        let received = if exactly.is_ok() {
+            let mut other_side = segment.attach().expect("attach returned an error");
+            let guest =
+                Mailbox::new(&mut other_side, Side::Guest).expect("Mailbox::new returned an error");
+            Some(Received::of(&guest.receive(), &payload(capacity)))
+        } else {
+            None
+        };
         let tiny = Segment::create(100).expect("Segment::create returned an error");
         let mut tiny = tiny.attach().expect("attach returned an error");
         let in_tiny = seen(Mailbox::new(&mut tiny, Side::Host), |_| ());
-        (capacity, too_long, in_tiny)
+        (capacity, too_long, (exactly, received), in_tiny)
     })
-    .judge(|(capacity, too_long, in_tiny), _| {
-        assert!(capacity > 0 && capacity < PAGE / 2);
+    .judge_all(|(capacity, too_long, (exactly, received), in_tiny), _| {
+        assert!(
+            capacity > 0 && capacity < PAGE / 2,
+            "a one-page mailbox has two slots, so capacity() must be more than 0 and less than \
+             half a page; it is {capacity}"
+        );
+        if let Err(e) = exactly {
+            panic!(
+                "a message of exactly capacity() = {capacity} bytes must fit the mailbox, but send \
+                 refused it: {e:?}. capacity() is the largest message: compare with >, not >="
+            );
+        }
+        received
+            .expect("the guest's receive")
+            .assert_matches(&payload(capacity), "a message of exactly capacity() bytes");
         match too_long {
             Err(Failure::MessageTooLong { len, capacity: c }) => {
                 assert_eq!((len, c), (capacity + 1, capacity))
@@ -1361,7 +1508,7 @@ fn task5_echo_program_names_the_missing_segment() {
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     })
-    .judge(|(path, succeeded, status, stderr), _| {
+    .judge_all(|(path, succeeded, status, stderr), _| {
         assert!(
             !stderr.contains("panicked"),
             "ex04-shm-echo panicked instead of reporting that no segment exists for its key file:\n{stderr}"
