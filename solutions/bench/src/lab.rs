@@ -198,6 +198,11 @@ const PERIOD: usize = 4093;
 pub struct Pattern(Vec<u8>);
 
 impl Pattern {
+    /// The whole buffer: `PERIOD` + the largest chunk (what the C loops index into).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     pub fn new(max_chunk: usize) -> Pattern {
         Pattern(
             (0..PERIOD + max_chunk)
@@ -206,7 +211,7 @@ impl Pattern {
         )
     }
     /// The `len` bytes that belong at stream offset `at`.
-    fn at(&self, at: usize, len: usize) -> &[u8] {
+    pub(crate) fn at(&self, at: usize, len: usize) -> &[u8] {
         let start = at % PERIOD;
         &self.0[start..start + len]
     }

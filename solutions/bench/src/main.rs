@@ -13,10 +13,13 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab-bench measures Linux system calls: build it on Linux.");
 
+mod cbase;
 mod lab;
+mod more;
 mod proc;
 mod raw;
 mod results;
+mod ring;
 mod solutions;
 mod stats;
 mod suite;
@@ -130,6 +133,8 @@ fn main() -> ExitCode {
     let lab = suite::run(quick, effort.trials, effort.rounds, &cpus);
     let (_, rows) = throughput(effort, &cpus);
     let latency = latency(effort, &cpus);
+    let (more_throughput, more_latency) =
+        suite::more_solutions(quick, effort.trials, effort.rounds, &cpus);
     machine.load_average_end = results::load_average();
     machine.seconds = started.elapsed().as_secs_f64();
     machine.note = note;
@@ -140,8 +145,19 @@ fn main() -> ExitCode {
         syscall_seconds: lab.syscall_seconds,
         throughput: lab.throughput,
         latency: lab.latency,
-        solutions: rows.into_iter().map(suite::solution_row).collect(),
-        solution_latency: latency.into_iter().map(suite::solution_latency).collect(),
+        solutions: rows
+            .into_iter()
+            .map(suite::solution_row)
+            .chain(more_throughput)
+            .collect(),
+        solution_latency: latency
+            .into_iter()
+            .map(suite::solution_latency)
+            .chain(more_latency)
+            .collect(),
+        c_throughput: lab.c_throughput,
+        c_latency: lab.c_latency,
+        syscalls: Vec::new(),
     };
     match suite::write(&run, &out_dir) {
         Ok(markdown) => print!("{markdown}"),
@@ -295,7 +311,7 @@ fn throughput(effort: Effort, cpus: &[usize]) -> (Vec<Row>, Vec<Row>) {
                 "exercise04 shared-memory ring (4 MiB)",
                 size,
                 cells,
-                None,
+                Some(suite::ring_name(ring::Wait::Spin)),
             ));
         }
     }

@@ -52,6 +52,9 @@ pub struct Latency {
     /// Seconds per one-byte round trip.
     pub one_cpu: Option<Cell>,
     pub two_cpus: Option<Cell>,
+    /// The raw mechanism a reference solution is compared with (a row of `latency`).
+    #[serde(default)]
+    pub raw: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,6 +91,27 @@ pub struct Run {
     /// The reference solutions beside their raw mechanisms.
     pub solutions: Vec<Throughput>,
     pub solution_latency: Vec<Latency>,
+    /// The same raw loops written in C (c/raw.c), built and run in the same run; each row has
+    /// the name and size of its Rust twin in `throughput` / `latency`.
+    #[serde(default)]
+    pub c_throughput: Vec<Throughput>,
+    #[serde(default)]
+    pub c_latency: Vec<Latency>,
+    /// System calls per message of each side of a comparison, counted with `strace -c -f`.
+    #[serde(default)]
+    pub syscalls: Vec<Syscalls>,
+}
+
+/// What `strace -c -f` counted for one measurement: per message, the run's setup subtracted
+/// (two runs of `messages` and `2 × messages`, the difference divided by `messages`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Syscalls {
+    pub mechanism: String,
+    pub messages: usize,
+    /// (system call, calls per message), most frequent first.
+    pub per_message: Vec<(String, f64)>,
+    pub total_per_message: f64,
+    pub error: Option<String>,
 }
 
 fn first_line(path: &str, key: &str) -> Option<String> {
