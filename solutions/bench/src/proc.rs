@@ -218,18 +218,6 @@ pub fn send_stream(fd: impl AsFd, chunk: usize, total: usize) -> i32 {
     0
 }
 
-/// The receiving side: reads to end of file in reads of up to `chunk` bytes; returns the count.
-pub fn drain(fd: impl AsFd, chunk: usize) -> Result<usize> {
-    let mut buf = vec![0u8; chunk];
-    let mut total = 0;
-    loop {
-        match read_some(fd.as_fd(), &mut buf).map_err(sys("read"))? {
-            0 => return Ok(total),
-            n => total += n,
-        }
-    }
-}
-
 /// Where the two processes of a latency measurement run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {

@@ -248,7 +248,7 @@ pub fn solution_latency(r: LatencyRow) -> Latency {
         mechanism: r.mechanism,
         one_cpu: secs(r.same),
         two_cpus: secs(r.cross),
-        raw: None,
+        raw: r.raw.map(str::to_owned),
     }
 }
 
