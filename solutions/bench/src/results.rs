@@ -762,7 +762,7 @@ fn limits(run: &Run) -> String {
         "- **Wake-ups**: at 64 B per write on two CPUs the spinning ring moves {} the best \
          kernel-copying mechanism (target 5), the futex ring {}{futex_calls}: a ring that sleeps \
          when it is empty pays a wake-up each time the other side finds it so.",
-        r(spin64, kernel_best).replace('—', "—") + "×",
+        r(spin64, kernel_best) + "×",
         r(futex64, kernel_best) + "×",
     );
     let _ = writeln!(

@@ -100,14 +100,15 @@ pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
 
     progress("memcpy and a system call");
     let mut memcpy = Vec::new();
+    let big = if quick { 64 << 20 } else { 256 << 20 };
+    let mut buffers = lab::Buffers::new(big);
     for size in SIZES {
         for (name, span) in [
             ("memcpy (cache-resident)", size),
-            ("memcpy (from memory)", 256 << 20),
+            ("memcpy (from memory)", big),
         ] {
-            let span = if quick && span > size { 64 << 20 } else { span };
             let one = on(Placement::SameCpu, cpus, &mut |_| {
-                trials(n, || lab::memcpy(size, span, bytes(size) * 8))
+                trials(n, || lab::memcpy(size, span, &mut buffers, bytes(size) * 8))
             })
             .map(cell);
             memcpy.push(Throughput {
@@ -119,6 +120,7 @@ pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
             });
         }
     }
+    drop(buffers);
     let syscall_seconds = lab::syscall_cost(if quick { 100_000 } else { 2_000_000 });
 
     let mut throughput = Vec::new();
