@@ -716,7 +716,9 @@ fn limits(run: &Run) -> String {
         out,
         "- **The ring at 1 MiB per write, two CPUs**: the raw ring {} when it spins ({} of \
          cache-resident memcpy, {} of memcpy from memory), {} with a futex wake-up; exercise04's \
-         ring {} ({} of cache-resident memcpy, target 0.8; {} of the raw spinning ring).{}",
+         ring {} ({} of cache-resident memcpy, target 0.8; {} of the raw spinning ring, whose \
+         consumer checks the bytes where they lie, while exercise04's copies them out and the \
+         benchmark then checks the copy).{}",
         gb(spin),
         r(spin, cached),
         r(spin, from_memory),
@@ -768,12 +770,12 @@ fn limits(run: &Run) -> String {
     let _ = writeln!(
         out,
         "- **The machine**: {} CPUs, load average {} at the start and {} at the end of the \
-         run: {}",
+         run. {}",
         m.cores,
         m.load_average_start,
         m.load_average_end,
         if m.note.is_empty() {
-            "a load above 0.5 means other work shared the CPUs and the spinning rows suffer most."
+            "A load above 0.5 means other work shared the CPUs, and the spinning rows suffer most."
         } else {
             m.note.as_str()
         }
