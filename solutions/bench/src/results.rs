@@ -224,6 +224,8 @@ pub fn untranslated(markdown: &str) -> String {
             let block = block.trim_matches('\n');
             let body = if block.starts_with('|') {
                 html_table(block)
+            } else if block.starts_with("- ") {
+                html_list(block)
             } else {
                 block.to_owned()
             };
@@ -232,6 +234,43 @@ pub fn untranslated(markdown: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n\n")
         + "\n"
+}
+
+/// `**bold**` and `code` spans of generated text as HTML, `&` and `<` escaped.
+fn inline_html(text: &str) -> String {
+    let text = text.replace('&', "&amp;").replace('<', "&lt;");
+    let mut out = String::new();
+    for (i, part) in text.split("**").enumerate() {
+        let part: String = part
+            .split('`')
+            .enumerate()
+            .map(|(j, p)| {
+                if j % 2 == 1 {
+                    format!("<code>{p}</code>")
+                } else {
+                    p.to_owned()
+                }
+            })
+            .collect();
+        if i % 2 == 1 {
+            out.push_str(&format!("<strong>{part}</strong>"));
+        } else {
+            out.push_str(&part);
+        }
+    }
+    out
+}
+
+/// A Markdown list as one HTML block: the translation tools would take each item apart, and
+/// skip only the first.
+fn html_list(list: &str) -> String {
+    let mut out = String::from("<ul>\n");
+    for item in list.split("\n- ") {
+        let item = item.trim_start_matches("- ").replace('\n', " ");
+        out.push_str(&format!("<li>{}</li>\n", inline_html(&item)));
+    }
+    out.push_str("</ul>");
+    out
 }
 
 /// A Markdown table as an HTML table on consecutive lines (one HTML block).
