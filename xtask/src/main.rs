@@ -124,6 +124,7 @@ fn verify(args: &[String]) -> ExitCode {
     report(checks.last().expect("just pushed"));
     if args.is_empty() {
         checks.push(tooling_tests(&course));
+        checks.push(bench_quick_test(&course));
         checks.push(match book::build(&course.root) {
             Ok(()) => Check {
                 name: "book".into(),
@@ -215,6 +216,26 @@ fn tooling_tests(course: &Course) -> Check {
         ok,
         detail: format!(
             "cargo test (ipclab, xtask, support) in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ),
+    };
+    report(&check);
+    check
+}
+
+/// The benchmark's own test (solutions/bench/tests): a `--quick` run of `ipclab-bench` writes
+/// every cell, every transfer verified. It never asserts a speed.
+fn bench_quick_test(course: &Course) -> Check {
+    let started = Instant::now();
+    let status = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--quiet", "-p", "ipclab-bench"])
+        .current_dir(course.root.join("solutions"))
+        .status();
+    let check = Check {
+        name: "bench --quick".into(),
+        ok: matches!(status, Ok(s) if s.success()),
+        detail: format!(
+            "ipclab-bench --quick: every cell present and verified, in {:.1} s (build included)",
             started.elapsed().as_secs_f64()
         ),
     };

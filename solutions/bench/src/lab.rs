@@ -198,6 +198,11 @@ const PERIOD: usize = 4093;
 pub struct Pattern(Vec<u8>);
 
 impl Pattern {
+    /// The whole buffer: `PERIOD` + the largest chunk (what the C loops index into).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     pub fn new(max_chunk: usize) -> Pattern {
         Pattern(
             (0..PERIOD + max_chunk)
@@ -206,7 +211,7 @@ impl Pattern {
         )
     }
     /// The `len` bytes that belong at stream offset `at`.
-    fn at(&self, at: usize, len: usize) -> &[u8] {
+    pub(crate) fn at(&self, at: usize, len: usize) -> &[u8] {
         let start = at % PERIOD;
         &self.0[start..start + len]
     }
@@ -682,21 +687,37 @@ pub fn eventfd_latency(rounds: usize, cpu: usize) -> Result<Vec<f64>> {
     times
 }
 
-/// memcpy of `chunk` bytes, walking through `span` bytes of source and destination (a span
-/// larger than the caches measures memory, not cache); checks the last copy.
-pub fn memcpy(chunk: usize, span: usize, total: usize) -> Result<f64> {
-    let span = span.max(chunk) / chunk * chunk;
-    let src: Vec<u8> = (0..span).map(|i| (i % 251) as u8).collect();
-    let mut dst = vec![0u8; span];
+/// Source and destination of [`memcpy`], allocated (and their pages faulted in) once per span.
+pub struct Buffers {
+    src: Vec<u8>,
+    dst: Vec<u8>,
+}
+
+impl Buffers {
+    pub fn new(span: usize) -> Buffers {
+        Buffers {
+            src: (0..span).map(|i| (i % 251) as u8).collect(),
+            dst: vec![1u8; span],
+        }
+    }
+}
+
+/// memcpy of `chunk` bytes, walking through the buffers' span (a span larger than the caches
+/// measures memory, not cache; a span of `chunk` bytes stays in them); checks the last copy.
+pub fn memcpy(chunk: usize, span: usize, buffers: &mut Buffers, total: usize) -> Result<f64> {
+    let span = span.min(buffers.src.len()).max(chunk) / chunk * chunk;
+    let (src, dst) = (&buffers.src[..span], &mut buffers.dst[..span]);
     let rounds = (total / chunk).max(1);
     let started = Instant::now();
     let mut at = 0;
+    let mut last = 0;
     for _ in 0..rounds {
         black_box(&mut dst[at..at + chunk]).copy_from_slice(black_box(&src[at..at + chunk]));
+        last = at;
         at = (at + chunk) % span;
     }
     let rate = (rounds * chunk) as f64 / started.elapsed().as_secs_f64();
-    if dst[..chunk] != src[..chunk] {
+    if dst[last..last + chunk] != src[last..last + chunk] {
         return Err(Error::BadEcho { what: "memcpy" });
     }
     Ok(rate)

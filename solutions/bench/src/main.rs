@@ -13,10 +13,14 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab-bench measures Linux system calls: build it on Linux.");
 
+mod cbase;
+mod count;
 mod lab;
+mod more;
 mod proc;
 mod raw;
 mod results;
+mod ring;
 mod solutions;
 mod stats;
 mod suite;
@@ -61,6 +65,8 @@ pub(crate) struct Row {
 /// One line of the latency table: round-trip seconds with both processes on one CPU, and on two.
 pub(crate) struct LatencyRow {
     pub(crate) mechanism: String,
+    /// The lab's row of the raw mechanism this one is built on.
+    pub(crate) raw: Option<&'static str>,
     pub(crate) same: Option<Result<Sample>>,
     pub(crate) cross: Option<Result<Sample>>,
 }
@@ -98,6 +104,34 @@ fn main() -> ExitCode {
             }
         };
     }
+    // `--count KIND NAME SIZE MESSAGES`: one measurement, for strace to count (count.rs).
+    if let Some(i) = args.iter().position(|a| a == "--count") {
+        let (kind, name) = (args.get(i + 1), args.get(i + 2));
+        let number = |j: usize| args.get(i + j).and_then(|s| s.parse::<usize>().ok());
+        let (Some(kind), Some(name), Some(size), Some(messages)) =
+            (kind, name, number(3), number(4))
+        else {
+            eprintln!("usage: ipclab-bench --count throughput|latency NAME SIZE MESSAGES");
+            return ExitCode::from(2);
+        };
+        let cpu = allowed_cpus()
+            .ok()
+            .and_then(|c| c.first().copied())
+            .unwrap_or(0);
+        let run = proc::Pinned::to(cpu).and_then(|_pinned| {
+            count::run(kind, name, size, messages, cpu).unwrap_or(Err(proc::Error::Solution {
+                exercise: "--count",
+                message: format!("no {kind} row named {name:?}"),
+            }))
+        });
+        return match run {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ipclab-bench --count: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let note = args
         .iter()
         .position(|a| a == "--note")
@@ -126,23 +160,70 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut machine = results::machine(&cpus, load_before);
+    let machine = results::machine(&cpus, load_before);
     let lab = suite::run(quick, effort.trials, effort.rounds, &cpus);
-    let (_, rows) = throughput(effort, &cpus);
+    let rows = throughput(effort, &cpus);
     let latency = latency(effort, &cpus);
-    machine.load_average_end = results::load_average();
-    machine.seconds = started.elapsed().as_secs_f64();
-    machine.note = note;
-    let run = results::Run {
+    let (more_throughput, more_latency) =
+        suite::more_solutions(quick, effort.trials, effort.rounds, &cpus);
+    let mut run = results::Run {
         quick,
         machine,
         memcpy: lab.memcpy,
         syscall_seconds: lab.syscall_seconds,
         throughput: lab.throughput,
         latency: lab.latency,
-        solutions: rows.into_iter().map(suite::solution_row).collect(),
-        solution_latency: latency.into_iter().map(suite::solution_latency).collect(),
+        solutions: rows
+            .into_iter()
+            .map(suite::solution_row)
+            .chain(more_throughput)
+            .collect(),
+        solution_latency: latency
+            .into_iter()
+            .map(suite::solution_latency)
+            .chain(more_latency)
+            .collect(),
+        c_throughput: lab.c_throughput,
+        c_latency: lab.c_latency,
+        syscalls: Vec::new(),
     };
+    // The "why" of each ratio below 0.95: system calls per message of both sides. Not in a
+    // quick run (strace makes it slow), unless asked for.
+    if (!quick || args.iter().any(|a| a == "--count-syscalls")) && count::available() {
+        progress("system calls per message of each ratio below 0.95 (strace -c -f)");
+        for (kind, name, size) in results::misses(&run) {
+            let key = count::key(kind, &name, size);
+            if run.syscalls.iter().any(|s| s.mechanism == key) {
+                continue;
+            }
+            let messages = match (kind, size) {
+                // A fork and exec or two per message: fewer.
+                _ if name.contains("/bin/true") => 20,
+                ("latency", _) => {
+                    if quick {
+                        100
+                    } else {
+                        400
+                    }
+                }
+                (_, s) if s <= 4096 => {
+                    if quick {
+                        200
+                    } else {
+                        2000
+                    }
+                }
+                (_, s) if s <= 64 * 1024 => 200,
+                _ => 40,
+            };
+            run.syscalls.push(count::count(kind, &name, size, messages));
+        }
+    }
+    let mut machine = run.machine.clone();
+    machine.load_average_end = results::load_average();
+    machine.seconds = started.elapsed().as_secs_f64();
+    machine.note = note;
+    run.machine = machine;
     match suite::write(&run, &out_dir) {
         Ok(markdown) => print!("{markdown}"),
         Err(e) => {
@@ -179,7 +260,7 @@ fn placed(
     })
 }
 
-fn throughput(effort: Effort, cpus: &[usize]) -> (Vec<Row>, Vec<Row>) {
+fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
     use raw::{one_way, Channel, Sink};
     use Placement::{CrossCpu, SameCpu};
     let n = effort.trials;
@@ -197,52 +278,16 @@ fn throughput(effort: Effort, cpus: &[usize]) -> (Vec<Row>, Vec<Row>) {
         raw,
     };
 
-    progress("memcpy");
-    let memcpy: Vec<Row> = [8 * KIB, 64 * KIB, MIB]
-        .into_iter()
-        .map(|size| {
-            let one = placed(SameCpu, cpus, n, |_| {
-                raw::memcpy(size, effort.bytes(2048 * MIB))
-            });
-            row("memcpy (one process)", size, (one, None), None)
-        })
-        .collect();
-
-    progress("raw pipes, socket pair, message queue");
+    // The raw mechanisms the lab (suite.rs) has no row for: how the solutions that return a
+    // `Vec` or echo through a child use a pipe or a socket pair. The plain pipe, socket pair and
+    // queue rows are the lab's.
+    progress("raw pipes and socket pair into fresh memory, a pipe echo");
     const PIPE_MEMORY: &str = "pipe, into fresh memory";
     const SOCKET_MEMORY: &str = "socketpair, into fresh memory";
     const QUEUE: &str = "System V message queue";
     const ECHO: &str = "pipe there and back (child echoes)";
-    let total = effort.bytes(256 * MIB);
-    let mut rows = Vec::new();
-    let channels = [
-        (
-            "pipe (64 KiB capacity)",
-            64 * KIB,
-            Channel::Pipe(None),
-            total / 2,
-        ),
-        (
-            "pipe (1 MiB capacity)",
-            64 * KIB,
-            Channel::Pipe(Some(MIB)),
-            total,
-        ),
-        (
-            "pipe (1 MiB capacity)",
-            MIB,
-            Channel::Pipe(Some(MIB)),
-            total,
-        ),
-        ("socketpair (stream)", 64 * KIB, Channel::SocketPair, total),
-    ];
-    for (name, size, channel, bytes) in channels {
-        let cells = both(&|cpu| one_way(channel, size, bytes, Sink::Scratch, cpu));
-        rows.push(row(name, size, cells, None));
-    }
     let queue_bytes = effort.bytes(32 * MIB);
-    let cells = both(&|cpu| raw::msg_queue(8 * KIB, queue_bytes, cpu));
-    rows.push(row(QUEUE, 8 * KIB, cells, None));
+    let mut rows = Vec::new();
     let input: Vec<u8> = (0..effort.bytes(64 * MIB)).map(|i| i as u8).collect();
     for (name, channel) in [
         (PIPE_MEMORY, Channel::Pipe(None)),
@@ -283,6 +328,8 @@ fn throughput(effort: Effort, cpus: &[usize]) -> (Vec<Row>, Vec<Row>) {
             Some(QUEUE),
         ));
     }
+    #[cfg(not(feature = "exercise03"))]
+    let _ = (QUEUE, queue_bytes);
     #[cfg(feature = "exercise04")]
     {
         progress("exercise04");
@@ -295,7 +342,7 @@ fn throughput(effort: Effort, cpus: &[usize]) -> (Vec<Row>, Vec<Row>) {
                 "exercise04 shared-memory ring (4 MiB)",
                 size,
                 cells,
-                None,
+                Some(suite::ring_name(ring::Wait::Spin)),
             ));
         }
     }
@@ -311,7 +358,7 @@ fn throughput(effort: Effort, cpus: &[usize]) -> (Vec<Row>, Vec<Row>) {
             Some(SOCKET_MEMORY),
         ));
     }
-    (memcpy, rows)
+    rows
 }
 
 /// Trials of `rounds` exchanges each: seconds per round trip.
@@ -343,33 +390,23 @@ fn latency(effort: Effort, cpus: &[usize]) -> Vec<LatencyRow> {
         };
         (run(Placement::SameCpu), run(Placement::CrossCpu))
     };
-    let row = |mechanism: &str, (same, cross)| LatencyRow {
+    let row = |mechanism: &str, raw, (same, cross)| LatencyRow {
         mechanism: mechanism.into(),
+        raw: Some(raw),
         same,
         cross,
     };
-    let mut rows = vec![
-        row(
-            "pipe (one each way)",
-            each(&|cpu| raw::pipe_ping_pong(cpu, round_trips(effort, rounds))),
-        ),
-        row(
-            "socketpair (stream)",
-            each(&|cpu| raw::socket_ping_pong(cpu, round_trips(effort, rounds))),
-        ),
-        row(
-            "System V message queue",
-            each(&|cpu| raw::queue_ping_pong(cpu, round_trips(effort, rounds))),
-        ),
-    ];
+    let mut rows = Vec::new();
     #[cfg(feature = "exercise03")]
     rows.push(row(
         "exercise03 call / serve",
+        "System V message queue",
         each(&|cpu| solutions::ex03::ping_pong(cpu, round_trips(effort, rounds))),
     ));
     #[cfg(feature = "exercise04")]
     rows.push(row(
         "exercise04 Mailbox (spins, then yields)",
+        "System V shared memory (spin, then yield)",
         each(&|cpu| solutions::ex04::ping_pong(cpu, round_trips(effort, rounds))),
     ));
     #[cfg(feature = "exercise06")]
@@ -377,6 +414,7 @@ fn latency(effort: Effort, cpus: &[usize]) -> Vec<LatencyRow> {
         let requests = vec!["x"; rounds];
         rows.push(row(
             "exercise06 ask_child (one line each way)",
+            "socketpair stream",
             each(&|cpu| trials(effort.trials, || solutions::ex06_ask_child(&requests, cpu))),
         ));
     }
@@ -388,6 +426,7 @@ fn latency(effort: Effort, cpus: &[usize]) -> Vec<LatencyRow> {
     });
     rows.push(LatencyRow {
         mechanism: "exercise01 round_trip of 1 byte (fork, exchange, wait)".into(),
+        raw: None,
         same,
         cross: None,
     });

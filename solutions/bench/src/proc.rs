@@ -218,18 +218,6 @@ pub fn send_stream(fd: impl AsFd, chunk: usize, total: usize) -> i32 {
     0
 }
 
-/// The receiving side: reads to end of file in reads of up to `chunk` bytes; returns the count.
-pub fn drain(fd: impl AsFd, chunk: usize) -> Result<usize> {
-    let mut buf = vec![0u8; chunk];
-    let mut total = 0;
-    loop {
-        match read_some(fd.as_fd(), &mut buf).map_err(sys("read"))? {
-            0 => return Ok(total),
-            n => total += n,
-        }
-    }
-}
-
 /// Where the two processes of a latency measurement run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
@@ -286,7 +274,6 @@ impl Drop for Pinned {
     }
 }
 
-#[cfg(feature = "exercise04")]
 /// A one-byte handshake on a pipe: the child says that its side is set up before the parent
 /// starts a wait that only the child can end (spinning on shared memory). A child that exits
 /// before it is ready closes the pipe instead, and the parent reports that rather than spin on.
@@ -294,13 +281,11 @@ pub fn ready_pipe() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys("pipe2"))
 }
 
-#[cfg(feature = "exercise04")]
 /// The child's half of [`ready_pipe`]: true if the byte went out.
 pub fn say_ready(write_end: std::os::fd::OwnedFd) -> bool {
     write_all(write_end.as_fd(), b"r").is_ok()
 }
 
-#[cfg(feature = "exercise04")]
 /// The parent's half of [`ready_pipe`]: waits for the byte; end of file means the child failed.
 pub fn wait_ready(read_end: std::os::fd::OwnedFd, role: &'static str) -> Result<()> {
     let mut byte = [0u8; 1];

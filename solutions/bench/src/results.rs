@@ -52,6 +52,9 @@ pub struct Latency {
     /// Seconds per one-byte round trip.
     pub one_cpu: Option<Cell>,
     pub two_cpus: Option<Cell>,
+    /// The raw mechanism a reference solution is compared with (a row of `latency`).
+    #[serde(default)]
+    pub raw: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,6 +91,27 @@ pub struct Run {
     /// The reference solutions beside their raw mechanisms.
     pub solutions: Vec<Throughput>,
     pub solution_latency: Vec<Latency>,
+    /// The same raw loops written in C (c/raw.c), built and run in the same run; each row has
+    /// the name and size of its Rust twin in `throughput` / `latency`.
+    #[serde(default)]
+    pub c_throughput: Vec<Throughput>,
+    #[serde(default)]
+    pub c_latency: Vec<Latency>,
+    /// System calls per message of each side of a comparison, counted with `strace -c -f`.
+    #[serde(default)]
+    pub syscalls: Vec<Syscalls>,
+}
+
+/// What `strace -c -f` counted for one measurement: per message, the run's setup subtracted
+/// (two runs of `messages` and `2 × messages`, the difference divided by `messages`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Syscalls {
+    pub mechanism: String,
+    pub messages: usize,
+    /// (system call, calls per message), most frequent first.
+    pub per_message: Vec<(String, f64)>,
+    pub total_per_message: f64,
+    pub error: Option<String>,
 }
 
 fn first_line(path: &str, key: &str) -> Option<String> {
@@ -200,6 +224,8 @@ pub fn untranslated(markdown: &str) -> String {
             let block = block.trim_matches('\n');
             let body = if block.starts_with('|') {
                 html_table(block)
+            } else if block.starts_with("- ") {
+                html_list(block)
             } else {
                 block.to_owned()
             };
@@ -208,6 +234,43 @@ pub fn untranslated(markdown: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n\n")
         + "\n"
+}
+
+/// `**bold**` and `code` spans of generated text as HTML, `&` and `<` escaped.
+fn inline_html(text: &str) -> String {
+    let text = text.replace('&', "&amp;").replace('<', "&lt;");
+    let mut out = String::new();
+    for (i, part) in text.split("**").enumerate() {
+        let part: String = part
+            .split('`')
+            .enumerate()
+            .map(|(j, p)| {
+                if j % 2 == 1 {
+                    format!("<code>{p}</code>")
+                } else {
+                    p.to_owned()
+                }
+            })
+            .collect();
+        if i % 2 == 1 {
+            out.push_str(&format!("<strong>{part}</strong>"));
+        } else {
+            out.push_str(&part);
+        }
+    }
+    out
+}
+
+/// A Markdown list as one HTML block: the translation tools would take each item apart, and
+/// skip only the first.
+fn html_list(list: &str) -> String {
+    let mut out = String::from("<ul>\n");
+    for item in list.split("\n- ") {
+        let item = item.trim_start_matches("- ").replace('\n', " ");
+        out.push_str(&format!("<li>{}</li>\n", inline_html(&item)));
+    }
+    out.push_str("</ul>");
+    out
 }
 
 /// A Markdown table as an HTML table on consecutive lines (one HTML block).
@@ -287,6 +350,7 @@ pub fn markdown(run: &Run) -> String {
         "A trivial system call (getppid) costs {:.0} ns.\n",
         run.syscall_seconds * 1e9
     );
+    let _ = writeln!(out, "{}", limits(run));
     let _ = writeln!(out, "| memcpy | bytes per copy | GB/s |\n|---|---:|---:|");
     for r in &run.memcpy {
         let _ = writeln!(
@@ -328,7 +392,7 @@ pub fn markdown(run: &Run) -> String {
         "\nOne-byte round trip, µs: median (99th percentile):\n\n\
          | mechanism | one CPU | two CPUs |\n|---|---:|---:|"
     );
-    for r in run.latency.iter().chain(&run.solution_latency) {
+    for r in &run.latency {
         let _ = writeln!(
             out,
             "| {} | {} | {} |",
@@ -337,37 +401,428 @@ pub fn markdown(run: &Run) -> String {
             us(&r.two_cpus)
         );
     }
+    if !run.c_throughput.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRust with nix ÷ the same loop in C (c/raw.c, built by the cc crate in the same \
+             build, run in the same run; speed ratios, 1.00 is as fast, the target is at least \
+             0.95). Why: system calls per message of each side, counted with `strace -c -f`.\n\n\
+             | mechanism | bytes per write | one CPU | two CPUs | why (calls per message) |\n\
+             |---|---:|---:|---:|---|"
+        );
+        for c in &run.c_throughput {
+            let Some(r) = find(&run.throughput, &c.mechanism, c.size) else {
+                continue;
+            };
+            let (one, two) = (
+                speed(median(&r.one_cpu), median(&c.one_cpu)),
+                speed(median(&r.two_cpus), median(&c.two_cpus)),
+            );
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                c.mechanism,
+                size(c.size),
+                fmt_ratio(one),
+                fmt_ratio(two),
+                miss_why(
+                    run,
+                    "throughput",
+                    &c.mechanism,
+                    &format!("C: {}", c.mechanism),
+                    c.size,
+                    [one, two]
+                ),
+            );
+        }
+        for c in &run.c_latency {
+            let Some(r) = run.latency.iter().find(|r| r.mechanism == c.mechanism) else {
+                continue;
+            };
+            let (one, two) = (
+                speed(median(&c.one_cpu), median(&r.one_cpu)),
+                speed(median(&c.two_cpus), median(&r.two_cpus)),
+            );
+            let _ = writeln!(
+                out,
+                "| {} | one-byte round trip | {} | {} | {} |",
+                c.mechanism,
+                fmt_ratio(one),
+                fmt_ratio(two),
+                miss_why(
+                    run,
+                    "latency",
+                    &c.mechanism,
+                    &format!("C: {}", c.mechanism),
+                    0,
+                    [one, two]
+                ),
+            );
+        }
+    }
     let _ = writeln!(
         out,
-        "\nReference solutions beside the raw mechanism they use, GB/s:\n\n\
-         | solution | bytes per write | one CPU | two CPUs | ÷ raw (one / two CPUs) |\n\
-         |---|---:|---:|---:|---|"
+        "\nReference solutions beside the raw mechanism they use, GB/s (÷ raw: the solution's \
+         speed divided by the raw mechanism's, placed the same way; the target is at least 0.95):\n\n\
+         | solution | bytes per write | one CPU | two CPUs | ÷ raw (one / two CPUs) | why (calls per message) |\n\
+         |---|---:|---:|---:|---|---|"
     );
     for r in &run.solutions {
         let raw = r.raw.as_ref().and_then(|name| {
-            run.solutions
-                .iter()
-                .find(|x| &x.mechanism == name && x.size == r.size)
+            find(&run.throughput, name, r.size).or(find(&run.solutions, name, r.size))
         });
-        let vs = raw.map_or(String::new(), |raw| {
-            format!(
-                "{} / {} ({})",
-                ratio(median(&r.one_cpu), median(&raw.one_cpu)),
-                ratio(median(&r.two_cpus), median(&raw.two_cpus)),
-                raw.mechanism
+        if r.raw.is_none() {
+            continue;
+        }
+        let (vs, why) = raw.map_or((String::new(), String::new()), |raw| {
+            let one = speed(median(&r.one_cpu), median(&raw.one_cpu));
+            let two = speed(median(&r.two_cpus), median(&raw.two_cpus));
+            (
+                format!(
+                    "{} / {} ({})",
+                    fmt_ratio(one),
+                    fmt_ratio(two),
+                    raw.mechanism
+                ),
+                miss_why(
+                    run,
+                    "throughput",
+                    &r.mechanism,
+                    &raw.mechanism,
+                    r.size,
+                    [one, two],
+                ),
             )
         });
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {vs} |",
+            "| {} | {} | {} | {} | {vs} | {why} |",
             r.mechanism,
             size(r.size),
             gbs(&r.one_cpu),
             gbs(&r.two_cpus)
         );
     }
+    let _ = writeln!(
+        out,
+        "\nReference solutions' round trips beside the raw mechanism, µs: median (99th \
+         percentile) (÷ raw: the raw round trip's time divided by the solution's, so that 1.00 \
+         is as fast and less is slower):\n\n\
+         | solution | one CPU | two CPUs | ÷ raw (one / two CPUs) | why (calls per message) |\n\
+         |---|---:|---:|---|---|"
+    );
+    for r in &run.solution_latency {
+        let raw = r.raw.as_ref().and_then(|name| {
+            run.latency
+                .iter()
+                .chain(&run.solution_latency)
+                .find(|x| &x.mechanism == name)
+        });
+        let (vs, why) = raw.map_or((String::new(), String::new()), |raw| {
+            let one = speed(median(&raw.one_cpu), median(&r.one_cpu));
+            let two = speed(median(&raw.two_cpus), median(&r.two_cpus));
+            (
+                format!(
+                    "{} / {} ({})",
+                    fmt_ratio(one),
+                    fmt_ratio(two),
+                    raw.mechanism
+                ),
+                miss_why(run, "latency", &r.mechanism, &raw.mechanism, 0, [one, two]),
+            )
+        });
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {vs} | {why} |",
+            r.mechanism,
+            us(&r.one_cpu),
+            us(&r.two_cpus)
+        );
+    }
     out
 }
+
+fn find<'a>(rows: &'a [Throughput], name: &str, size: usize) -> Option<&'a Throughput> {
+    rows.iter().find(|r| r.mechanism == name && r.size == size)
+}
+
+fn speed(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or("—".into(), |r| format!("{r:.2}"))
+}
+
+/// Below this a ratio is a miss that needs a why.
+pub const TARGET: f64 = 0.95;
+
+/// Every (kind, row, size) whose ratio misses the target, both sides of each comparison.
+pub fn misses(run: &Run) -> Vec<(&'static str, String, usize)> {
+    let mut out = Vec::new();
+    let missed = |a: Option<f64>, b: Option<f64>| [a, b].iter().flatten().any(|r| *r < TARGET);
+    for c in &run.c_throughput {
+        if let Some(r) = find(&run.throughput, &c.mechanism, c.size) {
+            if missed(
+                speed(median(&r.one_cpu), median(&c.one_cpu)),
+                speed(median(&r.two_cpus), median(&c.two_cpus)),
+            ) {
+                out.push(("throughput", c.mechanism.clone(), c.size));
+                out.push(("throughput", format!("C: {}", c.mechanism), c.size));
+            }
+        }
+    }
+    for c in &run.c_latency {
+        if let Some(r) = run.latency.iter().find(|r| r.mechanism == c.mechanism) {
+            if missed(
+                speed(median(&c.one_cpu), median(&r.one_cpu)),
+                speed(median(&c.two_cpus), median(&r.two_cpus)),
+            ) {
+                out.push(("latency", c.mechanism.clone(), 0));
+                out.push(("latency", format!("C: {}", c.mechanism), 0));
+            }
+        }
+    }
+    for r in &run.solutions {
+        let Some(name) = &r.raw else { continue };
+        let Some(raw) = find(&run.throughput, name, r.size).or(find(&run.solutions, name, r.size))
+        else {
+            continue;
+        };
+        if missed(
+            speed(median(&r.one_cpu), median(&raw.one_cpu)),
+            speed(median(&r.two_cpus), median(&raw.two_cpus)),
+        ) {
+            out.push(("throughput", r.mechanism.clone(), r.size));
+            out.push(("throughput", name.clone(), r.size));
+        }
+    }
+    for r in &run.solution_latency {
+        let Some(name) = &r.raw else { continue };
+        let Some(raw) = run
+            .latency
+            .iter()
+            .chain(&run.solution_latency)
+            .find(|x| &x.mechanism == name)
+        else {
+            continue;
+        };
+        if missed(
+            speed(median(&raw.one_cpu), median(&r.one_cpu)),
+            speed(median(&raw.two_cpus), median(&r.two_cpus)),
+        ) {
+            out.push(("latency", r.mechanism.clone(), 0));
+            out.push(("latency", name.clone(), 0));
+        }
+    }
+    out
+}
+
+fn calls<'a>(run: &'a Run, kind: &str, name: &str, size: usize) -> Option<&'a Syscalls> {
+    let key = if kind == "latency" {
+        format!("{kind}: {name}")
+    } else {
+        format!("{kind}: {name} @ {size}")
+    };
+    run.syscalls.iter().find(|s| s.mechanism == key)
+}
+
+fn per_message(s: &Syscalls) -> String {
+    if let Some(e) = &s.error {
+        return format!("not counted ({e})");
+    }
+    let top: Vec<String> = s
+        .per_message
+        .iter()
+        .take(4)
+        .map(|(call, n)| format!("{call} {n:.1}"))
+        .collect();
+    if top.is_empty() {
+        return "0".into();
+    }
+    format!("{:.1} ({})", s.total_per_message, top.join(", "))
+}
+
+/// The why of a miss: both sides' system calls per message, and what their difference says.
+fn miss_why(
+    run: &Run,
+    kind: &str,
+    a: &str,
+    b: &str,
+    size: usize,
+    ratios: [Option<f64>; 2],
+) -> String {
+    if !ratios.iter().flatten().any(|r| *r < TARGET) {
+        return String::new();
+    }
+    let (Some(x), Some(y)) = (calls(run, kind, a, size), calls(run, kind, b, size)) else {
+        return "not counted in this run".into();
+    };
+    let verdict = if x.error.is_some() || y.error.is_some() {
+        String::new()
+    } else {
+        let d = x.total_per_message - y.total_per_message;
+        if d >= 0.5 {
+            format!("; {d:.1} more calls per message")
+        } else if d <= -0.5 {
+            format!(
+                "; {:.1} fewer calls per message: the time goes elsewhere (copies, waiting)",
+                -d
+            )
+        } else {
+            "; the same calls: the gap is in user space (copies, allocation) or the machine's noise"
+                .into()
+        }
+    };
+    format!(
+        "{}: {}; {}: {}{verdict}",
+        short(a),
+        per_message(x),
+        short(b),
+        per_message(y)
+    )
+}
+
+fn short(name: &str) -> String {
+    if name.starts_with("exercise") {
+        name.split(' ').next().unwrap_or(name).into()
+    } else if name.starts_with("C: ") {
+        "C".into()
+    } else {
+        "raw".into()
+    }
+}
+
+/// What limits this run, from the run's own numbers: caches, memory bandwidth, wake-ups.
+fn limits(run: &Run) -> String {
+    let m = &run.machine;
+    let mut out = String::from("What limits this run:\n\n");
+    let cache = |level: &str| {
+        m.caches
+            .iter()
+            .find(|c| c.level == level && c.kind != "Instruction")
+            .map(|c| c.size.clone())
+    };
+    let kib = |s: &str| {
+        s.trim_end_matches('K')
+            .parse::<usize>()
+            .ok()
+            .map(|k| k * 1024)
+    };
+    let at = |rows: &[Throughput], name: &str, size: usize, two: bool| {
+        find(rows, name, size).and_then(|r| median(if two { &r.two_cpus } else { &r.one_cpu }))
+    };
+    let mem = |name: &str| at(&run.memcpy, name, 1 << 20, false);
+    let (cached, from_memory) = (mem("memcpy (cache-resident)"), mem("memcpy (from memory)"));
+    let gb = |v: Option<f64>| v.map_or("—".into(), |v| format!("{:.1} GB/s", v / 1e9));
+    let _ = writeln!(
+        out,
+        "- **Caches** (per CPU, as /sys reports them): L1d {}, L2 {}, L3 {}. **memcpy of 1 MiB**: \
+         {} with source and destination in the caches, {} when they walk through 256 MiB (the \
+         memory bandwidth one core gets here).",
+        cache("1").unwrap_or_default(),
+        cache("2").unwrap_or_default(),
+        cache("3").unwrap_or_default(),
+        gb(cached),
+        gb(from_memory)
+    );
+    let spin = at(
+        &run.throughput,
+        "shared-memory ring (spin, then yield)",
+        1 << 20,
+        true,
+    );
+    let futex = at(
+        &run.throughput,
+        "shared-memory ring (futex wake-up)",
+        1 << 20,
+        true,
+    );
+    let ex04 = at(
+        &run.solutions,
+        "exercise04 shared-memory ring (4 MiB)",
+        1 << 20,
+        true,
+    );
+    let r = |a: Option<f64>, b: Option<f64>| fmt_ratio(speed(a, b));
+    let l2_small = cache("2")
+        .and_then(|s| kib(&s))
+        .is_some_and(|l2| l2 < RING_BYTES);
+    let _ = writeln!(
+        out,
+        "- **The ring at 1 MiB per write, two CPUs**: the raw ring {} when it spins ({} of \
+         cache-resident memcpy, {} of memcpy from memory), {} with a futex wake-up; exercise04's \
+         ring {} ({} of cache-resident memcpy, target 0.8; {} of the raw spinning ring, whose \
+         consumer checks the bytes where they lie, while exercise04's copies them out and the \
+         benchmark then checks the copy).{}",
+        gb(spin),
+        r(spin, cached),
+        r(spin, from_memory),
+        gb(futex),
+        gb(ex04),
+        r(ex04, cached),
+        r(ex04, spin),
+        if l2_small {
+            " The 4 MiB ring is larger than one CPU's L2: what the producer writes leaves its L2 \
+             and the consumer fetches it from the shared L3 or from memory, a copy between two \
+             cores' caches that cache-resident memcpy never makes. The raw ring, with nothing \
+             else in its loop, shows how far that lets any ring go on this machine."
+        } else {
+            ""
+        }
+    );
+    let kernel_best = run
+        .throughput
+        .iter()
+        .filter(|t| t.size == 64 && !t.mechanism.contains("ring"))
+        .filter_map(|t| median(&t.two_cpus).or(median(&t.one_cpu)))
+        .fold(None, |best: Option<f64>, v| {
+            Some(best.map_or(v, |b| b.max(v)))
+        });
+    let spin64 = at(
+        &run.throughput,
+        "shared-memory ring (spin, then yield)",
+        64,
+        true,
+    );
+    let futex64 = at(
+        &run.throughput,
+        "shared-memory ring (futex wake-up)",
+        64,
+        true,
+    );
+    let futex_calls = calls(run, "throughput", "shared-memory ring (futex wake-up)", 64)
+        .map(per_message)
+        .map(|c| format!(" (system calls per 64-byte write: {c})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "- **Wake-ups**: at 64 B per write on two CPUs the spinning ring moves {} the best \
+         kernel-copying mechanism (target 5), the futex ring {}{futex_calls}: a ring that sleeps \
+         when it is empty pays a wake-up each time the other side finds it so.",
+        r(spin64, kernel_best) + "×",
+        r(futex64, kernel_best) + "×",
+    );
+    let _ = writeln!(
+        out,
+        "- **The machine**: {} CPUs, load average {} at the start and {} at the end of the \
+         run. {}",
+        m.cores,
+        m.load_average_start,
+        m.load_average_end,
+        if m.note.is_empty() {
+            "A load above 0.5 means other work shared the CPUs, and the spinning rows suffer most."
+        } else {
+            m.note.as_str()
+        }
+    );
+    out
+}
+
+const RING_BYTES: usize = 4 << 20;
 
 type Plot = Result<(), Box<dyn std::error::Error>>;
 

@@ -132,16 +132,18 @@ pub mod ex03 {
     pub fn stream(chunk: usize, total: usize, child_cpu: usize) -> Result<f64> {
         let queue = MessageQueue::create(Key::private(), 0o600).map_err(solution("exercise03"))?;
         let theirs = queue.handle();
+        // The lab's pattern, checked byte for byte as the raw queue's is.
+        let pattern = crate::lab::Pattern::new(chunk);
+        let pattern = &pattern;
         let started = Instant::now();
         let child = Child::spawn("exercise03 sender", Some(child_cpu), &[], move || {
-            let data = vec![0xA5u8; chunk];
-            let mut left = total;
-            while left > 0 {
-                let n = left.min(chunk);
-                if theirs.send(DATA, &data[..n]).is_err() {
+            let mut sent = 0;
+            while sent < total {
+                let n = (total - sent).min(chunk);
+                if theirs.send(DATA, pattern.at(sent, n)).is_err() {
                     return 1;
                 }
-                left -= n;
+                sent += n;
             }
             i32::from(theirs.send(END, &[]).is_err())
         })?;
@@ -152,6 +154,11 @@ pub mod ex03 {
                 .map_err(solution("exercise03"))?;
             if message.mtype == END {
                 break;
+            }
+            if message.data != pattern.at(received, message.data.len()) {
+                return Err(Error::BadEcho {
+                    what: "exercise03 MessageQueue",
+                });
             }
             received += message.data.len();
         }
@@ -213,6 +220,9 @@ pub mod ex04 {
         let segment = Segment::create(RING_HEADER + capacity).map_err(solution("exercise04"))?;
         let id = segment.id();
         let (ready_read, ready_write) = ready_pipe()?;
+        // The lab's pattern, checked byte for byte as the raw ring's is.
+        let pattern = crate::lab::Pattern::new(chunk);
+        let pattern = &pattern;
         let started = Instant::now();
         let child = Child::spawn(
             "exercise04 producer",
@@ -230,14 +240,13 @@ pub mod ex04 {
                 if !say_ready(ready_write) {
                     return 1;
                 }
-                let data = vec![0xA5u8; chunk];
-                let mut left = total;
-                while left > 0 {
-                    let n = left.min(chunk);
-                    if producer.write_all(&data[..n]).is_err() {
+                let mut sent = 0;
+                while sent < total {
+                    let n = (total - sent).min(chunk);
+                    if producer.write_all(pattern.at(sent, n)).is_err() {
                         return 1;
                     }
-                    left -= n;
+                    sent += n;
                 }
                 // Dropping the producer marks the end of the stream.
                 0
@@ -251,7 +260,12 @@ pub mod ex04 {
         loop {
             match consumer.read(&mut buf) {
                 0 => break,
-                n => received += n,
+                n if buf[..n] == *pattern.at(received, n) => received += n,
+                _ => {
+                    return Err(Error::BadEcho {
+                        what: "exercise04 ring",
+                    })
+                }
             }
         }
         drop(consumer);

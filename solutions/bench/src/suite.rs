@@ -2,9 +2,11 @@
 
 use std::path::Path;
 
+use crate::cbase;
 use crate::lab::{self, Fds, Pattern};
 use crate::proc::{Pinned, Placement, Result};
 use crate::results::{Cell, Latency, Run, Throughput};
+use crate::ring::{self, Wait};
 use crate::stats::{trials, Sample};
 use crate::{progress, LatencyRow, Row};
 
@@ -15,6 +17,19 @@ pub struct Lab {
     pub syscall_seconds: f64,
     pub throughput: Vec<Throughput>,
     pub latency: Vec<Latency>,
+    /// The same loops in C (c/raw.c), named as their Rust rows.
+    pub c_throughput: Vec<Throughput>,
+    pub c_latency: Vec<Latency>,
+}
+
+/// The capacity of the raw ring, as exercise04's ring is measured with.
+pub const RING_CAPACITY: usize = 4 << 20;
+
+pub fn ring_name(wait: Wait) -> &'static str {
+    match wait {
+        Wait::Spin => "shared-memory ring (spin, then yield)",
+        Wait::Futex => "shared-memory ring (futex wake-up)",
+    }
 }
 
 fn cell(r: Result<Sample>) -> Cell {
@@ -85,14 +100,15 @@ pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
 
     progress("memcpy and a system call");
     let mut memcpy = Vec::new();
+    let big = if quick { 64 << 20 } else { 256 << 20 };
+    let mut buffers = lab::Buffers::new(big);
     for size in SIZES {
         for (name, span) in [
             ("memcpy (cache-resident)", size),
-            ("memcpy (from memory)", 256 << 20),
+            ("memcpy (from memory)", big),
         ] {
-            let span = if quick && span > size { 64 << 20 } else { span };
             let one = on(Placement::SameCpu, cpus, &mut |_| {
-                trials(n, || lab::memcpy(size, span, bytes(size) * 8))
+                trials(n, || lab::memcpy(size, span, &mut buffers, bytes(size) * 8))
             })
             .map(cell);
             memcpy.push(Throughput {
@@ -104,22 +120,48 @@ pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
             });
         }
     }
+    drop(buffers);
     let syscall_seconds = lab::syscall_cost(if quick { 100_000 } else { 2_000_000 });
 
     let mut throughput = Vec::new();
+    let mut c_throughput = Vec::new();
+    let row = |name: &str, size, [one, two]: [Option<Cell>; 2]| Throughput {
+        mechanism: name.into(),
+        size,
+        one_cpu: one,
+        two_cpus: two,
+        raw: None,
+    };
     for fds in Fds::ALL {
         progress(fds.name());
         for size in fds.sizes(&SIZES) {
-            let [one, two] = both_throughput(cpus, n, &|cpu| {
+            let cells = both_throughput(cpus, n, &|cpu| {
                 lab::throughput(fds, size, bytes(size), &pattern, cpu)
             });
-            throughput.push(Throughput {
-                mechanism: fds.name().into(),
-                size,
-                one_cpu: one,
-                two_cpus: two,
-                raw: None,
+            throughput.push(row(fds.name(), size, cells));
+            if let Some(kind) = cbase::kind(fds) {
+                let cells = both_throughput(cpus, n, &|cpu| {
+                    cbase::fd_throughput(kind, size, bytes(size), &pattern, cpu)
+                });
+                c_throughput.push(row(fds.name(), size, cells));
+            }
+        }
+    }
+    for wait in [Wait::Spin, Wait::Futex] {
+        progress(ring_name(wait));
+        for size in SIZES {
+            // More bytes than the other rows: the ring is fast, and a trial must outlast a
+            // time slice or two to say anything.
+            let total =
+                bytes(size).max(if quick { 16 << 20 } else { 512 << 20 }.min(size * 20_000));
+            let cells = both_throughput(cpus, n, &|cpu| {
+                ring::throughput(wait, size, RING_CAPACITY, total, &pattern, cpu)
             });
+            throughput.push(row(ring_name(wait), size, cells));
+            let cells = both_throughput(cpus, n, &|cpu| {
+                cbase::ring_throughput(wait, size, RING_CAPACITY, total, &pattern, cpu)
+            });
+            c_throughput.push(row(ring_name(wait), size, cells));
         }
     }
     progress("System V message queue");
@@ -127,16 +169,14 @@ pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
     let mut queue_sizes: Vec<usize> = SIZES.iter().copied().filter(|&s| s < msgmax).collect();
     queue_sizes.push(msgmax);
     for size in queue_sizes {
-        let [one, two] = both_throughput(cpus, n, &|cpu| {
+        let cells = both_throughput(cpus, n, &|cpu| {
             lab::queue_throughput(size, bytes(size), &pattern, cpu)
         });
-        throughput.push(Throughput {
-            mechanism: "System V message queue".into(),
-            size,
-            one_cpu: one,
-            two_cpus: two,
-            raw: None,
+        throughput.push(row("System V message queue", size, cells));
+        let cells = both_throughput(cpus, n, &|cpu| {
+            cbase::queue_throughput(size, bytes(size), &pattern, cpu)
         });
+        c_throughput.push(row("System V message queue", size, cells));
     }
 
     progress("latency");
@@ -147,6 +187,7 @@ pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
             mechanism: name.into(),
             one_cpu: one,
             two_cpus: two,
+            raw: None,
         });
     };
     for fds in Fds::ALL {
@@ -165,11 +206,31 @@ pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
         lab::signal_latency(rounds, cpu)
     });
     add("eventfd", &|cpu| lab::eventfd_latency(rounds, cpu));
+    let mut c_latency = Vec::new();
+    let mut add_c = |name: &str, f: &dyn Fn(usize) -> Result<Vec<f64>>| {
+        let [one, two] = both_latency(cpus, f);
+        c_latency.push(Latency {
+            mechanism: name.into(),
+            one_cpu: one,
+            two_cpus: two,
+            raw: None,
+        });
+    };
+    for fds in Fds::ALL {
+        if let Some(kind) = cbase::kind(fds) {
+            add_c(fds.name(), &|cpu| cbase::fd_latency(kind, rounds, cpu));
+        }
+    }
+    add_c("System V message queue", &|cpu| {
+        cbase::queue_latency(rounds, cpu)
+    });
     Lab {
         memcpy,
         syscall_seconds,
         throughput,
         latency,
+        c_throughput,
+        c_latency,
     }
 }
 
@@ -189,7 +250,101 @@ pub fn solution_latency(r: LatencyRow) -> Latency {
         mechanism: r.mechanism,
         one_cpu: secs(r.same),
         two_cpus: secs(r.cross),
+        raw: r.raw.map(str::to_owned),
     }
+}
+
+/// Exercises 02, 05, 07, 08 and 09 beside their raw mechanisms: (throughput, latency) rows.
+pub fn more_solutions(
+    quick: bool,
+    n: usize,
+    rounds: usize,
+    cpus: &[usize],
+) -> (Vec<Throughput>, Vec<Latency>) {
+    use crate::more;
+    let pattern = Pattern::new(1 << 20);
+    let total = if quick { 4 << 20 } else { 64 << 20 };
+    progress("exercise02 send_message / receive_message");
+    let [one, two] = both_throughput(cpus, n, &|cpu| more::ex02_fifo(total, &pattern, cpu));
+    let throughput = vec![Throughput {
+        mechanism: "exercise02 send_message / receive_message".into(),
+        size: 4096,
+        one_cpu: one,
+        two_cpus: two,
+        raw: Some(Fds::Fifo.name().into()),
+    }];
+    let mut latency = Vec::new();
+    let mut add = |name: &str, raw: &str, cells: [Option<Cell>; 2]| {
+        let [one, two] = cells;
+        latency.push(Latency {
+            mechanism: name.into(),
+            one_cpu: one,
+            two_cpus: two,
+            raw: Some(raw.into()),
+        });
+    };
+    progress("exercise05 SignalCounter ping-pong");
+    add(
+        "exercise05 SignalCounter (handler + self-pipe)",
+        "signals (kill + sigwaitinfo)",
+        both_latency(cpus, &|cpu| more::ex05_signals(rounds, cpu)),
+    );
+    progress("exercise07 Semaphore ping-pong");
+    add(
+        "exercise07 Semaphore post / wait",
+        "System V semaphores",
+        both_latency(cpus, &|cpu| more::ex07_semaphores(rounds, cpu)),
+    );
+    progress("exercise08 EchoServer / Client::echo");
+    for (name, raw, endpoint) in [
+        (
+            "exercise08 Client::echo (AF_UNIX)",
+            Fds::UnixStream.name(),
+            exercise08::Endpoint::UnixAbstract(format!("ipclab-bench-ex08-{}", std::process::id())),
+        ),
+        (
+            "exercise08 Client::echo (TCP)",
+            Fds::Tcp.name(),
+            exercise08::Endpoint::Tcp(std::net::SocketAddrV4::new(
+                std::net::Ipv4Addr::LOCALHOST,
+                0,
+            )),
+        ),
+    ] {
+        let cells = [Placement::SameCpu, Placement::CrossCpu].map(|p| {
+            p.cpus(cpus).map(|(ours, theirs)| {
+                let old = Pinned::to(ours);
+                let times =
+                    old.and_then(|_pinned| more::ex08_echo(endpoint.clone(), rounds, ours, theirs));
+                latency_cell(times)
+            })
+        });
+        add(name, raw, cells);
+    }
+    progress("exercise09 run_pipeline and sh -c");
+    let pipelines = if quick { 5 } else { 40 };
+    let sh = "sh -c, a pipeline of two /bin/true";
+    for (name, through_sh) in [
+        (sh, true),
+        (
+            "exercise09 run_pipeline, a pipeline of two /bin/true",
+            false,
+        ),
+    ] {
+        let one = on(Placement::SameCpu, cpus, &mut |_| {
+            (0..pipelines)
+                .map(|_| more::ex09_pipeline(through_sh))
+                .collect()
+        })
+        .map(latency_cell);
+        latency.push(Latency {
+            mechanism: name.into(),
+            one_cpu: one,
+            two_cpus: None,
+            raw: (!through_sh).then(|| sh.into()),
+        });
+    }
+    (throughput, latency)
 }
 
 /// Writes results.json, results.md and the charts into `dir`; returns the Markdown.
@@ -210,12 +365,14 @@ pub fn complete(run: &Run) -> bool {
         .memcpy
         .iter()
         .chain(&run.throughput)
-        .chain(&run.solutions);
+        .chain(&run.solutions)
+        .chain(&run.c_throughput);
     let ok = |c: &Option<Cell>| c.as_ref().is_none_or(|c| c.verified && c.error.is_none());
     all.clone().all(|r| ok(&r.one_cpu) && ok(&r.two_cpus))
         && run
             .latency
             .iter()
             .chain(&run.solution_latency)
+            .chain(&run.c_latency)
             .all(|r| ok(&r.one_cpu) && ok(&r.two_cpus))
 }

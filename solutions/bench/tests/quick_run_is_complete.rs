@@ -90,6 +90,66 @@ fn a_quick_run_has_every_cell_verified() {
         assert!(has("latency", mechanism, None), "latency of {mechanism}");
     }
     assert!(run["syscall_seconds"].as_f64().is_some());
+    for wait in ["spin, then yield", "futex wake-up"] {
+        let ring = format!("shared-memory ring ({wait})");
+        for size in sizes {
+            assert!(has("throughput", &ring, Some(size)), "{ring} at {size} B");
+            assert!(
+                has("c_throughput", &ring, Some(size)),
+                "C {ring} at {size} B"
+            );
+        }
+    }
+    // The C twins: the same rows as their Rust loops.
+    for mechanism in ["pipe (64 KiB)", "pipe (1 MiB)", "socketpair stream"] {
+        for size in sizes {
+            assert!(
+                has("c_throughput", mechanism, Some(size)),
+                "C {mechanism} at {size} B"
+            );
+        }
+        assert!(
+            has("c_latency", mechanism, None),
+            "C latency of {mechanism}"
+        );
+    }
+    assert!(has("c_throughput", "System V message queue", Some(msgmax)));
+    assert!(has("c_latency", "System V message queue", None));
+    // Every reference solution with a transfer or a round trip, beside its raw row.
+    for (key, mechanism) in [
+        ("solutions", "exercise01 stream_through_child"),
+        ("solutions", "exercise02 send_message / receive_message"),
+        ("solutions", "exercise03 MessageQueue send/receive"),
+        ("solutions", "exercise04 shared-memory ring (4 MiB)"),
+        ("solutions", "exercise06 half_close_round_trip (one way)"),
+        ("solution_latency", "exercise03 call / serve"),
+        (
+            "solution_latency",
+            "exercise05 SignalCounter (handler + self-pipe)",
+        ),
+        ("solution_latency", "exercise07 Semaphore post / wait"),
+        ("solution_latency", "exercise08 Client::echo (AF_UNIX)"),
+        ("solution_latency", "exercise08 Client::echo (TCP)"),
+        (
+            "solution_latency",
+            "exercise09 run_pipeline, a pipeline of two /bin/true",
+        ),
+    ] {
+        let row = rows(key).into_iter().find(|r| r["mechanism"] == mechanism);
+        let row = row.unwrap_or_else(|| panic!("{key}: no row {mechanism}"));
+        let raw = row["raw"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{mechanism}: no raw"));
+        let raws = if key == "solutions" {
+            [rows("throughput"), rows("solutions")].concat()
+        } else {
+            [rows("latency"), rows("solution_latency")].concat()
+        };
+        assert!(
+            raws.iter().any(|r| r["mechanism"] == raw),
+            "{mechanism}: its raw row {raw:?} is missing"
+        );
+    }
 
     for key in [
         "memcpy",
@@ -97,6 +157,8 @@ fn a_quick_run_has_every_cell_verified() {
         "latency",
         "solutions",
         "solution_latency",
+        "c_throughput",
+        "c_latency",
     ] {
         for row in rows(key) {
             for placement in ["one_cpu", "two_cpus"] {
@@ -112,7 +174,7 @@ fn a_quick_run_has_every_cell_verified() {
                 }
                 assert_eq!(cell["verified"], true, "{key}: {row}");
                 assert!(cell["median"].as_f64().is_some(), "{key}: {row}");
-                if key == "latency" {
+                if key == "latency" || key == "c_latency" {
                     assert!(cell["p99"].as_f64().is_some(), "{key}: {row}");
                 }
             }
