@@ -1519,6 +1519,28 @@ impl WorkerRun {
     }
 }
 
+/// True once `signal`, sent to process `pid`, has been delivered, or waits pending while every
+/// thread of the process blocks it (then nothing but the process's own wait can take it).
+fn signal_arrived(pid: Pid, signal: Signal) -> bool {
+    let Ok(process) = procfs::signal_state(pid) else {
+        return true; // gone: the judge says what became of it
+    };
+    let tids: Vec<Pid> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .map(Pid::from_raw)
+                .collect()
+        })
+        .unwrap_or_default();
+    let threads: Vec<SignalState> = tids
+        .iter()
+        .filter_map(|tid| procfs::thread_signal_state(pid, *tid).ok())
+        .collect();
+    let pending = process.shared_pending.contains(signal)
+        || threads.iter().any(|t| t.thread_pending.contains(signal));
+    !pending || threads.iter().all(|t| t.blocked.contains(signal))
+}
+
 #[rstest]
 #[case::sigterm(Signal::SIGTERM)]
 #[case::sigint_as_ctrl_c(Signal::SIGINT)]
@@ -1530,13 +1552,11 @@ fn task6_signal_during_a_unit_lets_it_finish_then_exit_0(#[case] signal: Signal)
         worker.send("begin");
         worker.expect_line("working 1");
         kill(worker.pid, signal).expect("kill");
-        // Wait until the kernel has delivered the signal: the unit is really interrupted.
+        // Wait until the signal has really arrived in the middle of the unit: delivered, or
+        // pending while every thread blocks it (a worker that takes signals only in ppoll,
+        // sigwaitinfo or a signalfd leaves them pending until it waits).
         let pid = worker.pid;
-        wait_until(|| {
-            procfs::signal_state(pid).is_ok_and(|s| {
-                !s.shared_pending.contains(signal) && !s.thread_pending.contains(signal)
-            })
-        });
+        wait_until(|| signal_arrived(pid, signal));
         checkpoint("signal delivered");
         worker.send("end");
         worker.finish(written)
