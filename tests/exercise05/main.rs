@@ -1908,9 +1908,11 @@ fn task6_dropping_shutdown_restores_the_dispositions_it_replaced() {
     isolated("Shutdown::on hung", || {
         test_ignore(libc::SIGTERM);
         checkpoint("before");
-        let shutdown = Shutdown::on(&[libc::SIGTERM, libc::SIGINT]).expect("Shutdown::on");
-        checkpoint("installed");
-        drop(shutdown);
+        {
+            let _shutdown = Shutdown::on(&[libc::SIGTERM, libc::SIGINT]).expect("Shutdown::on");
+            checkpoint("installed");
+            // Dropped here.
+        }
         checkpoint("dropped");
         tid()
     })
