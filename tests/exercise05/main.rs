@@ -1659,8 +1659,18 @@ fn signal_just_before_the_wait(pid: Pid, signal: Signal) -> Vec<i64> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     // SAFETY (every ptrace and waitpid call below): plain integers and a regs struct we own.
-    for &tid in &tids {
+    for (k, &tid) in tids.iter().enumerate() {
         let rc = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid, 0, 0) };
+        if rc != 0 && k == 0 && Errno::last() == Errno::EPERM {
+            // Yama's ptrace_scope 2 or 3, or a container without ptrace: no way to choose the
+            // moment. The test then only checks a signal sent while the worker waits.
+            println!(
+                "note: ptrace is not allowed here (EPERM), so the signal comes while the worker \
+                 waits, not just before: this run cannot catch the flag-then-read race"
+            );
+            kill(pid, signal).expect("kill");
+            return Vec::new();
+        }
         assert_eq!(rc, 0, "PTRACE_SEIZE thread {tid}: {}", Errno::last());
         let rc = unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid, 0, 0) };
         assert_eq!(rc, 0, "PTRACE_INTERRUPT thread {tid}: {}", Errno::last());
