@@ -3,10 +3,14 @@
 //! Each test grades one behaviour of one task (`taskN_…`). The kernel is the witness: who sleeps
 //! on a semaphore or a lock (the system call each thread is blocked in) and which semaphore sets
 //! exist (the System V table of the test's IPC namespace) come from the judge's own snapshots at
-//! the test's checkpoints; log files are read by the judge itself from the test's scratch
-//! directory. A semaphore's value (`semctl GETVAL`) and the holders in `/proc/locks` are not in a
-//! snapshot: the test process measures them and the judge compares. Every test runs in a process
-//! of its own with a deadline (`isolated`).
+//! the test's checkpoints, with each semaphore's value and the file locks of `/proc/locks`, and
+//! each descriptor's flags (`O_APPEND`); log files are read by the judge itself from the test's
+//! scratch directory. Where an interleaving matters, the test makes it happen: writers wait at a
+//! gate until all are ready, a traced writer stops at every system call so that the judge sees
+//! the lock between two lines of a record, and a `pthread_atfork` handler lets the judge look
+//! when the last counting child has been forked. Every test runs in a process of its own with a
+//! deadline (`isolated`). The bonus tests are ungraded and opt-in (`#[ignore]`):
+//! `cargo test -p exercise07 -- --ignored` runs them.
 
 use std::ffi::CString;
 use std::fs::{self, File};
@@ -23,7 +27,7 @@ use std::time::{Duration, Instant};
 use exercise07::*;
 use ipclab_support::child::{exit_code, spawn_child};
 use ipclab_support::procfs::FdTarget;
-use ipclab_support::{checkpoint, isolated, isolated_for, procfs, Deadline, Snapshot};
+use ipclab_support::{checkpoint, isolated, isolated_for, procfs, Deadline, Snapshot, Witness};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{pipe, Pid};
@@ -66,16 +70,14 @@ fn semaphore(initial: i32) -> (Semaphore, RemoveAtEnd) {
     (sem, net)
 }
 
-/// The semaphore's value, as the kernel reports it to the test (no snapshot shows it).
-fn kernel_value(id: i32) -> i32 {
-    // SAFETY: GETVAL takes no fourth argument.
-    let value = unsafe { libc::semctl(id, 0, libc::GETVAL) };
-    assert!(
-        value >= 0,
-        "semctl(GETVAL) on set {id}: {}",
-        std::io::Error::last_os_error()
-    );
-    value
+/// The judge's reading: the value of semaphore set `id` in the snapshot at checkpoint `label`.
+#[track_caller]
+fn value_at(seen: &Witness, label: &str, id: i32) -> i32 {
+    let snap = seen.at(label);
+    snap.semaphores_of(id).first().map_or_else(
+        || panic!("at checkpoint {label:?} the kernel lists no semaphore set {id}"),
+        |s| s.value,
+    )
 }
 
 /// How many processes sleep in the semaphore's wait queue, as the kernel reports it.
@@ -138,19 +140,16 @@ fn task1_semaphore_starts_at_its_initial_value(#[case] initial: i32) {
     isolated(NEVER_RETURNED_HINT, || {
         let (sem, _net) = semaphore(initial);
         checkpoint("created");
-        (
-            sem.id(),
-            kernel_value(sem.id()),
-            sem.value().expect("value"),
-        )
+        (sem.id(), sem.value().expect("value"))
     })
-    .judge(|(id, kernel, value): (i32, i32, i32), seen| {
+    .judge(|(id, value): (i32, i32), seen| {
         assert!(
             seen.at("created").semaphore_set(id).is_some(),
             "Semaphore::new returned id {id}, but the kernel lists no such set"
         );
         assert_eq!(
-            kernel, initial,
+            value_at(seen, "created", id),
+            initial,
             "the kernel holds a different value: set it with semctl(SETVAL) after semget"
         );
         assert_eq!(value, initial, "value() is semctl(GETVAL)");
@@ -161,20 +160,22 @@ fn task1_semaphore_starts_at_its_initial_value(#[case] initial: i32) {
 fn task1_wait_takes_one_and_post_gives_one_back() {
     isolated(SEM_HINT, || {
         let (sem, _net) = semaphore(2);
-        let mut values = Vec::new();
         sem.wait().expect("wait");
-        values.push(kernel_value(sem.id()));
+        checkpoint("waited once");
         sem.wait().expect("wait");
-        values.push(kernel_value(sem.id()));
+        checkpoint("waited twice");
         sem.post().expect("post");
-        values.push(kernel_value(sem.id()));
-        values
+        checkpoint("posted");
+        sem.id()
     })
-    .judge(|values: Vec<i32>, _| {
-        assert_eq!(values.len(), 3);
-        assert_eq!(values[0], 1, "wait (P) subtracts 1");
-        assert_eq!(values[1], 0, "wait (P) subtracts 1");
-        assert_eq!(values[2], 1, "post (V) adds 1");
+    .judge(|id: i32, seen| {
+        assert_eq!(value_at(seen, "waited once", id), 1, "wait (P) subtracts 1");
+        assert_eq!(
+            value_at(seen, "waited twice", id),
+            0,
+            "wait (P) subtracts 1"
+        );
+        assert_eq!(value_at(seen, "posted", id), 1, "post (V) adds 1");
     });
 }
 
@@ -191,10 +192,11 @@ fn task1_wait_sleeps_until_another_process_posts() {
         );
         sem.post().expect("post");
         let code = exit_code(child, "the child");
-        assert_eq!(code, 0, "the child's wait() should succeed after the post");
-        (sem.id(), child.as_raw(), code, kernel_value(sem.id()))
+        checkpoint("child done");
+        (sem.id(), child.as_raw(), code)
     })
-    .judge(|(id, child, code, value): (i32, i32, i32, i32), seen| {
+    .judge(|(id, child, code): (i32, i32, i32), seen| {
+        let value = value_at(seen, "child done", id);
         assert_sleeps_on_semaphore(
             seen.at("child waits"),
             child,
@@ -230,18 +232,78 @@ fn task1_children_share_the_counter() {
     });
 }
 
+/// How many children the test expects `count_in_processes` to fork, and how many forks it has
+/// seen: [`after_fork_in_parent`] counts them.
+static CHILDREN_EXPECTED: AtomicUsize = AtomicUsize::new(usize::MAX);
+static FORKS_SEEN: AtomicUsize = AtomicUsize::new(0);
+
+/// A `pthread_atfork` handler of the test: it runs in the parent after every `fork`. After the
+/// last child's fork it waits until every child is asleep (waiting for the start) or has ended,
+/// then lets the judge look: children that really start together are all there, waiting.
+extern "C" fn after_fork_in_parent() {
+    let forks = FORKS_SEEN.fetch_add(1, Ordering::SeqCst) + 1;
+    if forks != CHILDREN_EXPECTED.load(Ordering::SeqCst) {
+        return;
+    }
+    let me = nix::unistd::getpid();
+    let started = Instant::now();
+    // A child that runs (increments) is neither asleep nor ended; it ends soon.
+    while !procfs::children(me)
+        .iter()
+        .all(|c| c.is_zombie() || procfs::blocked_call(c.pid).is_some())
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        thread::yield_now();
+    }
+    checkpoint("last child forked");
+}
+
 #[test]
 fn task1_without_a_lock_updates_are_lost() {
+    let (processes, iterations) = (4, 5000);
     isolated_for(Deadline::secs(30), COUNT_HINT, || {
-        let (processes, iterations) = (4, 5000);
+        CHILDREN_EXPECTED.store(processes, Ordering::SeqCst);
+        // SAFETY: registers a handler that runs in this (the parent) process after each fork.
+        let registered = unsafe { libc::pthread_atfork(None, Some(after_fork_in_parent), None) };
+        assert_eq!(registered, 0, "pthread_atfork");
         let total = count_in_processes(processes, iterations, None).expect("count_in_processes");
         let expected = (processes * iterations) as u64;
         println!("without a lock: {total} of {expected} increments arrived");
-        total
+        (total, FORKS_SEEN.load(Ordering::SeqCst))
     })
-    .judge(|total: u64, _| {
-        let (processes, iterations) = (4, 5000);
+    .judge(|(total, forks): (u64, usize), seen| {
         let expected = (processes * iterations) as u64;
+        let Some(forked) = seen.all_at("last child forked").first().copied() else {
+            panic!(
+                "count_in_processes({processes}, …) forked {forks} children, expected \
+                 {processes} (the test counts calls of fork())"
+            )
+        };
+        let children = forked.children_of(forked.root);
+        assert_eq!(
+            children.len(),
+            processes,
+            "when the last child was forked, the test process had {} children, expected all \
+             {processes} at once",
+            children.len()
+        );
+        for child in &children {
+            assert!(
+                !child.info.is_zombie(),
+                "child {} had already done its increments and ended before the last child was \
+                 forked: the children must start together. Fork them all first, each waiting \
+                 (asleep) for the start, then let them all go (e.g. they read a pipe whose write \
+                 end the parent closes after the last fork)",
+                child.pid()
+            );
+            assert!(
+                child.threads.iter().any(|t| t.blocked.is_some()),
+                "child {} was already running when the last child was forked: the children must \
+                 start together. Fork them all first, each waiting (asleep) for the start, then \
+                 let them all go",
+                child.pid()
+            );
+        }
         assert!(
             total > 0,
             "no increment arrived at all: are the children using the shared counter?"
@@ -250,8 +312,7 @@ fn task1_without_a_lock_updates_are_lost() {
             total < expected,
             "{processes} processes each incremented {iterations} times without a lock, and no \
              update was lost ({total}). With read, sched_yield, write in every increment and all \
-             children started together, their read-modify-writes must overlap: do the children \
-             run at the same time (fork them all, then let them start), and does \
+             children started together, their read-modify-writes must overlap: does \
              increment_racily yield between its read and its write?"
         );
     });
@@ -266,9 +327,10 @@ fn task1_with_a_semaphore_no_update_is_lost(#[case] processes: usize, #[case] it
         let total =
             count_in_processes(processes, iterations, Some(&sem)).expect("count_in_processes");
         checkpoint("counted");
-        (sem.id(), total, kernel_value(sem.id()))
+        (sem.id(), total)
     })
-    .judge(|(id, total, value): (i32, u64, i32), seen| {
+    .judge(|(id, total): (i32, u64), seen| {
+        let value = value_at(seen, "counted", id);
         assert_eq!(
             total,
             (processes * iterations) as u64,
@@ -299,14 +361,18 @@ fn task2_try_wait_says_whether_it_got_the_semaphore() {
     isolated(SEM_HINT, || {
         let (sem, _net) = semaphore(1);
         let first = sem.try_wait().expect("try_wait");
-        let value = kernel_value(sem.id());
+        checkpoint("taken");
         let again = sem.try_wait();
-        (first, value, seen(&again, matches!(again, Ok(false))))
+        (sem.id(), first, seen(&again, matches!(again, Ok(false))))
     })
     .judge(
-        |(first, value, (refused, again)): (bool, i32, (bool, String)), _| {
+        |(id, first, (refused, again)): (i32, bool, (bool, String)), seen| {
             assert!(first, "the semaphore was free (1)");
-            assert_eq!(value, 0);
+            assert_eq!(
+                value_at(seen, "taken", id),
+                0,
+                "try_wait returned true, so it took the unit (semop -1 with IPC_NOWAIT)"
+            );
             assert!(
             refused,
             "at 0, a semop with IPC_NOWAIT fails with EAGAIN, which means \"not now\": expected \
@@ -321,11 +387,13 @@ fn task2_dropping_the_guard_gives_the_semaphore_back() {
     isolated(SEM_HINT, || {
         let (sem, _net) = semaphore(1);
         let guard = sem.lock().expect("lock");
-        let locked = kernel_value(sem.id());
+        checkpoint("locked");
         drop(guard);
-        (locked, kernel_value(sem.id()))
+        checkpoint("released");
+        sem.id()
     })
-    .judge(|(locked, released): (i32, i32), _| {
+    .judge(|id: i32, seen| {
+        let (locked, released) = (value_at(seen, "locked", id), value_at(seen, "released", id));
         assert_eq!(locked, 0, "lock takes the unit");
         assert_eq!(released, 1, "dropping the guard gives it back");
     });
@@ -349,13 +417,17 @@ fn task2_a_holder_killed_while_holding_does_not_keep_the_semaphore() {
         (&ready_read)
             .read_exact(&mut [0u8; 1])
             .expect("the holder reports that it holds the semaphore");
-        let held = kernel_value(sem.id());
         checkpoint("holding");
         kill(holder, Signal::SIGKILL).expect("kill the holder");
         waitpid(holder, None).expect("waitpid");
-        (holder.as_raw(), held, kernel_value(sem.id()))
+        checkpoint("holder gone");
+        (sem.id(), holder.as_raw())
     })
-    .judge(|(holder, held, after): (i32, i32, i32), seen| {
+    .judge(|(id, holder): (i32, i32), seen| {
+        let (held, after) = (
+            value_at(seen, "holding", id),
+            value_at(seen, "holder gone", id),
+        );
         seen.at("holding")
             .expect_process(holder, "the holder, holding the semaphore");
         assert_eq!(held, 0, "the holder has the semaphore");
@@ -402,10 +474,11 @@ fn task2_a_waiter_gets_the_semaphore_when_the_holder_is_killed() {
         kill(holder, Signal::SIGKILL).expect("kill the holder");
         waitpid(holder, None).expect("waitpid");
         let code = exit_code(waiter, "the child");
-        assert_eq!(code, 0, "the waiter should get the semaphore");
-        (sem.id(), waiter.as_raw(), code, kernel_value(sem.id()))
+        checkpoint("waiter done");
+        (sem.id(), waiter.as_raw(), code)
     })
-    .judge(|(id, waiter, code, value): (i32, i32, i32, i32), seen| {
+    .judge(|(id, waiter, code): (i32, i32, i32), seen| {
+        let value = value_at(seen, "waiter done", id);
         assert_sleeps_on_semaphore(
             seen.at("waiter sleeps"),
             waiter,
@@ -499,6 +572,8 @@ struct Holder {
 impl Holder {
     /// Starts a child that takes `path`'s lock; returns once it holds it.
     fn start(path: &Path) -> Holder {
+        // Here first, so that an error (or a todo!) is the test's answer.
+        drop(LogFile::open(path).expect("LogFile::open"));
         let (ready_read, ready_write) = files(pipe().expect("pipe"));
         let (release_read, release_write) = files(pipe().expect("pipe"));
         let pid = spawn_child(|| {
@@ -679,6 +754,8 @@ fn task3_concurrent_writers_never_interleave_records() {
     let (writers, records, lines) = (4, 50, 4);
     isolated_for(Deadline::secs(30), FILE_LOCK_HINT, || {
         let path = log_path();
+        // Here first, so that an error (or a todo!) is the test's answer.
+        drop(LogFile::open(&path).expect("LogFile::open"));
         let (ready_read, ready_write) = files(pipe().expect("pipe"));
         let (gate_read, gate_write) = files(pipe().expect("pipe"));
         let children: Vec<Pid> = (0..writers)
@@ -729,6 +806,7 @@ fn task3_concurrent_writers_never_interleave_records() {
             match code {
                 0 => {}
                 1 => panic!("a writer's LogFile::open failed"),
+                101 => panic!("a writer panicked"),
                 _ => panic!("a writer's append_record failed (code {code})"),
             }
         }
