@@ -138,14 +138,36 @@ fn seen<T: std::fmt::Debug>(result: &T, expected: bool) -> (bool, String) {
 #[case::counting(5)]
 fn task1_semaphore_starts_at_its_initial_value(#[case] initial: i32) {
     isolated(NEVER_RETURNED_HINT, || {
+        // A set of the test's own first: the student's is then not the namespace's first
+        // (whose id is 0), so an id() that returns a constant shows.
+        // SAFETY: semget takes plain integers.
+        let decoy = unsafe { libc::semget(libc::IPC_PRIVATE, 1, libc::IPC_CREAT | 0o600) };
+        assert!(decoy >= 0, "semget: {}", std::io::Error::last_os_error());
+        let _decoy = RemoveAtEnd(decoy);
         let (sem, _net) = semaphore(initial);
         checkpoint("created");
-        (sem.id(), sem.value().expect("value"))
+        (decoy, sem.id(), sem.value().expect("value"))
     })
-    .judge(|(id, value): (i32, i32), seen| {
+    .judge(|(decoy, id, value): (i32, i32, i32), seen| {
+        let created = seen.at("created");
+        assert_ne!(
+            id, decoy,
+            "id() returned {id}, the id of the test's own set, created before: return the id \
+             semget gave the new set"
+        );
         assert!(
-            seen.at("created").semaphore_set(id).is_some(),
+            created.semaphore_set(id).is_some(),
             "Semaphore::new returned id {id}, but the kernel lists no such set"
+        );
+        assert_eq!(
+            created.semaphore_sets.len(),
+            2,
+            "Semaphore::new must create exactly one set; the kernel lists {:?}",
+            created
+                .semaphore_sets
+                .iter()
+                .map(|s| s.id)
+                .collect::<Vec<_>>()
         );
         assert_eq!(
             value_at(seen, "created", id),
