@@ -713,6 +713,106 @@ fn task2_a_receive_without_a_datagram_is_bounded() {
     });
 }
 
+/// How many times [`count_interrupt`] ran: each run interrupted a system call of the thread it
+/// was sent to.
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn count_interrupt(_: libc::c_int) {
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// What the test saw of a receive interrupted by a signal.
+#[derive(Debug, Serialize, Deserialize)]
+struct Interrupted {
+    receiver: i32,
+    /// Whether the receiver was asleep before the signal, and asleep again after it.
+    asleep_before: std::result::Result<(), String>,
+    asleep_after: std::result::Result<(), String>,
+    got: std::result::Result<Option<(String, bool)>, String>,
+}
+
+#[test]
+fn task2_a_receive_survives_an_interrupting_signal() {
+    isolated(UDP_HINT, || {
+        let (a, b) = udp_pair();
+        // A handler installed without SA_RESTART: the signal makes the receive fail with EINTR.
+        let action = nix::sys::signal::SigAction::new(
+            nix::sys::signal::SigHandler::Handler(count_interrupt),
+            nix::sys::signal::SaFlags::empty(),
+            nix::sys::signal::SigSet::empty(),
+        );
+        // SAFETY: the handler only increments an atomic counter.
+        unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGUSR1, &action) }
+            .expect("sigaction");
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        thread::scope(|scope| {
+            let receiving = scope.spawn(|| {
+                let _ = tid_tx.send(nix::unistd::gettid());
+                b.recv(64, Duration::from_secs(600))
+                    .map(|d| d.as_ref().map(shown))
+                    .map_err(|e| format!("{e:?}"))
+            });
+            let tid = tid_rx.recv().expect("the receiving thread starts");
+            let asleep =
+                || ipclab_support::procfs::wait_until_blocked(tid, PATIENCE, |_| true).map(drop);
+            let asleep_before = asleep();
+            // SAFETY: tgkill takes plain integers.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_tgkill,
+                    nix::unistd::getpid().as_raw(),
+                    tid.as_raw(),
+                    libc::SIGUSR1,
+                )
+            };
+            // The handler has run in the receiver: its receive was interrupted.
+            let started = Instant::now();
+            while INTERRUPTS.load(Ordering::SeqCst) == 0 && started.elapsed() < PATIENCE {
+                thread::yield_now();
+            }
+            let asleep_after = asleep();
+            checkpoint("receiving again");
+            a.send_to(b"after the signal", b.local_addr())
+                .expect("send_to returned an error");
+            Interrupted {
+                receiver: tid.as_raw(),
+                asleep_before,
+                asleep_after,
+                got: receiving.join().expect("the receiving thread"),
+            }
+        })
+    })
+    .judge(|seen_recv: Interrupted, seen| {
+        assert!(
+            seen_recv.asleep_before.is_ok(),
+            "recv(64, 600 s) with nothing queued must wait in the kernel: {:?}",
+            seen_recv.asleep_before
+        );
+        let got = &seen_recv.got;
+        assert!(
+            !matches!(got, Err(e) if e.contains("EINTR")),
+            "a signal interrupted the receive (EINTR), and recv gave up with {got:?}: a signal \
+             is no error of the socket. Retry the receive (for what is left of the wait)"
+        );
+        let again = seen
+            .at("receiving again")
+            .test_process()
+            .threads
+            .iter()
+            .any(|t| t.tid == seen_recv.receiver && t.blocked.is_some());
+        assert!(
+            seen_recv.asleep_after.is_ok() && again,
+            "after a signal interrupted it, recv must wait again (retry on EINTR); it returned \
+             {got:?}"
+        );
+        assert_eq!(
+            got,
+            &Ok(Some(("after the signal".to_owned(), false))),
+            "the datagram sent after the signal ends the wait"
+        );
+    });
+}
+
 #[test]
 fn task2_the_socket_is_bound_where_it_says() {
     isolated(UDP_HINT, || {
