@@ -620,7 +620,9 @@ struct Waits {
     bounded: Option<String>,
     /// `recv(64, 0)` with nothing sent.
     at_once: Option<String>,
-    /// `recv(64, 0)` with a datagram queued.
+    /// Whether the kernel showed the datagram in the receive queue, and what `recv(64, 0)`
+    /// returned then.
+    in_queue: bool,
     queued: Option<(String, bool)>,
     /// The receiving thread, and whether the test saw it asleep before it sent.
     receiver: i32,
@@ -640,7 +642,9 @@ fn task2_a_receive_without_a_datagram_is_bounded() {
             .expect("send_to returned an error");
         // Until the kernel shows the datagram in b's queue (loopback delivers it at once).
         let started = Instant::now();
-        while udp_queued(b.local_addr().port()) == 0 && started.elapsed() < PATIENCE {
+        let mut in_queue = false;
+        while !in_queue && started.elapsed() < PATIENCE {
+            in_queue = udp_queued(b.local_addr().port()) > 0;
             thread::yield_now();
         }
         let queued = recv(Duration::ZERO).as_ref().map(shown);
@@ -669,6 +673,7 @@ fn task2_a_receive_without_a_datagram_is_bounded() {
         Waits {
             bounded,
             at_once,
+            in_queue,
             queued,
             receiver,
             slept,
@@ -685,6 +690,11 @@ fn task2_a_receive_without_a_datagram_is_bounded() {
             got.at_once.is_none(),
             "nothing was sent, yet recv(64, 0) returned {:?}",
             got.at_once
+        );
+        assert!(
+            got.in_queue,
+            "the datagram sent to the receiver never showed in its receive queue \
+             (/proc/net/udp): is send_to sending to the address it was given?"
         );
         assert_eq!(
             got.queued,
