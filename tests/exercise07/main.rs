@@ -405,6 +405,53 @@ fn task2_try_wait_says_whether_it_got_the_semaphore() {
 }
 
 #[test]
+fn task2_waiters_counts_the_processes_asleep_on_the_semaphore() {
+    isolated(SEM_HINT, || {
+        let (sem, _net) = semaphore(0);
+        let none = sem.waiters().expect("waiters");
+        let children: Vec<Pid> = (0..2)
+            .map(|_| spawn_child(|| i32::from(sem.wait().is_err())))
+            .collect();
+        wait_for_waiters(
+            sem.id(),
+            2,
+            "two children's wait() on a semaphore at 0 should sleep in its wait queue",
+            "two asleep",
+        );
+        let two = sem.waiters().expect("waiters");
+        for _ in &children {
+            sem.post().expect("post");
+        }
+        let codes: Vec<i32> = children
+            .iter()
+            .map(|c| exit_code(*c, "a waiting child"))
+            .collect();
+        (sem.id(), none, two, codes, sem.waiters().expect("waiters"))
+    })
+    .judge(
+        |(id, none, two, codes, after): (i32, i32, i32, Vec<i32>, i32), seen| {
+            let asleep = seen
+                .at("two asleep")
+                .semaphores_of(id)
+                .first()
+                .map(|s| s.waiting_to_decrease);
+            assert_eq!(asleep, Some(2), "the kernel counts two processes asleep");
+            assert_eq!(
+                (none, two, after),
+                (0, 2, 0),
+                "waiters() is semctl(GETNCNT): the number of processes asleep in wait(), 0 \
+                 before the children wait, 2 while both do, 0 after both got a unit"
+            );
+            assert_eq!(
+                codes,
+                [0, 0],
+                "both children's wait() succeeds after the posts"
+            );
+        },
+    );
+}
+
+#[test]
 fn task2_dropping_the_guard_gives_the_semaphore_back() {
     isolated(SEM_HINT, || {
         let (sem, _net) = semaphore(1);
@@ -1027,6 +1074,37 @@ fn task4_remove_reports_and_removes() {
             "set {id} is still listed after remove"
         );
     });
+}
+
+#[test]
+fn task4_remove_reports_a_set_that_is_already_gone() {
+    isolated(NEVER_RETURNED_HINT, || {
+        let sem = Semaphore::new(1, 0o600).expect("Semaphore::new");
+        let id = sem.id();
+        // Another process (here: the test) removes the set first.
+        // SAFETY: IPC_RMID takes no fourth argument.
+        let gone = unsafe { libc::semctl(id, 0, libc::IPC_RMID) } == 0;
+        let result = sem.remove();
+        (
+            id,
+            gone,
+            seen(
+                &result,
+                matches!(result, Err(Error::Removed { id: i }) if i == id),
+            ),
+        )
+    })
+    .judge(
+        |(id, gone, (removed, result)): (i32, bool, (bool, String)), _| {
+            assert!(gone, "the test could not remove set {id} itself");
+            assert!(
+                removed,
+                "set {id} was removed by another process before remove() ran: semctl(IPC_RMID) \
+             fails (EINVAL or EIDRM), and remove must report it as Err(Error::Removed {{ id: \
+             {id} }}), not Ok; got {result}"
+            );
+        },
+    );
 }
 
 #[test]
