@@ -375,6 +375,39 @@ fn task1_with_a_semaphore_no_update_is_lost(#[case] processes: usize, #[case] it
     });
 }
 
+#[test]
+fn task1_a_child_that_cannot_count_is_reported() {
+    isolated_for(Deadline::secs(30), COUNT_HINT, || {
+        let (sem, _net) = semaphore(1);
+        // The set is gone before any child uses it: every child's wait() fails.
+        // SAFETY: IPC_RMID takes no fourth argument.
+        let gone = unsafe { libc::semctl(sem.id(), 0, libc::IPC_RMID) } == 0;
+        let result = count_in_processes(2, 10, Some(&sem));
+        checkpoint("counted");
+        (
+            gone,
+            seen(
+                &result,
+                matches!(
+                    result,
+                    Err(Error::ChildFailed { .. } | Error::Removed { .. })
+                ),
+            ),
+        )
+    })
+    .judge(|(gone, (reported, result)): (bool, (bool, String)), seen| {
+        assert!(gone, "the test could not remove the semaphore set itself");
+        assert!(
+            reported,
+            "the semaphore set was removed, so every child's wait() failed, yet \
+             count_in_processes returned {result}: a child that cannot do its work must end \
+             with a nonzero status, and the parent must report it (Err(Error::ChildFailed))"
+        );
+        seen.at("counted")
+            .assert_no_zombies("Reap every counting child with waitpid, also when one fails.");
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Task 2: SEM_UNDO.
 
