@@ -1361,6 +1361,29 @@ fn wait_for(child: nix::unistd::Pid) -> Ended {
     }
 }
 
+#[test]
+fn task5_a_path_too_long_for_the_client_is_a_clear_error() {
+    isolated(CLIENT_HINT, || {
+        let path = scratch_dir().join("x".repeat(120));
+        checkpoint("before");
+        let result = seen(Client::connect(&Endpoint::UnixPath(path)), drop);
+        checkpoint("after");
+        result
+    })
+    .judge(|result, seen| {
+        assert!(
+            matches!(result, Err(Failure::PathTooLong { .. })),
+            "sun_path holds 108 bytes, so no socket can be reached at a longer path: expected \
+             Err(Error::PathTooLong {{ .. }}), got {result:?}"
+        );
+        assert_no_leaks(
+            seen.at("before"),
+            seen.at("after"),
+            "A connect that cannot even be tried leaves no socket open.",
+        );
+    });
+}
+
 #[rstest]
 #[case::tcp(Domain::Tcp)]
 #[case::unix_path(Domain::UnixPath)]
