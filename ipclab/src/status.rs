@@ -204,6 +204,7 @@ impl Tester {
                 ("INSTA_UPDATE".into(), "no".into()),
             ],
             require_verdicts: false,
+            include_ignored: false,
         };
         let run = suite::run(&self.course, exercise, Implementation::Exercise, &options);
         // Interrupted: the run was killed under us; its verdict means nothing and must not be

@@ -88,6 +88,9 @@ pub struct RunOptions {
     /// A test passes only with a passing verdict in the judges' record; without this, a suite
     /// that writes no record at all (no judges) is read from libtest's text.
     pub require_verdicts: bool,
+    /// Also run the opt-in tests (`#[ignore]`d: the ungraded bonus tests), as
+    /// `cargo test -- --include-ignored` does. Students and the grader run without them.
+    pub include_ignored: bool,
 }
 
 impl Default for RunOptions {
@@ -96,6 +99,7 @@ impl Default for RunOptions {
             deadline: Duration::from_secs(900),
             env: Vec::new(),
             require_verdicts: false,
+            include_ignored: false,
         }
     }
 }
@@ -141,6 +145,7 @@ pub fn run(
             "never",
         ])
         .args(["--", "--color", "never"])
+        .args(options.include_ignored.then_some("--include-ignored"))
         .current_dir(&course.root)
         .stdin(Stdio::null())
         .stdout(stdout.try_clone()?)

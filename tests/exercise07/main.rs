@@ -3,10 +3,14 @@
 //! Each test grades one behaviour of one task (`taskN_…`). The kernel is the witness: who sleeps
 //! on a semaphore or a lock (the system call each thread is blocked in) and which semaphore sets
 //! exist (the System V table of the test's IPC namespace) come from the judge's own snapshots at
-//! the test's checkpoints; log files are read by the judge itself from the test's scratch
-//! directory. A semaphore's value (`semctl GETVAL`) and the holders in `/proc/locks` are not in a
-//! snapshot: the test process measures them and the judge compares. Every test runs in a process
-//! of its own with a deadline (`isolated`).
+//! the test's checkpoints, with each semaphore's value and the file locks of `/proc/locks`, and
+//! each descriptor's flags (`O_APPEND`); log files are read by the judge itself from the test's
+//! scratch directory. Where an interleaving matters, the test makes it happen: writers wait at a
+//! gate until all are ready, a traced writer stops at every system call so that the judge sees
+//! the lock between two lines of a record, and a `pthread_atfork` handler lets the judge look
+//! when the last counting child has been forked. Every test runs in a process of its own with a
+//! deadline (`isolated`). The bonus tests are ungraded and opt-in (`#[ignore]`):
+//! `cargo test -p exercise07 -- --ignored` runs them.
 
 use std::ffi::CString;
 use std::fs::{self, File};
@@ -22,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use exercise07::*;
 use ipclab_support::child::{exit_code, spawn_child};
-use ipclab_support::{checkpoint, isolated, isolated_for, procfs, Deadline, Snapshot};
+use ipclab_support::procfs::FdTarget;
+use ipclab_support::{checkpoint, isolated, isolated_for, procfs, Deadline, Snapshot, Witness};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{pipe, Pid};
@@ -65,16 +70,14 @@ fn semaphore(initial: i32) -> (Semaphore, RemoveAtEnd) {
     (sem, net)
 }
 
-/// The semaphore's value, as the kernel reports it to the test (no snapshot shows it).
-fn kernel_value(id: i32) -> i32 {
-    // SAFETY: GETVAL takes no fourth argument.
-    let value = unsafe { libc::semctl(id, 0, libc::GETVAL) };
-    assert!(
-        value >= 0,
-        "semctl(GETVAL) on set {id}: {}",
-        std::io::Error::last_os_error()
-    );
-    value
+/// The judge's reading: the value of semaphore set `id` in the snapshot at checkpoint `label`.
+#[track_caller]
+fn value_at(seen: &Witness, label: &str, id: i32) -> i32 {
+    let snap = seen.at(label);
+    snap.semaphores_of(id).first().map_or_else(
+        || panic!("at checkpoint {label:?} the kernel lists no semaphore set {id}"),
+        |s| s.value,
+    )
 }
 
 /// How many processes sleep in the semaphore's wait queue, as the kernel reports it.
@@ -135,21 +138,40 @@ fn seen<T: std::fmt::Debug>(result: &T, expected: bool) -> (bool, String) {
 #[case::counting(5)]
 fn task1_semaphore_starts_at_its_initial_value(#[case] initial: i32) {
     isolated(NEVER_RETURNED_HINT, || {
+        // A set of the test's own first: the student's is then not the namespace's first
+        // (whose id is 0), so an id() that returns a constant shows.
+        // SAFETY: semget takes plain integers.
+        let decoy = unsafe { libc::semget(libc::IPC_PRIVATE, 1, libc::IPC_CREAT | 0o600) };
+        assert!(decoy >= 0, "semget: {}", std::io::Error::last_os_error());
+        let _decoy = RemoveAtEnd(decoy);
         let (sem, _net) = semaphore(initial);
         checkpoint("created");
-        (
-            sem.id(),
-            kernel_value(sem.id()),
-            sem.value().expect("value"),
-        )
+        (decoy, sem.id(), sem.value().expect("value"))
     })
-    .judge(|(id, kernel, value): (i32, i32, i32), seen| {
+    .judge(|(decoy, id, value): (i32, i32, i32), seen| {
+        let created = seen.at("created");
+        assert_ne!(
+            id, decoy,
+            "id() returned {id}, the id of the test's own set, created before: return the id \
+             semget gave the new set"
+        );
         assert!(
-            seen.at("created").semaphore_set(id).is_some(),
+            created.semaphore_set(id).is_some(),
             "Semaphore::new returned id {id}, but the kernel lists no such set"
         );
         assert_eq!(
-            kernel, initial,
+            created.semaphore_sets.len(),
+            2,
+            "Semaphore::new must create exactly one set; the kernel lists {:?}",
+            created
+                .semaphore_sets
+                .iter()
+                .map(|s| s.id)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            value_at(seen, "created", id),
+            initial,
             "the kernel holds a different value: set it with semctl(SETVAL) after semget"
         );
         assert_eq!(value, initial, "value() is semctl(GETVAL)");
@@ -160,20 +182,22 @@ fn task1_semaphore_starts_at_its_initial_value(#[case] initial: i32) {
 fn task1_wait_takes_one_and_post_gives_one_back() {
     isolated(SEM_HINT, || {
         let (sem, _net) = semaphore(2);
-        let mut values = Vec::new();
         sem.wait().expect("wait");
-        values.push(kernel_value(sem.id()));
+        checkpoint("waited once");
         sem.wait().expect("wait");
-        values.push(kernel_value(sem.id()));
+        checkpoint("waited twice");
         sem.post().expect("post");
-        values.push(kernel_value(sem.id()));
-        values
+        checkpoint("posted");
+        sem.id()
     })
-    .judge(|values: Vec<i32>, _| {
-        assert_eq!(values.len(), 3);
-        assert_eq!(values[0], 1, "wait (P) subtracts 1");
-        assert_eq!(values[1], 0, "wait (P) subtracts 1");
-        assert_eq!(values[2], 1, "post (V) adds 1");
+    .judge(|id: i32, seen| {
+        assert_eq!(value_at(seen, "waited once", id), 1, "wait (P) subtracts 1");
+        assert_eq!(
+            value_at(seen, "waited twice", id),
+            0,
+            "wait (P) subtracts 1"
+        );
+        assert_eq!(value_at(seen, "posted", id), 1, "post (V) adds 1");
     });
 }
 
@@ -190,10 +214,11 @@ fn task1_wait_sleeps_until_another_process_posts() {
         );
         sem.post().expect("post");
         let code = exit_code(child, "the child");
-        assert_eq!(code, 0, "the child's wait() should succeed after the post");
-        (sem.id(), child.as_raw(), code, kernel_value(sem.id()))
+        checkpoint("child done");
+        (sem.id(), child.as_raw(), code)
     })
-    .judge(|(id, child, code, value): (i32, i32, i32, i32), seen| {
+    .judge(|(id, child, code): (i32, i32, i32), seen| {
+        let value = value_at(seen, "child done", id);
         assert_sleeps_on_semaphore(
             seen.at("child waits"),
             child,
@@ -229,18 +254,78 @@ fn task1_children_share_the_counter() {
     });
 }
 
+/// How many children the test expects `count_in_processes` to fork, and how many forks it has
+/// seen: [`after_fork_in_parent`] counts them.
+static CHILDREN_EXPECTED: AtomicUsize = AtomicUsize::new(usize::MAX);
+static FORKS_SEEN: AtomicUsize = AtomicUsize::new(0);
+
+/// A `pthread_atfork` handler of the test: it runs in the parent after every `fork`. After the
+/// last child's fork it waits until every child is asleep (waiting for the start) or has ended,
+/// then lets the judge look: children that really start together are all there, waiting.
+extern "C" fn after_fork_in_parent() {
+    let forks = FORKS_SEEN.fetch_add(1, Ordering::SeqCst) + 1;
+    if forks != CHILDREN_EXPECTED.load(Ordering::SeqCst) {
+        return;
+    }
+    let me = nix::unistd::getpid();
+    let started = Instant::now();
+    // A child that runs (increments) is neither asleep nor ended; it ends soon.
+    while !procfs::children(me)
+        .iter()
+        .all(|c| c.is_zombie() || procfs::blocked_call(c.pid).is_some())
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        thread::yield_now();
+    }
+    checkpoint("last child forked");
+}
+
 #[test]
 fn task1_without_a_lock_updates_are_lost() {
+    let (processes, iterations) = (4, 5000);
     isolated_for(Deadline::secs(30), COUNT_HINT, || {
-        let (processes, iterations) = (4, 5000);
+        CHILDREN_EXPECTED.store(processes, Ordering::SeqCst);
+        // SAFETY: registers a handler that runs in this (the parent) process after each fork.
+        let registered = unsafe { libc::pthread_atfork(None, Some(after_fork_in_parent), None) };
+        assert_eq!(registered, 0, "pthread_atfork");
         let total = count_in_processes(processes, iterations, None).expect("count_in_processes");
         let expected = (processes * iterations) as u64;
         println!("without a lock: {total} of {expected} increments arrived");
-        total
+        (total, FORKS_SEEN.load(Ordering::SeqCst))
     })
-    .judge(|total: u64, _| {
-        let (processes, iterations) = (4, 5000);
+    .judge(|(total, forks): (u64, usize), seen| {
         let expected = (processes * iterations) as u64;
+        let Some(forked) = seen.all_at("last child forked").first().copied() else {
+            panic!(
+                "count_in_processes({processes}, …) forked {forks} children, expected \
+                 {processes} (the test counts calls of fork())"
+            )
+        };
+        let children = forked.children_of(forked.root);
+        assert_eq!(
+            children.len(),
+            processes,
+            "when the last child was forked, the test process had {} children, expected all \
+             {processes} at once",
+            children.len()
+        );
+        for child in &children {
+            assert!(
+                !child.info.is_zombie(),
+                "child {} had already done its increments and ended before the last child was \
+                 forked: the children must start together. Fork them all first, each waiting \
+                 (asleep) for the start, then let them all go (e.g. they read a pipe whose write \
+                 end the parent closes after the last fork)",
+                child.pid()
+            );
+            assert!(
+                child.threads.iter().any(|t| t.blocked.is_some()),
+                "child {} was already running when the last child was forked: the children must \
+                 start together. Fork them all first, each waiting (asleep) for the start, then \
+                 let them all go",
+                child.pid()
+            );
+        }
         assert!(
             total > 0,
             "no increment arrived at all: are the children using the shared counter?"
@@ -249,8 +334,7 @@ fn task1_without_a_lock_updates_are_lost() {
             total < expected,
             "{processes} processes each incremented {iterations} times without a lock, and no \
              update was lost ({total}). With read, sched_yield, write in every increment and all \
-             children started together, their read-modify-writes must overlap: do the children \
-             run at the same time (fork them all, then let them start), and does \
+             children started together, their read-modify-writes must overlap: does \
              increment_racily yield between its read and its write?"
         );
     });
@@ -265,9 +349,10 @@ fn task1_with_a_semaphore_no_update_is_lost(#[case] processes: usize, #[case] it
         let total =
             count_in_processes(processes, iterations, Some(&sem)).expect("count_in_processes");
         checkpoint("counted");
-        (sem.id(), total, kernel_value(sem.id()))
+        (sem.id(), total)
     })
-    .judge(|(id, total, value): (i32, u64, i32), seen| {
+    .judge(|(id, total): (i32, u64), seen| {
+        let value = value_at(seen, "counted", id);
         assert_eq!(
             total,
             (processes * iterations) as u64,
@@ -290,6 +375,39 @@ fn task1_with_a_semaphore_no_update_is_lost(#[case] processes: usize, #[case] it
     });
 }
 
+#[test]
+fn task1_a_child_that_cannot_count_is_reported() {
+    isolated_for(Deadline::secs(30), COUNT_HINT, || {
+        let (sem, _net) = semaphore(1);
+        // The set is gone before any child uses it: every child's wait() fails.
+        // SAFETY: IPC_RMID takes no fourth argument.
+        let gone = unsafe { libc::semctl(sem.id(), 0, libc::IPC_RMID) } == 0;
+        let result = count_in_processes(2, 10, Some(&sem));
+        checkpoint("counted");
+        (
+            gone,
+            seen(
+                &result,
+                matches!(
+                    result,
+                    Err(Error::ChildFailed { .. } | Error::Removed { .. })
+                ),
+            ),
+        )
+    })
+    .judge(|(gone, (reported, result)): (bool, (bool, String)), seen| {
+        assert!(gone, "the test could not remove the semaphore set itself");
+        assert!(
+            reported,
+            "the semaphore set was removed, so every child's wait() failed, yet \
+             count_in_processes returned {result}: a child that cannot do its work must end \
+             with a nonzero status, and the parent must report it (Err(Error::ChildFailed))"
+        );
+        seen.at("counted")
+            .assert_no_zombies("Reap every counting child with waitpid, also when one fails.");
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Task 2: SEM_UNDO.
 
@@ -298,14 +416,18 @@ fn task2_try_wait_says_whether_it_got_the_semaphore() {
     isolated(SEM_HINT, || {
         let (sem, _net) = semaphore(1);
         let first = sem.try_wait().expect("try_wait");
-        let value = kernel_value(sem.id());
+        checkpoint("taken");
         let again = sem.try_wait();
-        (first, value, seen(&again, matches!(again, Ok(false))))
+        (sem.id(), first, seen(&again, matches!(again, Ok(false))))
     })
     .judge(
-        |(first, value, (refused, again)): (bool, i32, (bool, String)), _| {
+        |(id, first, (refused, again)): (i32, bool, (bool, String)), seen| {
             assert!(first, "the semaphore was free (1)");
-            assert_eq!(value, 0);
+            assert_eq!(
+                value_at(seen, "taken", id),
+                0,
+                "try_wait returned true, so it took the unit (semop -1 with IPC_NOWAIT)"
+            );
             assert!(
             refused,
             "at 0, a semop with IPC_NOWAIT fails with EAGAIN, which means \"not now\": expected \
@@ -316,15 +438,64 @@ fn task2_try_wait_says_whether_it_got_the_semaphore() {
 }
 
 #[test]
+fn task2_waiters_counts_the_processes_asleep_on_the_semaphore() {
+    isolated(SEM_HINT, || {
+        let (sem, _net) = semaphore(0);
+        let none = sem.waiters().expect("waiters");
+        let children: Vec<Pid> = (0..2)
+            .map(|_| spawn_child(|| i32::from(sem.wait().is_err())))
+            .collect();
+        wait_for_waiters(
+            sem.id(),
+            2,
+            "two children's wait() on a semaphore at 0 should sleep in its wait queue",
+            "two asleep",
+        );
+        let two = sem.waiters().expect("waiters");
+        for _ in &children {
+            sem.post().expect("post");
+        }
+        let codes: Vec<i32> = children
+            .iter()
+            .map(|c| exit_code(*c, "a waiting child"))
+            .collect();
+        (sem.id(), none, two, codes, sem.waiters().expect("waiters"))
+    })
+    .judge(
+        |(id, none, two, codes, after): (i32, i32, i32, Vec<i32>, i32), seen| {
+            let asleep = seen
+                .at("two asleep")
+                .semaphores_of(id)
+                .first()
+                .map(|s| s.waiting_to_decrease);
+            assert_eq!(asleep, Some(2), "the kernel counts two processes asleep");
+            assert_eq!(
+                (none, two, after),
+                (0, 2, 0),
+                "waiters() is semctl(GETNCNT): the number of processes asleep in wait(), 0 \
+                 before the children wait, 2 while both do, 0 after both got a unit"
+            );
+            assert_eq!(
+                codes,
+                [0, 0],
+                "both children's wait() succeeds after the posts"
+            );
+        },
+    );
+}
+
+#[test]
 fn task2_dropping_the_guard_gives_the_semaphore_back() {
     isolated(SEM_HINT, || {
         let (sem, _net) = semaphore(1);
         let guard = sem.lock().expect("lock");
-        let locked = kernel_value(sem.id());
+        checkpoint("locked");
         drop(guard);
-        (locked, kernel_value(sem.id()))
+        checkpoint("released");
+        sem.id()
     })
-    .judge(|(locked, released): (i32, i32), _| {
+    .judge(|id: i32, seen| {
+        let (locked, released) = (value_at(seen, "locked", id), value_at(seen, "released", id));
         assert_eq!(locked, 0, "lock takes the unit");
         assert_eq!(released, 1, "dropping the guard gives it back");
     });
@@ -348,13 +519,17 @@ fn task2_a_holder_killed_while_holding_does_not_keep_the_semaphore() {
         (&ready_read)
             .read_exact(&mut [0u8; 1])
             .expect("the holder reports that it holds the semaphore");
-        let held = kernel_value(sem.id());
         checkpoint("holding");
         kill(holder, Signal::SIGKILL).expect("kill the holder");
         waitpid(holder, None).expect("waitpid");
-        (holder.as_raw(), held, kernel_value(sem.id()))
+        checkpoint("holder gone");
+        (sem.id(), holder.as_raw())
     })
-    .judge(|(holder, held, after): (i32, i32, i32), seen| {
+    .judge(|(id, holder): (i32, i32), seen| {
+        let (held, after) = (
+            value_at(seen, "holding", id),
+            value_at(seen, "holder gone", id),
+        );
         seen.at("holding")
             .expect_process(holder, "the holder, holding the semaphore");
         assert_eq!(held, 0, "the holder has the semaphore");
@@ -401,10 +576,11 @@ fn task2_a_waiter_gets_the_semaphore_when_the_holder_is_killed() {
         kill(holder, Signal::SIGKILL).expect("kill the holder");
         waitpid(holder, None).expect("waitpid");
         let code = exit_code(waiter, "the child");
-        assert_eq!(code, 0, "the waiter should get the semaphore");
-        (sem.id(), waiter.as_raw(), code, kernel_value(sem.id()))
+        checkpoint("waiter done");
+        (sem.id(), waiter.as_raw(), code)
     })
-    .judge(|(id, waiter, code, value): (i32, i32, i32, i32), seen| {
+    .judge(|(id, waiter, code): (i32, i32, i32), seen| {
+        let value = value_at(seen, "waiter done", id);
         assert_sleeps_on_semaphore(
             seen.at("waiter sleeps"),
             waiter,
@@ -429,12 +605,11 @@ struct FileLock {
     inode: u64,
 }
 
-/// The locks and lock requests the kernel lists on the file with inode `inode`.
-fn locks_on(inode: u64) -> Vec<FileLock> {
-    let table =
-        ipclab_support::sysvipc::read_consistently("/proc/locks").expect("read /proc/locks");
+/// The locks and lock requests among `table` (lines of `/proc/locks`) on the file with inode
+/// `inode`.
+fn locks_in<'a>(table: impl IntoIterator<Item = &'a str>, inode: u64) -> Vec<FileLock> {
     table
-        .lines()
+        .into_iter()
         .filter_map(|line| {
             let mut fields = line.split_whitespace().skip(1).peekable();
             let waiting = fields.next_if_eq(&"->").is_some();
@@ -449,6 +624,23 @@ fn locks_on(inode: u64) -> Vec<FileLock> {
         })
         .filter(|lock| lock.inode == inode)
         .collect()
+}
+
+/// The locks on `inode` in the judge's snapshot.
+fn locks_seen(snap: &Snapshot, inode: u64) -> Vec<FileLock> {
+    locks_in(snap.file_locks.iter().map(String::as_str), inode)
+}
+
+/// The locks on `inode` now, as the test process reads them (only to wait for an event; the
+/// judge reads its own snapshot).
+fn locks_now(inode: u64) -> Vec<FileLock> {
+    let table =
+        ipclab_support::sysvipc::read_consistently("/proc/locks").expect("read /proc/locks");
+    locks_in(table.lines(), inode)
+}
+
+fn holds_exclusive(locks: &[FileLock]) -> bool {
+    locks.iter().any(|l| !l.waiting && l.access == "WRITE")
 }
 
 /// The log file of task 3, in the test's scratch directory: the judge reads it there itself.
@@ -482,6 +674,8 @@ struct Holder {
 impl Holder {
     /// Starts a child that takes `path`'s lock; returns once it holds it.
     fn start(path: &Path) -> Holder {
+        // Here first, so that an error (or a todo!) is the test's answer.
+        drop(LogFile::open(path).expect("LogFile::open"));
         let (ready_read, ready_write) = files(pipe().expect("pipe"));
         let (release_read, release_write) = files(pipe().expect("pipe"));
         let pid = spawn_child(|| {
@@ -509,20 +703,17 @@ impl Holder {
         (&self.release)
             .write_all(b"!")
             .expect("tell the holder to let go");
-        let code = exit_code(self.pid, "the lock holder");
-        assert_eq!(code, 0, "the lock holder failed");
-        code
+        exit_code(self.pid, "the lock holder")
     }
 }
 
 /// What the test saw of a second locker.
 #[derive(Debug, Serialize, Deserialize)]
 struct SecondLocker {
-    held: Vec<FileLock>,
+    inode: u64,
     would_block: (bool, String),
     holder_code: i32,
     free_again: bool,
-    left: Vec<FileLock>,
 }
 
 #[test]
@@ -531,7 +722,7 @@ fn task3_second_locker_is_told_it_would_block() {
         let path = log_path();
         let holder = Holder::start(&path);
         let inode = fs::metadata(&path).expect("the log file exists").ino();
-        let held = locks_on(inode);
+        checkpoint("held");
 
         let log = LogFile::open(&path).expect("open the log");
         let attempt = log.try_lock();
@@ -540,21 +731,22 @@ fn task3_second_locker_is_told_it_would_block() {
         let holder_code = holder.let_go();
         let attempt = log.try_lock().expect("try_lock");
         let free_again = attempt.is_some();
+        checkpoint("taken again");
         drop(attempt);
+        checkpoint("dropped");
         SecondLocker {
-            held,
+            inode,
             would_block,
             holder_code,
             free_again,
-            left: locks_on(inode),
         }
     })
-    .judge(|got: SecondLocker, _| {
+    .judge(|got: SecondLocker, seen| {
+        let held = locks_seen(seen.at("held"), got.inode);
         assert!(
-            got.held.iter().any(|l| !l.waiting && l.access == "WRITE"),
+            holds_exclusive(&held),
             "the kernel lists no exclusive lock on the log file in /proc/locks while the holder \
-             holds it: lock with flock(LOCK_EX) or fcntl(F_SETLKW, F_WRLCK); found {:?}",
-            got.held
+             holds it: lock with flock(LOCK_EX) or fcntl(F_SETLKW, F_WRLCK); found {held:?}"
         );
         assert!(
             got.would_block.0,
@@ -564,9 +756,17 @@ fn task3_second_locker_is_told_it_would_block() {
         );
         assert_eq!(got.holder_code, 0, "the lock holder failed");
         assert!(got.free_again, "the holder is gone: the lock is free again");
+        let taken = locks_seen(seen.at("taken again"), got.inode);
         assert!(
-            got.left.is_empty(),
-            "the lock must be released when its guard is dropped"
+            holds_exclusive(&taken),
+            "try_lock returned a guard, but the kernel lists no exclusive lock on the log file: \
+             {taken:?}"
+        );
+        let left = locks_seen(seen.at("dropped"), got.inode);
+        assert!(
+            left.is_empty(),
+            "the lock must be released when its guard is dropped; /proc/locks still lists \
+             {left:?}"
         );
     });
 }
@@ -583,37 +783,45 @@ fn task3_append_waits_for_the_lock() {
             };
             i32::from(log.append_record(&["first line", "second line"]).is_err())
         });
-        // The kernel lists a waiting request (`->`) once the writer sleeps on the lock.
+        // The kernel lists a waiting request (`->`) once the writer sleeps on the lock; a writer
+        // that does not wait writes the file, or ends, instead.
         let started = Instant::now();
-        while !locks_on(inode).iter().any(|l| l.waiting) {
-            assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "append_record must wait for the lock another process holds (a blocking \
-                 flock or F_SETLKW), but /proc/locks shows no waiting request: {:?}; the file \
-                 holds {:?}",
-                locks_on(inode),
-                fs::read_to_string(&path).unwrap_or_default()
-            );
+        while !locks_now(inode).iter().any(|l| l.waiting)
+            && fs::metadata(&path).map_or(0, |m| m.len()) == 0
+            && procfs::process(writer)
+                .ok()
+                .flatten()
+                .is_some_and(|p| !p.is_zombie())
+            && started.elapsed() < Duration::from_secs(10)
+        {
             thread::yield_now();
         }
         checkpoint("writer waits");
         let while_held = fs::read_to_string(&path).expect("read the log");
         let holder_code = holder.let_go();
         let writer_code = exit_code(writer, "the child");
-        assert_eq!(writer_code, 0, "append_record failed");
-        (writer.as_raw(), while_held, holder_code, writer_code)
+        (writer.as_raw(), inode, while_held, holder_code, writer_code)
     })
     .judge(
-        |(writer, while_held, holder_code, writer_code): (i32, String, i32, i32), seen| {
-            assert_waits_for_a_lock(
-                seen.at("writer waits"),
-                writer,
-                "append_record must wait for the lock another process holds (a blocking flock or \
-             F_SETLKW)",
-            );
+        |(writer, inode, while_held, holder_code, writer_code): (i32, u64, String, i32, i32),
+         seen| {
             assert_eq!(
                 while_held, "",
-                "nothing may be written while another process holds the lock"
+                "append_record wrote while another process held the lock: it must take the \
+                 lock (and wait for it) before it writes"
+            );
+            let waiting = seen.at("writer waits");
+            let locks = locks_seen(waiting, inode);
+            assert!(
+                locks.iter().any(|l| l.waiting),
+                "append_record must wait for the lock another process holds (a blocking flock \
+                 or F_SETLKW), but /proc/locks shows no waiting request: {locks:?}"
+            );
+            assert_waits_for_a_lock(
+                waiting,
+                writer,
+                "append_record must wait for the lock another process holds (a blocking flock \
+                 or F_SETLKW)",
             );
             assert_eq!(holder_code, 0, "the lock holder failed");
             assert_eq!(writer_code, 0, "append_record failed");
@@ -625,18 +833,46 @@ fn task3_append_waits_for_the_lock() {
     );
 }
 
+/// The judge's check: every descriptor that process `pid` has open on the log has O_APPEND.
+#[track_caller]
+fn assert_log_open_for_appending(snap: &Snapshot, pid: i32) {
+    let process = snap.expect_process(pid, "a writer, its log open");
+    for (fd, entry) in &process.fds {
+        let on_log =
+            matches!(&entry.target, FdTarget::Path(p) if p.file_name() == Some(LOG.as_ref()));
+        assert!(
+            !on_log || entry.flags & libc::O_APPEND != 0,
+            "writer {pid} has the log open as descriptor {fd} without O_APPEND (flags {:#o}): \
+             open it for appending, so that every write goes to the end of the file as it is \
+             then. Without O_APPEND each process writes at its own offset, over the other \
+             writers' lines",
+            entry.flags
+        );
+    }
+}
+
 #[test]
 fn task3_concurrent_writers_never_interleave_records() {
     let (writers, records, lines) = (4, 50, 4);
     isolated_for(Deadline::secs(30), FILE_LOCK_HINT, || {
         let path = log_path();
+        // Here first, so that an error (or a todo!) is the test's answer.
+        drop(LogFile::open(&path).expect("LogFile::open"));
+        let (ready_read, ready_write) = files(pipe().expect("pipe"));
+        let (gate_read, gate_write) = files(pipe().expect("pipe"));
         let children: Vec<Pid> = (0..writers)
             .map(|w| {
-                let path = &path;
+                let (path, mut ready_write, mut gate_read) = (&path, &ready_write, &gate_read);
                 spawn_child(move || {
                     let Ok(log) = LogFile::open(path) else {
                         return 1;
                     };
+                    // Every writer has the log open before any starts: then they all start at
+                    // once, and their records compete for the end of the file.
+                    let _ = ready_write.write_all(b"!");
+                    if gate_read.read_exact(&mut [0u8; 1]).is_err() {
+                        return 3;
+                    }
                     for r in 0..records {
                         let text: Vec<String> =
                             (0..lines).map(|l| format!("w{w} r{r} l{l}")).collect();
@@ -649,18 +885,36 @@ fn task3_concurrent_writers_never_interleave_records() {
                 })
             })
             .collect();
-        children
-            .into_iter()
-            .map(|child| {
-                let code = exit_code(child, "the child");
-                assert_eq!(code, 0, "a writer failed");
-                code
-            })
-            .collect::<Vec<i32>>()
+        drop(ready_write);
+        let mut ready = vec![0u8; writers];
+        let all_ready = (&ready_read).read_exact(&mut ready).is_ok();
+        if all_ready {
+            checkpoint("writers ready");
+        }
+        (&gate_write)
+            .write_all(&ready)
+            .expect("open the writers' gate");
+        let codes: Vec<i32> = children
+            .iter()
+            .map(|child| exit_code(*child, "a writer"))
+            .collect();
+        (
+            children.iter().map(|c| c.as_raw()).collect::<Vec<i32>>(),
+            codes,
+        )
     })
-    .judge(|codes: Vec<i32>, seen| {
-        for code in codes {
-            assert_eq!(code, 0, "a writer failed");
+    .judge(|(pids, codes): (Vec<i32>, Vec<i32>), seen| {
+        for code in &codes {
+            match code {
+                0 => {}
+                1 => panic!("a writer's LogFile::open failed"),
+                101 => panic!("a writer panicked"),
+                _ => panic!("a writer's append_record failed (code {code})"),
+            }
+        }
+        let ready = seen.at("writers ready");
+        for pid in pids {
+            assert_log_open_for_appending(ready, pid);
         }
         let content = fs::read_to_string(seen.scratch.join(LOG)).expect("read the log");
         let all: Vec<&str> = content.lines().collect();
@@ -681,6 +935,121 @@ fn task3_concurrent_writers_never_interleave_records() {
                 whole,
                 "record {n} of the log is interleaved with another writer's lines: {record:?}. \
                  Hold the lock for the whole record"
+            );
+        }
+    });
+}
+
+const RECORD: [&str; 3] = ["first line", "second line", "third line"];
+
+/// The tracer's side of the test below: runs the traced `writer` from system call to system call
+/// (its entries and exits), and at every stop where the log holds part of the record (at least
+/// its first line, not all of it) lets the judge look. Returns the writer's exit code (or the
+/// signal that ended it, negated) and how much of the log each look saw.
+fn trace_the_writer(writer: Pid, path: &Path) -> (i32, Vec<u64>) {
+    let first = RECORD[0].len() as u64 + 1;
+    let whole: u64 = RECORD.iter().map(|l| l.len() as u64 + 1).sum();
+    let mut status = 0;
+    let mut looks = Vec::new();
+    // SAFETY (every waitpid and ptrace below): plain integers and a status int of ours.
+    let wait = |status: &mut i32| loop {
+        if unsafe { libc::waitpid(writer.as_raw(), status, 0) } == writer.as_raw() {
+            return;
+        }
+        assert_eq!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EINTR),
+            "waitpid on the traced writer"
+        );
+    };
+    wait(&mut status);
+    assert!(
+        libc::WIFSTOPPED(status),
+        "the writer stops itself before it writes (status {status:#x})"
+    );
+    let options = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
+    assert_eq!(
+        unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, writer.as_raw(), 0, options) },
+        0,
+        "PTRACE_SETOPTIONS: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut signal = 0;
+    loop {
+        assert_eq!(
+            unsafe { libc::ptrace(libc::PTRACE_SYSCALL, writer.as_raw(), 0, signal) },
+            0,
+            "PTRACE_SYSCALL: {}",
+            std::io::Error::last_os_error()
+        );
+        signal = 0;
+        wait(&mut status);
+        if libc::WIFEXITED(status) {
+            return (libc::WEXITSTATUS(status), looks);
+        }
+        if libc::WIFSIGNALED(status) {
+            return (-libc::WTERMSIG(status), looks);
+        }
+        let stop = libc::WSTOPSIG(status);
+        if stop != libc::SIGTRAP | 0x80 {
+            // A signal for the writer: deliver it.
+            signal = stop;
+            continue;
+        }
+        let written = fs::metadata(path).map_or(0, |m| m.len());
+        if (first..whole).contains(&written) {
+            checkpoint("part of the record written");
+            looks.push(written);
+        }
+    }
+}
+
+#[test]
+fn task3_the_lock_is_held_between_the_lines_of_a_record() {
+    isolated(FILE_LOCK_HINT, || {
+        let path = log_path();
+        let log = LogFile::open(&path).expect("LogFile::open");
+        let inode = fs::metadata(&path).expect("the log file exists").ino();
+        let writer = spawn_child(|| {
+            // The test traces this process: it stops at every system call, so the judge sees
+            // the kernel's locks at each step of append_record, between every two lines.
+            // SAFETY: PTRACE_TRACEME and raise take plain integers.
+            if unsafe { libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) } != 0 {
+                return 3;
+            }
+            unsafe { libc::raise(libc::SIGSTOP) };
+            i32::from(log.append_record(&RECORD).is_err())
+        });
+        let (code, looks) = trace_the_writer(writer, &path);
+        (inode, code, looks)
+    })
+    .judge(|(inode, code, looks): (u64, i32, Vec<u64>), seen| {
+        match code {
+            0 => {}
+            3 => panic!("the test could not trace its writer (PTRACE_TRACEME failed)"),
+            c if c < 0 => panic!("the writer was killed by signal {}", -c),
+            c => panic!("append_record failed (code {c})"),
+        }
+        let content = fs::read_to_string(seen.scratch.join(LOG)).expect("read the log");
+        assert_eq!(
+            content,
+            RECORD.map(|l| format!("{l}\n")).concat(),
+            "append_record writes each line of the record, each with its line break"
+        );
+        let stops = seen.all_at("part of the record written");
+        assert!(
+            !stops.is_empty(),
+            "the log never held part of the record: append_record must write each line with a \
+             write of its own (the test looks between the lines)"
+        );
+        for (snap, written) in stops.iter().zip(&looks) {
+            let locks = locks_seen(snap, inode);
+            assert!(
+                holds_exclusive(&locks),
+                "the writer let go of the lock in the middle of its record ({written} bytes of \
+                 it written): another writer could have put its lines between these. Take the \
+                 lock once for the whole record, not around each line; /proc/locks showed \
+                 {locks:?}"
             );
         }
     });
@@ -741,6 +1110,37 @@ fn task4_remove_reports_and_removes() {
 }
 
 #[test]
+fn task4_remove_reports_a_set_that_is_already_gone() {
+    isolated(NEVER_RETURNED_HINT, || {
+        let sem = Semaphore::new(1, 0o600).expect("Semaphore::new");
+        let id = sem.id();
+        // Another process (here: the test) removes the set first.
+        // SAFETY: IPC_RMID takes no fourth argument.
+        let gone = unsafe { libc::semctl(id, 0, libc::IPC_RMID) } == 0;
+        let result = sem.remove();
+        (
+            id,
+            gone,
+            seen(
+                &result,
+                matches!(result, Err(Error::Removed { id: i }) if i == id),
+            ),
+        )
+    })
+    .judge(
+        |(id, gone, (removed, result)): (i32, bool, (bool, String)), _| {
+            assert!(gone, "the test could not remove set {id} itself");
+            assert!(
+                removed,
+                "set {id} was removed by another process before remove() ran: semctl(IPC_RMID) \
+             fails (EINVAL or EIDRM), and remove must report it as Err(Error::Removed {{ id: \
+             {id} }}), not Ok; got {result}"
+            );
+        },
+    );
+}
+
+#[test]
 fn task4_set_is_removed_even_when_the_code_panics_halfway() {
     isolated(NEVER_RETURNED_HINT, || {
         let (ids_tx, ids_rx) = mpsc::channel();
@@ -790,6 +1190,38 @@ fn task4_initial_value_out_of_range_is_refused(#[case] value: i32) {
             refused,
             "a semaphore holds 0 to SEMVMX ({SEMVMX}): expected Err(Error::InvalidValue {{ value: \
              {value} }}), got {result}"
+        );
+    });
+}
+
+#[rstest]
+#[case::zero(0)]
+#[case::semvmx(SEMVMX)]
+fn task4_initial_values_at_the_limits_are_accepted(#[case] value: i32) {
+    isolated(NEVER_RETURNED_HINT, || {
+        let result = Semaphore::new(value, 0o600);
+        let id = result.as_ref().map(Semaphore::id).ok();
+        let _net = id.map(RemoveAtEnd);
+        checkpoint("created");
+        (id, format!("{:?}", result.as_ref().map(drop)))
+    })
+    .judge(|(id, result): (Option<i32>, String), seen| {
+        let Some(id) = id else {
+            panic!(
+                "a semaphore holds 0 to SEMVMX ({SEMVMX}) inclusive: Semaphore::new({value}, \
+                 0o600) must succeed, got {result} (is the range check 0..SEMVMX instead of \
+                 0..=SEMVMX?)"
+            )
+        };
+        let held = seen
+            .at("created")
+            .semaphores_of(id)
+            .first()
+            .map(|s| s.value);
+        assert_eq!(
+            held,
+            Some(value),
+            "the kernel holds {held:?} in set {id}, not the initial value {value} (semctl SETVAL)"
         );
     });
 }
@@ -1039,6 +1471,7 @@ struct NamedSemaphoreLife {
 }
 
 #[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
 fn bonus_named_semaphore_lives_in_dev_shm_until_unlinked() {
     isolated(POSIX_SEM_HINT, || {
         let name = unique_name("sem");
@@ -1114,6 +1547,47 @@ fn bonus_named_semaphore_lives_in_dev_shm_until_unlinked() {
     });
 }
 
+#[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
+fn bonus_named_semaphore_values_up_to_sem_value_max_are_accepted() {
+    isolated(POSIX_SEM_HINT, || {
+        let name = unique_name("sem");
+        let _net = UnlinkAtEnd(Posix::Semaphore, name.clone());
+        let largest = NamedSemaphore::create(&name, SEM_VALUE_MAX);
+        let value = largest
+            .as_ref()
+            .ok()
+            .map(|(sem, _)| format!("{:?}", sem.value()));
+        let largest = format!("{:?}", largest.map(drop));
+        let other = unique_name("sem");
+        let _net = UnlinkAtEnd(Posix::Semaphore, other.clone());
+        let above = NamedSemaphore::create(&other, SEM_VALUE_MAX + 1);
+        let refused =
+            matches!(above, Err(Error::ValueTooLarge { value }) if value == SEM_VALUE_MAX + 1);
+        (largest, value, (refused, format!("{:?}", above.map(drop))))
+    })
+    .judge(
+        |(largest, value, (refused, above)): (String, Option<String>, (bool, String)), _| {
+            assert_eq!(
+                largest, "Ok(())",
+                "a POSIX semaphore holds 0 to SEM_VALUE_MAX ({SEM_VALUE_MAX}) inclusive: \
+                 create(name, SEM_VALUE_MAX) must succeed (is the check `<` instead of `<=`?)"
+            );
+            assert_eq!(
+                value.as_deref(),
+                Some(format!("Ok({SEM_VALUE_MAX})").as_str()),
+                "the semaphore created with SEM_VALUE_MAX holds it (sem_getvalue)"
+            );
+            assert!(
+                refused,
+                "SEM_VALUE_MAX + 1 does not fit a POSIX semaphore: expected \
+                 Err(Error::ValueTooLarge {{ value: {} }}), got {above}",
+                SEM_VALUE_MAX + 1
+            );
+        },
+    );
+}
+
 /// What the test saw of processes counting under a named semaphore.
 #[derive(Debug, Serialize, Deserialize)]
 struct NamedCounting {
@@ -1128,6 +1602,7 @@ struct NamedCounting {
 }
 
 #[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
 fn bonus_named_semaphore_processes_that_open_it_by_name_lose_no_update() {
     let (processes, iterations) = (4, 1000);
     isolated_for(Deadline::secs(30), POSIX_SEM_HINT, || {
@@ -1266,6 +1741,7 @@ struct SegmentLife {
 }
 
 #[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
 fn bonus_shm_segment_lives_in_dev_shm_and_in_the_maps() {
     isolated(NEVER_RETURNED_HINT, || {
         let name = unique_name("shm");
@@ -1351,6 +1827,7 @@ fn bonus_shm_segment_lives_in_dev_shm_and_in_the_maps() {
 }
 
 #[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
 fn bonus_shm_another_process_opens_it_by_name() {
     isolated(SHM_HINT, || {
         let name = unique_name("shm");
@@ -1434,6 +1911,7 @@ struct UnlinkedSegment {
 }
 
 #[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
 fn bonus_shm_mapping_outlives_the_name() {
     isolated(NEVER_RETURNED_HINT, || {
         let name = unique_name("shm");
@@ -1484,6 +1962,7 @@ struct Refusals {
 }
 
 #[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
 fn bonus_shm_out_of_bounds_and_empty_are_refused() {
     isolated(NEVER_RETURNED_HINT, || {
         let name = unique_name("shm");
@@ -1549,6 +2028,7 @@ fn bonus_shm_out_of_bounds_and_empty_are_refused() {
 // --- Bonus 3: a message queue with priorities
 
 #[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
 fn bonus_mq_highest_priority_comes_first() {
     isolated(MQ_HINT, || {
         let name = unique_name("mq");
@@ -1607,6 +2087,7 @@ struct QueueByName {
 }
 
 #[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
 fn bonus_mq_another_process_sends_by_name() {
     isolated(MQ_HINT, || {
         let name = unique_name("mq");
@@ -1695,6 +2176,7 @@ fn bonus_mq_another_process_sends_by_name() {
 }
 
 #[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
 fn bonus_mq_bad_priority_and_oversized_message_are_refused() {
     isolated(NEVER_RETURNED_HINT, || {
         let name = unique_name("mq");
@@ -1738,6 +2220,7 @@ fn bonus_mq_bad_priority_and_oversized_message_are_refused() {
 // --- Bonus: names
 
 #[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
 fn bonus_posix_name_taken_and_name_missing_are_reported() {
     isolated(NEVER_RETURNED_HINT, || {
         let (sem, shm, mq) = (unique_name("sem"), unique_name("shm"), unique_name("mq"));
@@ -1806,6 +2289,7 @@ fn bonus_posix_name_taken_and_name_missing_are_reported() {
 #[case::nothing_after_the_slash("/")]
 #[case::a_second_slash("/ipclab-ex07/inner")]
 #[case::longer_than_name_max(&format!("/{}", "x".repeat(256)))]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
 fn bonus_invalid_posix_names_are_refused(#[case] name: &str) {
     isolated(NEVER_RETURNED_HINT, || {
         let results = (
@@ -1836,6 +2320,7 @@ fn bonus_invalid_posix_names_are_refused(#[case] name: &str) {
 }
 
 #[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
 fn bonus_posix_names_are_unlinked_even_when_the_code_panics() {
     isolated(NEVER_RETURNED_HINT, || {
         let (sem, shm, mq) = (unique_name("sem"), unique_name("shm"), unique_name("mq"));

@@ -592,33 +592,233 @@ fn task2_a_too_small_buffer_truncates_a_datagram() {
     });
 }
 
+const RECV_WAIT_HINT: &str = "a UDP receive with nothing to receive hung: recv(64, 200 ms) \
+     must give up after the 200 ms it is given (SO_RCVTIMEO, or poll with a timeout) and return \
+     Ok(None), and recv(64, Duration::ZERO) must not wait at all (a zero SO_RCVTIMEO means \
+     `wait forever`: use MSG_DONTWAIT).";
+
+/// The bytes waiting in the receive queue of the UDP socket bound to `port`, from the kernel's
+/// table (`rx_queue` of `/proc/net/udp`).
+fn udp_queued(port: u16) -> u64 {
+    let table = fs::read_to_string("/proc/net/udp").expect("read /proc/net/udp");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = u16::from_str_radix(fields.get(1)?.rsplit(':').next()?, 16).ok()?;
+            let queued = u64::from_str_radix(fields.get(4)?.rsplit(':').next()?, 16).ok()?;
+            (local_port == port).then_some(queued)
+        })
+        .sum()
+}
+
+/// What the test saw of receives that must wait, or not.
+#[derive(Debug, Serialize, Deserialize)]
+struct Waits {
+    /// `recv(64, 200 ms)` with nothing sent.
+    bounded: Option<String>,
+    /// `recv(64, 0)` with nothing sent.
+    at_once: Option<String>,
+    /// Whether the kernel showed the datagram in the receive queue, and what `recv(64, 0)`
+    /// returned then.
+    in_queue: bool,
+    queued: Option<(String, bool)>,
+    /// The receiving thread, and whether the test saw it asleep before it sent.
+    receiver: i32,
+    slept: std::result::Result<(), String>,
+    /// What `recv(64, 600 s)` returned once the datagram was sent.
+    late: Option<(String, bool)>,
+}
+
 #[test]
 fn task2_a_receive_without_a_datagram_is_bounded() {
-    const WAIT: Duration = Duration::from_millis(200);
-    isolated(UDP_HINT, || {
-        let (_a, b) = udp_pair();
+    isolated(RECV_WAIT_HINT, || {
+        let (a, b) = udp_pair();
+        let recv = |wait| b.recv(64, wait).expect("recv returned an error");
+        let bounded = recv(Duration::from_millis(200)).map(|d| format!("{d:?}"));
+        let at_once = recv(Duration::ZERO).map(|d| format!("{d:?}"));
+        a.send_to(b"queued", b.local_addr())
+            .expect("send_to returned an error");
+        // Until the kernel shows the datagram in b's queue (loopback delivers it at once).
         let started = Instant::now();
-        let got = b.recv(64, WAIT).expect("recv returned an error");
-        let took = started.elapsed();
-        let started = Instant::now();
-        let at_once = b.recv(64, Duration::ZERO).expect("recv returned an error");
-        let took_at_once = started.elapsed();
-        (
-            got.map(|d| format!("{d:?}")),
-            took,
-            at_once.map(|d| format!("{d:?}")),
-            took_at_once,
-        )
+        let mut in_queue = false;
+        while !in_queue && started.elapsed() < PATIENCE {
+            in_queue = udp_queued(b.local_addr().port()) > 0;
+            thread::yield_now();
+        }
+        let queued = recv(Duration::ZERO).as_ref().map(shown);
+        // A receive that must wait sleeps in the kernel until a datagram comes.
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (receiver, slept, late) = thread::scope(|scope| {
+            let waiting = scope.spawn(|| {
+                let _ = tid_tx.send(nix::unistd::gettid());
+                b.recv(64, Duration::from_secs(600))
+                    .expect("recv returned an error")
+                    .as_ref()
+                    .map(shown)
+            });
+            let tid = tid_rx.recv().expect("the receiving thread starts");
+            let slept =
+                ipclab_support::procfs::wait_until_blocked(tid, PATIENCE, |_| true).map(drop);
+            checkpoint("receiver waits");
+            a.send_to(b"late", b.local_addr())
+                .expect("send_to returned an error");
+            (
+                tid.as_raw(),
+                slept,
+                waiting.join().expect("the receiving thread"),
+            )
+        });
+        Waits {
+            bounded,
+            at_once,
+            in_queue,
+            queued,
+            receiver,
+            slept,
+            late,
+        }
     })
-    .judge(|(got, took, at_once, took_at_once), _| {
-        assert!(got.is_none(), "nothing was sent, yet recv returned {got:?}");
+    .judge(|got: Waits, seen| {
         assert!(
-            took >= WAIT.mul_f32(0.9),
-            "recv returned after {took:?}: it should wait (about) the {WAIT:?} it was given"
+            got.bounded.is_none(),
+            "nothing was sent, yet recv(64, 200 ms) returned {:?}",
+            got.bounded
         );
         assert!(
-            at_once.is_none() && took_at_once < PATIENCE,
-            "a zero wait takes only a datagram already queued, at once"
+            got.at_once.is_none(),
+            "nothing was sent, yet recv(64, 0) returned {:?}",
+            got.at_once
+        );
+        assert!(
+            got.in_queue,
+            "the datagram sent to the receiver never showed in its receive queue \
+             (/proc/net/udp): is send_to sending to the address it was given?"
+        );
+        assert_eq!(
+            got.queued,
+            Some(("queued".to_owned(), false)),
+            "a zero wait takes a datagram already queued: recv(64, Duration::ZERO) must return \
+             it (MSG_DONTWAIT), not Ok(None)"
+        );
+        let asleep = seen
+            .at("receiver waits")
+            .test_process()
+            .threads
+            .iter()
+            .any(|t| t.tid == got.receiver && t.blocked.is_some());
+        assert!(
+            got.slept.is_ok() && asleep,
+            "recv(64, 600 s) with nothing queued must wait in the kernel for a datagram, but \
+             it did not sleep ({:?}) and returned {:?}",
+            got.slept,
+            got.late
+        );
+        assert_eq!(
+            got.late,
+            Some(("late".to_owned(), false)),
+            "a datagram sent while recv waits ends the wait: it must come back"
+        );
+    });
+}
+
+/// How many times [`count_interrupt`] ran: each run interrupted a system call of the thread it
+/// was sent to.
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn count_interrupt(_: libc::c_int) {
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// What the test saw of a receive interrupted by a signal.
+#[derive(Debug, Serialize, Deserialize)]
+struct Interrupted {
+    receiver: i32,
+    /// Whether the receiver was asleep before the signal, and asleep again after it.
+    asleep_before: std::result::Result<(), String>,
+    asleep_after: std::result::Result<(), String>,
+    got: std::result::Result<Option<(String, bool)>, String>,
+}
+
+#[test]
+fn task2_a_receive_survives_an_interrupting_signal() {
+    isolated(UDP_HINT, || {
+        let (a, b) = udp_pair();
+        // A handler installed without SA_RESTART: the signal makes the receive fail with EINTR.
+        let action = nix::sys::signal::SigAction::new(
+            nix::sys::signal::SigHandler::Handler(count_interrupt),
+            nix::sys::signal::SaFlags::empty(),
+            nix::sys::signal::SigSet::empty(),
+        );
+        // SAFETY: the handler only increments an atomic counter.
+        unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGUSR1, &action) }
+            .expect("sigaction");
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        thread::scope(|scope| {
+            let receiving = scope.spawn(|| {
+                let _ = tid_tx.send(nix::unistd::gettid());
+                b.recv(64, Duration::from_secs(600))
+                    .map(|d| d.as_ref().map(shown))
+                    .map_err(|e| format!("{e:?}"))
+            });
+            let tid = tid_rx.recv().expect("the receiving thread starts");
+            let asleep =
+                || ipclab_support::procfs::wait_until_blocked(tid, PATIENCE, |_| true).map(drop);
+            let asleep_before = asleep();
+            // SAFETY: tgkill takes plain integers.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_tgkill,
+                    nix::unistd::getpid().as_raw(),
+                    tid.as_raw(),
+                    libc::SIGUSR1,
+                )
+            };
+            // The handler has run in the receiver: its receive was interrupted.
+            let started = Instant::now();
+            while INTERRUPTS.load(Ordering::SeqCst) == 0 && started.elapsed() < PATIENCE {
+                thread::yield_now();
+            }
+            let asleep_after = asleep();
+            checkpoint("receiving again");
+            a.send_to(b"after the signal", b.local_addr())
+                .expect("send_to returned an error");
+            Interrupted {
+                receiver: tid.as_raw(),
+                asleep_before,
+                asleep_after,
+                got: receiving.join().expect("the receiving thread"),
+            }
+        })
+    })
+    .judge(|seen_recv: Interrupted, seen| {
+        assert!(
+            seen_recv.asleep_before.is_ok(),
+            "recv(64, 600 s) with nothing queued must wait in the kernel: {:?}",
+            seen_recv.asleep_before
+        );
+        let got = &seen_recv.got;
+        assert!(
+            !matches!(got, Err(e) if e.contains("EINTR")),
+            "a signal interrupted the receive (EINTR), and recv gave up with {got:?}: a signal \
+             is no error of the socket. Retry the receive (for what is left of the wait)"
+        );
+        let again = seen
+            .at("receiving again")
+            .test_process()
+            .threads
+            .iter()
+            .any(|t| t.tid == seen_recv.receiver && t.blocked.is_some());
+        assert!(
+            seen_recv.asleep_after.is_ok() && again,
+            "after a signal interrupted it, recv must wait again (retry on EINTR); it returned \
+             {got:?}"
+        );
+        assert_eq!(
+            got,
+            &Ok(Some(("after the signal".to_owned(), false))),
+            "the datagram sent after the signal ends the wait"
         );
     });
 }
@@ -1141,9 +1341,53 @@ fn task5_a_missing_socket_file_is_a_clear_error() {
     });
 }
 
+/// How a child of the test ended: its exit code, or the signal that killed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Ended {
+    Exited(i32),
+    Killed(i32),
+}
+
+fn wait_for(child: nix::unistd::Pid) -> Ended {
+    loop {
+        match nix::sys::wait::waitpid(child, None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return Ended::Exited(code),
+            Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => {
+                return Ended::Killed(signal as i32)
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => panic!("waitpid: {e}"),
+        }
+    }
+}
+
+#[test]
+fn task5_a_path_too_long_for_the_client_is_a_clear_error() {
+    isolated(CLIENT_HINT, || {
+        let path = scratch_dir().join("x".repeat(120));
+        checkpoint("before");
+        let result = seen(Client::connect(&Endpoint::UnixPath(path)), drop);
+        checkpoint("after");
+        result
+    })
+    .judge(|result, seen| {
+        assert!(
+            matches!(result, Err(Failure::PathTooLong { .. })),
+            "sun_path holds 108 bytes, so no socket can be reached at a longer path: expected \
+             Err(Error::PathTooLong {{ .. }}), got {result:?}"
+        );
+        assert_no_leaks(
+            seen.at("before"),
+            seen.at("after"),
+            "A connect that cannot even be tried leaves no socket open.",
+        );
+    });
+}
+
 #[rstest]
 #[case::tcp(Domain::Tcp)]
 #[case::unix_path(Domain::UnixPath)]
+#[case::unix_abstract(Domain::UnixAbstract)]
 fn task5_a_server_that_is_gone_is_a_clear_error(#[case] domain: Domain) {
     isolated(CLIENT_HINT, || {
         let dir = scratch_dir();
@@ -1151,13 +1395,47 @@ fn task5_a_server_that_is_gone_is_a_clear_error(#[case] domain: Domain) {
         let (endpoint, server) = test_server(domain, &dir, drop);
         let mut client = Client::connect(&endpoint).expect("Client::connect returned an error");
         server.join().expect("the test server");
-        seen(client.echo(b"anyone there?"), drop)
+        // The echo runs in a child whose SIGPIPE is at its default (the test harness ignores
+        // it, as Rust programs do): a send to the closed connection without MSG_NOSIGNAL kills
+        // it there.
+        let (result_read, result_write) = nix::unistd::pipe().expect("pipe");
+        let result_write = fs::File::from(result_write);
+        let child = ipclab_support::child::spawn_child(|| {
+            // SAFETY: sets a disposition; no handler of ours runs.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            checkpoint("SIGPIPE at its default");
+            let result = seen(client.echo(b"anyone there?"), drop);
+            let _ = (&result_write).write_all(format!("{result:?}").as_bytes());
+            i32::from(!matches!(result, Err(Failure::ServerGone { .. })))
+        });
+        drop(result_write);
+        let mut result = String::new();
+        let _ = fs::File::from(result_read).read_to_string(&mut result);
+        (child.as_raw(), wait_for(child), result)
     })
-    .judge(|result, _| {
+    .judge(|(child, ended, result): (i32, Ended, String), seen| {
+        let ready = seen.at("SIGPIPE at its default");
+        let ignored = ready
+            .expect_process(child, "the child that echoes")
+            .signals
+            .ignored
+            .contains_number(libc::SIGPIPE);
+        assert!(!ignored, "the test's child still ignores SIGPIPE");
+        assert_ne!(
+            ended,
+            Ended::Killed(libc::SIGPIPE),
+            "echo() to a server that closed the connection killed its process with SIGPIPE: \
+             send with MSG_NOSIGNAL (send(2), not write), so that a vanished peer is the error \
+             EPIPE, and report it as Error::ServerGone"
+        );
         assert!(
-            matches!(result, Err(Failure::ServerGone { .. })),
+            matches!(ended, Ended::Exited(_)),
+            "the process running echo() was killed ({ended:?})"
+        );
+        assert!(
+            result.starts_with("Err(ServerGone"),
             "the server closed the connection: end of file (or EPIPE, or ECONNRESET) must be \
-             Err(Error::ServerGone {{ .. }}), got {result:?}"
+             Err(Error::ServerGone {{ .. }}), got {result}"
         );
     });
 }

@@ -318,6 +318,7 @@ fn suite_time(
         // them from holding up the whole benchmark (a cold build fits well within it).
         deadline: SUITE_DEADLINE,
         require_verdicts: true,
+        include_ignored: false,
     };
     let mut times = Vec::new();
     let mut tests = String::new();

@@ -725,6 +725,8 @@ impl Grader {
                 ("CARGO_TERM_COLOR".into(), "never".into()),
             ],
             require_verdicts: true,
+            // Ungraded (bonus) tests are opt-in: they earn nothing, so they are not run.
+            include_ignored: false,
         };
         let run = suite::run(copy, exercise, Implementation::Exercise, &options)
             .map_err(|e| format!("could not run the suite of {exercise}: {e}"))?;

@@ -273,6 +273,9 @@ fn verify_exercise(course: &Course, exercise: &str) -> Vec<Check> {
                 ("CI".into(), "true".into()),
             ],
             require_verdicts: true,
+            // The ungraded (bonus) tests are opt-in for students (`#[ignore]`d), but the
+            // reference solution must pass them too.
+            include_ignored: implementation == Implementation::Solution,
             ..RunOptions::default()
         };
         let run = suite::run(course, exercise, implementation, &options);
@@ -358,7 +361,8 @@ fn judge(run: &SuiteRun, implementation: Implementation) -> Check {
     }
     match implementation {
         Implementation::Solution => {
-            let failing: Vec<String> = graded
+            // Ungraded (bonus) tests too: the solution is the model for every test.
+            let failing: Vec<String> = tests
                 .iter()
                 .filter(|t| !t.passed)
                 .map(|t| {
@@ -373,12 +377,13 @@ fn judge(run: &SuiteRun, implementation: Implementation) -> Check {
                 ok: failing.is_empty(),
                 detail: if failing.is_empty() {
                     format!(
-                        "{passed}/{} graded tests pass ({secs:.1} s with build)",
-                        graded.len()
+                        "{passed}/{} graded tests pass, and {} ungraded ({secs:.1} s with build)",
+                        graded.len(),
+                        tests.len() - graded.len()
                     )
                 } else {
                     format!(
-                        "{} graded tests fail on the reference solution:\n{}",
+                        "{} tests fail on the reference solution:\n{}",
                         failing.len(),
                         failing.join("\n")
                     )

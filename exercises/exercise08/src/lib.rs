@@ -163,7 +163,8 @@ impl Client {
     ///
     /// Errors name the cause: [`Error::ConnectionRefused`] when nothing listens there (a TCP
     /// port with no listener, a socket file or abstract name nobody listens on),
-    /// [`Error::NoSuchSocket`] when there is no socket file at the path.
+    /// [`Error::NoSuchSocket`] when there is no socket file at the path, [`Error::PathTooLong`]
+    /// when the path does not fit in `sun_path`.
     pub fn connect(to: &Endpoint) -> Result<Client> {
         todo!("Task 5: socket and connect; ECONNREFUSED is Error::ConnectionRefused, ENOENT on a path is Error::NoSuchSocket")
     }

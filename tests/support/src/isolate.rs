@@ -438,7 +438,15 @@ fn start_and_watch(
     let mut command = Command::new("/proc/self/exe");
     command
         .arg0(exe.as_os_str())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        // --include-ignored: an opt-in (`#[ignore]`d, ungraded) test that libtest was asked to
+        // run must run in its copy too.
+        .args([
+            test,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(KEEPER_ENV, test)
         .env(
             KEEPER_DEADLINE_ENV,

@@ -163,7 +163,9 @@ impl Snapshot {
             shared_memory,
             semaphore_sets,
             semaphores,
-            file_locks: fs::read_to_string("/proc/locks")
+            // In large reads: a row removed between two small reads (other programs' locks
+            // come and go) would make the table skip one of the test's.
+            file_locks: sysvipc::read_consistently("/proc/locks")
                 .map(|t| t.lines().map(str::to_owned).collect())
                 .unwrap_or_default(),
             unix_sockets: netprocfs::parse_unix(&net("unix")),
