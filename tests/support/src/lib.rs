@@ -41,6 +41,7 @@ pub mod procfs;
 pub mod pty;
 pub mod record;
 pub mod sandbox;
+pub mod syscalls;
 pub mod sysvipc;
 pub mod witness;
 
