@@ -659,12 +659,27 @@ fn task4_child_reads_survive_interrupting_signals() {
             Ok(received) => received.assert_matches(
                 &kept(&payload(LEN), 0),
                 &format!(
-                    "the stream after a signal interrupted the child blocked in {call} (a child \
-                     that stops reading on EINTR cuts the stream short: retry the read)"
+                    "the stream after a signal interrupted the child blocked in {call} (in the \
+                     child's loop, a read that fails with EINTR must be retried, not end the \
+                     stream)"
                 ),
             ),
         }
     });
+}
+
+/// True when every thread of `pid` is stopped (state `T`).
+fn every_thread_stopped(pid: Pid) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(|t| t.ok()).all(|t| {
+        t.file_name()
+            .to_str()
+            .and_then(|tid| tid.parse().ok())
+            .and_then(|tid| procfs::process(Pid::from_raw(tid)).ok().flatten())
+            .is_some_and(|p| p.is_stopped())
+    })
 }
 
 /// The monitor of the test above, in a process of its own: learns the child's pid, waits until
@@ -683,11 +698,9 @@ fn monitor_child_read(
         .and_then(|()| {
             let child = Pid::from_raw(i32::from_ne_bytes(pid));
             let started = std::time::Instant::now();
-            while !procfs::process(test)
-                .ok()
-                .flatten()
-                .is_some_and(|p| p.is_stopped())
-            {
+            // Every thread, the parent's writer included: the main thread shows "stopped" while
+            // another may still be finishing a write into the pipe.
+            while !every_thread_stopped(test) {
                 if started.elapsed() > Duration::from_secs(5) {
                     return Err("the parent was never stopped".to_owned());
                 }
