@@ -99,6 +99,17 @@ fn row(seen: &Snapshot, id: i32) -> MsgQueueRow {
     })
 }
 
+/// A limit of the test's IPC namespace (`msgmax`, `msgmnb`), as the judge itself read it there.
+#[track_caller]
+fn limit_in(seen: &Snapshot, name: &str) -> usize {
+    seen.ipc_limits
+        .get(name)
+        .map(|v| *v as usize)
+        .unwrap_or_else(|| panic!("the judge could not read {name} of the test's IPC namespace"))
+}
+
+/// A limit as the calling process sees it (the body: to size its messages; the judge checks
+/// with [`limit_in`]).
 fn kernel_limit(path: &str) -> usize {
     std::fs::read_to_string(path)
         .expect("read a kernel limit")
@@ -439,30 +450,42 @@ fn task1_permission_problem_is_reported() {
 // ---------------------------------------------------------------------------------------------
 // Task 2: typed messages.
 
+/// A length that stands for "msgmax of the test's namespace" in the cases below (the judge's own
+/// namespace may have another msgmax).
+const MSGMAX_LEN: usize = usize::MAX;
+
 #[rstest]
 #[case::empty(0)]
 #[case::one_byte(1)]
 #[case::one_kib(1024)]
-#[case::msgmax(kernel_limit(MSGMAX_PATH))]
+#[case::msgmax(MSGMAX_LEN)]
 fn task2_message_comes_back_with_its_type_and_text(#[case] len: usize) {
     isolated(RECEIVE_HINT, || {
+        let len = if len == MSGMAX_LEN {
+            kernel_limit(MSGMAX_PATH)
+        } else {
+            len
+        };
         let (queue, _net) = private_queue(0o600);
         let text = payload(len);
         let sent = seen(queue.send(7, &text), |()| ());
         if sent.is_err() {
-            return (queue.id(), sent, None);
+            return (len, queue.id(), sent, None);
         }
         checkpoint("sent");
         let message = queue.receive(Selector::First).expect("receive");
         checkpoint("received");
         (
+            len,
             queue.id(),
             sent,
             Some((message.mtype, Received::of(&message.data, &text))),
         )
     })
-    .judge(|(id, sent, message), seen| {
-        let limit = kernel_limit(MSGMAX_PATH);
+    .judge(|(sent_len, id, sent, message), seen| {
+        let limit = limit_in(&seen.end, "msgmax");
+        let len = if len == MSGMAX_LEN { limit } else { len };
+        assert_eq!(sent_len, len, "the test sent {len} bytes");
         let Some((mtype, received)) = message else {
             if len == limit {
                 panic!(
@@ -735,12 +758,11 @@ fn task3_a_waiting_message_is_returned_at_once() {
 #[test]
 fn task4_kernel_limits_are_read_from_proc() {
     isolated(NEVER_RETURNED_HINT, || {
-        (
-            (msgmax().expect("msgmax"), kernel_limit(MSGMAX_PATH)),
-            (msgmnb().expect("msgmnb"), kernel_limit(MSGMNB_PATH)),
-        )
+        (msgmax().expect("msgmax"), msgmnb().expect("msgmnb"))
     })
-    .judge(|((max, max_in_proc), (mnb, mnb_in_proc)), _| {
+    .judge(|(max, mnb), seen| {
+        let (max_in_proc, mnb_in_proc) =
+            (limit_in(&seen.end, "msgmax"), limit_in(&seen.end, "msgmnb"));
         assert_eq!(max, max_in_proc, "msgmax() must read {MSGMAX_PATH}");
         assert_eq!(mnb, mnb_in_proc, "msgmnb() must read {MSGMNB_PATH}");
     });
@@ -755,7 +777,9 @@ fn task4_message_larger_than_msgmax_is_refused() {
         checkpoint("refused");
         (queue.id(), max, result)
     })
-    .judge(|(id, max, result), seen| {
+    .judge(|(id, sent_len, result), seen| {
+        let max = limit_in(&seen.end, "msgmax");
+        assert_eq!(sent_len, max, "the test sent msgmax + 1 bytes of its namespace");
         match result {
             Err(Failure::TooLarge { len, max: m }) => assert_eq!(
                 (len, m),
@@ -798,6 +822,11 @@ fn task4_full_queue_is_reported_as_full() {
     })
     .judge(
         |(id, max, capacity, filling, one_more, after_taking_one), seen| {
+            assert_eq!(
+                (max, capacity),
+                (limit_in(&seen.end, "msgmax"), limit_in(&seen.end, "msgmnb")),
+                "the test sized its messages by its namespace's msgmax and msgmnb"
+            );
             let fits = capacity / max;
             for (n, sent) in filling.iter().enumerate() {
                 if let Err(e) = sent {
@@ -856,10 +885,10 @@ fn task5_status_counts_messages_and_bytes_as_the_kernel_does() {
             counts(&status),
             status.mode,
             status.capacity,
-            kernel_limit(MSGMNB_PATH),
         )
     })
-    .judge(|(id, fresh, status, mode, capacity, msgmnb), seen| {
+    .judge(|(id, fresh, status, mode, capacity), seen| {
+        let msgmnb = limit_in(&seen.end, "msgmnb");
         assert_eq!(
             fresh,
             (0, 0, None, None),
