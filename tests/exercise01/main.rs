@@ -159,6 +159,12 @@ fn install_counting_handler() {
     unsafe { sigaction(CERTAIN_SIGNAL, &action) }.expect("install the test's signal handler");
 }
 
+/// A pipe, as (read end, write end) files.
+fn file_pipe(what: &str) -> (std::fs::File, std::fs::File) {
+    let (read, write) = nix::unistd::pipe().expect(what);
+    (read.into(), write.into())
+}
+
 /// System calls in which code waiting for a pipe sleeps.
 fn waits_for_input(call: &BlockedCall) -> bool {
     [
@@ -183,7 +189,7 @@ fn waits_for_input(call: &BlockedCall) -> bool {
 /// or why it could not.
 fn interrupt_when_blocked(
     tid: Pid,
-    mut gate: std::io::PipeWriter,
+    mut gate: std::fs::File,
 ) -> thread::JoinHandle<std::result::Result<String, String>> {
     thread::spawn(move || {
         let before = HANDLED.load(Ordering::SeqCst);
@@ -367,7 +373,7 @@ fn task2_reads_survive_interrupting_signals() {
         // waits until the handler ran (the call was cut short with EINTR), and only then opens
         // the gate.
         install_counting_handler();
-        let (mut gate_read, gate_write) = std::io::pipe().expect("a pipe for the gate");
+        let (mut gate_read, gate_write) = file_pipe("a pipe for the gate");
         let interrupted = interrupt_when_blocked(gettid(), gate_write);
         let expected = payload(4 * MIB);
         let sent = expected.clone();
@@ -595,9 +601,9 @@ fn task4_child_reads_survive_interrupting_signals() {
         // reading the drained pipe, interrupts it with a signal whose handler (inherited from
         // this process, without SA_RESTART) tells the monitor it ran, then lets the parent go on.
         install_counting_handler();
-        let (handled_read, handled_write) = std::io::pipe().expect("a pipe for the handler");
+        let (handled_read, handled_write) = file_pipe("a pipe for the handler");
         HANDLED_NOTIFY_FD.store(handled_write.as_raw_fd(), Ordering::SeqCst);
-        let (announce_read, announce_write) = std::io::pipe().expect("a pipe for the child's pid");
+        let (announce_read, announce_write) = file_pipe("a pipe for the child's pid");
         let report = std::env::temp_dir().join("monitor-report");
         let parent = getpid();
         let monitor = {
@@ -688,8 +694,8 @@ fn every_thread_stopped(pid: Pid) -> bool {
 /// interrupted.
 fn monitor_child_read(
     test: Pid,
-    mut announce: std::io::PipeReader,
-    mut handled: std::io::PipeReader,
+    mut announce: std::fs::File,
+    mut handled: std::fs::File,
 ) -> std::result::Result<String, String> {
     let mut pid = [0u8; 4];
     let said = announce
