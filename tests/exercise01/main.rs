@@ -6,20 +6,25 @@
 //! and hands back plain data; the verdict is the judge's (`.judge`), which reads the kernel's
 //! state of the test's processes itself at checkpoints (`checkpoint`) and when the body returns.
 
-use std::io::Read;
-use std::os::fd::AsFd;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
 use std::panic;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::thread;
 use std::time::Duration;
 
 use exercise01::*;
+use ipclab_support::child::{exit_code, spawn_child};
 use ipclab_support::data::{payload, Received, MIB, PIPE_BUF, PIPE_CAPACITY};
 use ipclab_support::descriptors::{assert_no_fd_leaks, fds_opened_since};
 use ipclab_support::interrupt::Interrupter;
-use ipclab_support::{checkpoint, isolated};
+use ipclab_support::procfs::{self, BlockedCall};
+use ipclab_support::witness::syscall_name;
+use ipclab_support::{checkpoint, isolated, Snapshot};
 use nix::fcntl::{fcntl, FcntlArg};
-use nix::sys::signal::{kill, signal, SigHandler, Signal};
+use nix::sys::signal::{kill, sigaction, signal, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, getpid, getppid, ForkResult};
+use nix::unistd::{fork, getpid, getppid, gettid, ForkResult, Pid};
 use rstest::rstest;
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +49,14 @@ const PIPELINE_HINT: &str =
      end the parent (or the other stage) still holds: close every copy you do not need, and make \
      pipes close-on-exec; or the parent waited for the stages before reading their output, and \
      the second stage is blocked writing into a full pipe.";
+
+const INTERRUPTED_READ_HINT: &str = "the message never arrived after a signal interrupted the \
+     parent's read. A read cut short by a signal fails with EINTR: retry it (and waitpid too); \
+     the parent must still close its write end and read to EOF.";
+
+const INTERRUPTED_CHILD_HINT: &str = "the stream never ended after a signal interrupted the \
+     child's read. In the child, a read cut short by a signal fails with EINTR: retry it instead \
+     of ending the loop; the parent must keep writing and reading at the same time.";
 
 const FEED_HINT: &str = "feeding the child hung. The child reads until EOF: the parent must close \
      its write end after writing, and the child must close its inherited copy of the write end \
@@ -93,6 +106,121 @@ impl From<PipelineOutput> for Pipeline {
 /// At most `max` characters of `bytes` as text, for a message.
 fn text_of(bytes: &[u8], max: usize) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
+}
+
+/// Fails, naming each one, if the test process still had a child when the body returned: a
+/// zombie, or a child still running or exiting (the reader sees EOF before the writer is gone,
+/// so "no zombie" alone would pass a function that never reaps, now and then).
+#[track_caller]
+fn assert_no_child_left(end: &Snapshot, function: &str, what_to_reap: &str) {
+    let left: Vec<String> = end
+        .children_of(end.root)
+        .iter()
+        .map(|p| format!("pid {} ({}, state {})", p.pid(), p.info.comm, p.info.state))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{function} returned while its child was still in the process table: {}. Whatever \
+         it has read, a function that forks must waitpid() for each child before it returns. \
+         {what_to_reap}",
+        left.join(", ")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certain interruptions: a signal that arrives while the code under test is blocked.
+
+/// How often the test's own signal handler ran (in the process where it ran).
+static HANDLED: AtomicUsize = AtomicUsize::new(0);
+/// Where the handler writes one byte each time it runs, when not -1 (so that another process can
+/// wait for it).
+static HANDLED_NOTIFY_FD: AtomicI32 = AtomicI32::new(-1);
+/// The signal the test sends on purpose (the periodic interrupter uses SIGALRM).
+const CERTAIN_SIGNAL: Signal = Signal::SIGUSR1;
+
+extern "C" fn count_interruption(_: libc::c_int) {
+    HANDLED.fetch_add(1, Ordering::SeqCst);
+    let fd = HANDLED_NOTIFY_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: write is async-signal-safe; the buffer is a live local.
+        unsafe { libc::write(fd, b"!".as_ptr().cast(), 1) };
+    }
+}
+
+/// Installs the counting handler for [`CERTAIN_SIGNAL`], without SA_RESTART: a blocking call it
+/// interrupts fails with EINTR instead of resuming. Children forked later inherit it.
+fn install_counting_handler() {
+    let action = SigAction::new(
+        SigHandler::Handler(count_interruption),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only touches atomics and calls write, both async-signal-safe.
+    unsafe { sigaction(CERTAIN_SIGNAL, &action) }.expect("install the test's signal handler");
+}
+
+/// A pipe, as (read end, write end) files.
+fn file_pipe(what: &str) -> (std::fs::File, std::fs::File) {
+    let (read, write) = nix::unistd::pipe().expect(what);
+    (read.into(), write.into())
+}
+
+/// System calls in which code waiting for a pipe sleeps.
+fn waits_for_input(call: &BlockedCall) -> bool {
+    [
+        libc::SYS_read,
+        libc::SYS_readv,
+        libc::SYS_pread64,
+        libc::SYS_preadv,
+        libc::SYS_poll,
+        libc::SYS_ppoll,
+        libc::SYS_select,
+        libc::SYS_pselect6,
+        libc::SYS_epoll_wait,
+        libc::SYS_epoll_pwait,
+    ]
+    .contains(&call.number)
+}
+
+/// Starts a thread that waits until thread `tid` of this process is asleep waiting for input or
+/// for a child,
+/// interrupts it with [`CERTAIN_SIGNAL`], waits until the handler ran, and then opens `gate`
+/// (writes a byte and closes it), whatever happened. Joins to the call it interrupted, by name,
+/// or why it could not.
+fn interrupt_when_blocked(
+    tid: Pid,
+    mut gate: std::fs::File,
+) -> thread::JoinHandle<std::result::Result<String, String>> {
+    thread::spawn(move || {
+        let before = HANDLED.load(Ordering::SeqCst);
+        let outcome = procfs::wait_until_blocked(tid, Duration::from_secs(5), |c| {
+            waits_for_input(c) || [libc::SYS_wait4, libc::SYS_waitid].contains(&c.number)
+        })
+        .and_then(|call| {
+            // SAFETY: tgkill takes plain integers; `tid` is a thread of this process.
+            let sent = unsafe {
+                libc::syscall(
+                    libc::SYS_tgkill,
+                    getpid().as_raw(),
+                    tid.as_raw(),
+                    CERTAIN_SIGNAL as libc::c_int,
+                )
+            };
+            if sent != 0 {
+                return Err(format!(
+                    "tgkill failed: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            // The handler runs as the interrupted call returns: an event, not a guess.
+            while HANDLED.load(Ordering::SeqCst) == before {
+                thread::yield_now();
+            }
+            Ok(syscall_name(call.number))
+        });
+        let _ = gate.write_all(b"go");
+        outcome
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,23 +366,48 @@ fn task2_parent_reads_whole_message_then_eof(#[case] len: usize) {
 
 #[test]
 fn task2_reads_survive_interrupting_signals() {
-    isolated(EOF_HINT, || {
-        // A signal every 200 µs interrupts the parent's blocking reads and waitpid (EINTR).
-        let _noise =
-            Interrupter::every(Duration::from_micros(200)).expect("start the interrupting timer");
+    isolated(INTERRUPTED_READ_HINT, || {
+        // Made certain: the child's `produce` waits on a gate, so the parent's read has nothing to
+        // read and blocks; a helper thread waits (with the kernel's word) until the parent's
+        // thread is asleep in a system call, sends it a signal whose handler has no SA_RESTART,
+        // waits until the handler ran (the call was cut short with EINTR), and only then opens
+        // the gate.
+        install_counting_handler();
+        let (mut gate_read, gate_write) = file_pipe("a pipe for the gate");
+        let interrupted = interrupt_when_blocked(gettid(), gate_write);
         let expected = payload(4 * MIB);
         let sent = expected.clone();
-        let message = message_from_child(move || sent).expect(
-            "message_from_child returned an error while signals kept arriving: a read or waitpid \
-             interrupted by a signal fails with EINTR and must simply be retried",
-        );
-        Received::of(&message.bytes, &expected)
+        let message = message_from_child(move || {
+            let mut go = [0u8; 1];
+            let _ = gate_read.read_exact(&mut go);
+            sent
+        });
+        let interrupted = interrupted.join().expect("the interrupting thread");
+        (
+            interrupted,
+            message
+                .map(|m| Received::of(&m.bytes, &expected))
+                .map_err(|e| format!("{e:?}")),
+        )
     })
-    .judge(|received, _| {
-        received.assert_matches(
-            &payload(4 * MIB),
-            "the message read while signals kept arriving",
-        );
+    .judge(|(interrupted, message), _| {
+        let call = interrupted.unwrap_or_else(|why| {
+            panic!("the test could not interrupt the parent while it waited for the message: {why}")
+        });
+        match message {
+            Err(e) => panic!(
+                "message_from_child returned {e} after a signal interrupted the parent while it \
+                 was blocked in {call}: a read (or waitpid) cut short by a signal fails with \
+                 EINTR (io::ErrorKind::Interrupted) and must simply be retried"
+            ),
+            Ok(received) => received.assert_matches(
+                &payload(4 * MIB),
+                &format!(
+                    "the message read after a signal interrupted the parent blocked in {call} \
+                     (a read that gives up on EINTR returns too early: retry it)"
+                ),
+            ),
+        }
     });
 }
 
@@ -311,8 +464,11 @@ fn task2_parent_leaks_no_descriptor_and_reaps_the_child() {
             "Close both ends of the pipe in the parent: the write end right after fork, the read \
              end after reading.",
         );
-        seen.end
-            .assert_no_zombies("Reap the child with waitpid() after reading its message.");
+        assert_no_child_left(
+            &seen.end,
+            "message_from_child",
+            "Reap the child with waitpid() after reading its message.",
+        );
         assert_ne!(pid, seen.end.root, "`pid` must be the child's");
     });
 }
@@ -375,8 +531,11 @@ fn task3_parent_leaks_no_descriptor_and_reaps_the_child() {
             seen.end.test_process(),
             "All four pipe ends must be closed in the parent by the time round_trip returns.",
         );
-        seen.end
-            .assert_no_zombies("Reap the child with waitpid() after reading the reply.");
+        assert_no_child_left(
+            &seen.end,
+            "round_trip",
+            "Reap the child with waitpid() after reading the reply.",
+        );
     });
 }
 
@@ -413,9 +572,156 @@ fn task4_parent_leaks_no_descriptor_and_reaps_the_child() {
             seen.end.test_process(),
             "Every pipe end must be closed in the parent when stream_through_child returns.",
         );
-        seen.end
-            .assert_no_zombies("Reap the child with waitpid() once its output has ended.");
+        assert_no_child_left(
+            &seen.end,
+            "stream_through_child",
+            "Reap the child with waitpid() once its output has ended.",
+        );
     });
+}
+
+/// The bytes of `payload(len)` that the test's transform keeps: one in 4096 (the child's output
+/// stays far smaller than a pipe, so the child never blocks writing it).
+fn kept(bytes: &[u8], offset: usize) -> Vec<u8> {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (offset + i) % 4096 == 0)
+        .map(|(_, b)| *b)
+        .collect()
+}
+
+#[test]
+fn task4_child_reads_survive_interrupting_signals() {
+    const LEN: usize = 4 * MIB;
+    isolated(INTERRUPTED_CHILD_HINT, || {
+        // Made certain, in the child that stream_through_child forks: at its first chunk the
+        // child (running the test's transform) names itself to a monitor process and stops the
+        // parent (SIGSTOP), so no more input comes. The monitor waits until the child is asleep
+        // reading the drained pipe, interrupts it with a signal whose handler (inherited from
+        // this process, without SA_RESTART) tells the monitor it ran, then lets the parent go on.
+        install_counting_handler();
+        let (handled_read, handled_write) = file_pipe("a pipe for the handler");
+        HANDLED_NOTIFY_FD.store(handled_write.as_raw_fd(), Ordering::SeqCst);
+        let (announce_read, announce_write) = file_pipe("a pipe for the child's pid");
+        let report = std::env::temp_dir().join("monitor-report");
+        let parent = getpid();
+        let monitor = {
+            let report = report.clone();
+            let theirs = [handled_write.as_raw_fd(), announce_write.as_raw_fd()];
+            spawn_child(move || {
+                // The write ends are the child's and the parent's: without this copy, a read
+                // here sees EOF once they are gone.
+                for fd in theirs {
+                    // SAFETY: closes this process's copies of two descriptors it never uses.
+                    unsafe { libc::close(fd) };
+                }
+                let said = monitor_child_read(parent, announce_read, handled_read);
+                let _ = std::fs::write(&report, format!("{said:?}"));
+                0
+            })
+        };
+        let input = payload(LEN);
+        let mut announce = Some(announce_write);
+        let mut offset = 0;
+        let output = stream_through_child(&input, |chunk| {
+            if let Some(mut to_monitor) = announce.take() {
+                let _ = to_monitor.write_all(&getpid().as_raw().to_ne_bytes());
+                drop(to_monitor);
+                let _ = kill(getppid(), Signal::SIGSTOP);
+            }
+            let kept = kept(chunk, offset);
+            offset += chunk.len();
+            kept
+        });
+        drop(announce);
+        HANDLED_NOTIFY_FD.store(-1, Ordering::SeqCst);
+        drop(handled_write);
+        exit_code(monitor, "the monitor");
+        let said: String = std::fs::read_to_string(&report).unwrap_or_default();
+        (
+            said,
+            output
+                .map(|out| Received::of(&out, &kept(&input, 0)))
+                .map_err(|e| format!("{e:?}")),
+        )
+    })
+    .judge(|(said, output), _| {
+        let Some(call) = said
+            .strip_prefix("Ok(\"")
+            .and_then(|s| s.strip_suffix("\")"))
+        else {
+            panic!(
+                "the test could not interrupt the child while it waited for input: {said} \
+                 (transform must be called on each chunk as it is read, in the child)"
+            );
+        };
+        match output {
+            Err(e) => panic!(
+                "stream_through_child returned {e} after a signal interrupted the child while it \
+                 was blocked in {call}: in the child's loop, a read that fails with EINTR \
+                 (io::ErrorKind::Interrupted) must be retried, not end the stream"
+            ),
+            Ok(received) => received.assert_matches(
+                &kept(&payload(LEN), 0),
+                &format!(
+                    "the stream after a signal interrupted the child blocked in {call} (in the \
+                     child's loop, a read that fails with EINTR must be retried, not end the \
+                     stream)"
+                ),
+            ),
+        }
+    });
+}
+
+/// True when every thread of `pid` is stopped (state `T`).
+fn every_thread_stopped(pid: Pid) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.filter_map(|t| t.ok()).all(|t| {
+        t.file_name()
+            .to_str()
+            .and_then(|tid| tid.parse().ok())
+            .and_then(|tid| procfs::process(Pid::from_raw(tid)).ok().flatten())
+            .is_some_and(|p| p.is_stopped())
+    })
+}
+
+/// The monitor of the test above, in a process of its own: learns the child's pid, waits until
+/// the parent `test` is stopped and the child asleep reading, interrupts the child and waits
+/// until its handler ran, then continues the parent (on every path). Says which call it
+/// interrupted.
+fn monitor_child_read(
+    test: Pid,
+    mut announce: std::fs::File,
+    mut handled: std::fs::File,
+) -> std::result::Result<String, String> {
+    let mut pid = [0u8; 4];
+    let said = announce
+        .read_exact(&mut pid)
+        .map_err(|_| "the child never called transform before the input ended".to_owned())
+        .and_then(|()| {
+            let child = Pid::from_raw(i32::from_ne_bytes(pid));
+            let started = std::time::Instant::now();
+            // Every thread, the parent's writer included: the main thread shows "stopped" while
+            // another may still be finishing a write into the pipe.
+            while !every_thread_stopped(test) {
+                if started.elapsed() > Duration::from_secs(5) {
+                    return Err("the parent was never stopped".to_owned());
+                }
+                thread::yield_now();
+            }
+            let call = procfs::wait_until_blocked(child, Duration::from_secs(5), waits_for_input)?;
+            kill(child, CERTAIN_SIGNAL).map_err(|e| format!("kill: {e}"))?;
+            let mut byte = [0u8; 1];
+            handled
+                .read_exact(&mut byte)
+                .map_err(|_| "the child's signal handler never ran".to_owned())?;
+            Ok(syscall_name(call.number))
+        });
+    let _ = kill(test, Signal::SIGCONT);
+    said
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,6 +749,10 @@ fn task5_output_of_first_becomes_input_of_second() {
 #[test]
 fn task5_stages_are_joined_by_one_pipe() {
     isolated(PIPELINE_HINT, || {
+        // This process's own stdin is /dev/null: a stage that inherits it instead of getting the
+        // pipe reads end of file at once, rather than hanging, and says so below.
+        let null = std::fs::File::open("/dev/null").expect("open /dev/null");
+        nix::unistd::dup2_stdin(null.as_fd()).expect("make /dev/null this process's stdin");
         // Each stage asks the kernel what its standard streams are.
         let first = ["sh", "-c", "readlink /proc/$$/fd/1"];
         let second = [
@@ -450,13 +760,40 @@ fn task5_stages_are_joined_by_one_pipe() {
             "-c",
             "readlink /proc/$$/fd/0; readlink /proc/$$/fd/1; cat",
         ];
-        let out = pipeline(&first, &second).expect("pipeline returned an error");
-        text_of(&out.stdout, 4096)
+        let out = pipeline(&first, &second).map_err(|e| format!("{e:?}"));
+        out.map(|out| text_of(&out.stdout, 4096))
     })
-    .judge(|text, _| {
+    .judge(|text: std::result::Result<String, String>, seen| {
+        let text = text.unwrap_or_else(|e| panic!("pipeline returned an error: {e}"));
         let lines: Vec<&str> = text.lines().collect();
-        let [second_stdin, second_stdout, first_stdout] = lines[..] else {
-            panic!("expected three lines (second stage's stdin and stdout, then the first's stdout), got {text:?}");
+        let Some(second_stdin) = lines.first() else {
+            panic!(
+                "the second stage wrote nothing the parent could read: dup2 the write end of a \
+                 second pipe onto its fd 1 and read that pipe in the parent (printed elsewhere: \
+                 {:?})",
+                text_of(seen.output.as_bytes(), 300)
+            );
+        };
+        assert!(
+            second_stdin.starts_with("pipe:["),
+            "the second stage's stdin is {second_stdin}, not the pipe from the first stage: in \
+             the second child, dup2 the pipe's read end onto fd 0 (standard input) before execvp"
+        );
+        let Some(second_stdout) = lines.get(1) else {
+            panic!("the second stage's output ended after one line: {text:?}");
+        };
+        assert!(
+            second_stdout.starts_with("pipe:[") && second_stdout != second_stdin,
+            "the second stage's stdout should be a second pipe, read by the parent; the kernel \
+             says it is {second_stdout}"
+        );
+        let Some(first_stdout) = lines.get(2) else {
+            panic!(
+                "the second stage read nothing from its stdin ({second_stdin}): the first stage's \
+                 output went elsewhere. In the first child, dup2 the pipe's write end onto fd 1 \
+                 (standard output) before execvp (what this process printed: {:?})",
+                text_of(seen.output.as_bytes(), 300)
+            );
         };
         assert!(
             first_stdout.starts_with("pipe:["),
@@ -464,12 +801,10 @@ fn task5_stages_are_joined_by_one_pipe() {
         );
         assert_eq!(
             second_stdin, first_stdout,
-            "the second stage's stdin must be the same pipe as the first stage's stdout (dup2 the pipe's ends onto fd 0 and fd 1)"
+            "the second stage's stdin must be the same pipe as the first stage's stdout (dup2 the \
+             pipe's ends onto fd 1 of the first stage and fd 0 of the second)"
         );
-        assert!(
-            second_stdout.starts_with("pipe:[") && second_stdout != first_stdout,
-            "the second stage's stdout should be a second pipe, read by the parent; the kernel says it is {second_stdout}"
-        );
+        assert_eq!(lines.len(), 3, "unexpected output: {text:?}");
     });
 }
 
@@ -568,6 +903,51 @@ fn task5_missing_command_is_a_clear_error(#[case] first_missing: bool) {
 }
 
 #[test]
+fn task5_program_that_cannot_be_executed_is_an_exec_error() {
+    isolated(PIPELINE_HINT, || {
+        // A script without execute permission: execvp fails with EACCES, not ENOENT.
+        let script = std::env::temp_dir().join("not-executable.sh");
+        std::fs::write(&script, "#!/bin/sh\necho ran\n").expect("write the script");
+        let script = script.to_str().expect("a UTF-8 path").to_owned();
+        checkpoint("before the call");
+        let result = match pipeline(&[script.as_str()], &["cat"]) {
+            Err(Error::Exec { command, errno }) => Ok((command, errno as i32)),
+            other => Err(format!("{other:?}")),
+        };
+        (script, result)
+    })
+    .judge(
+        |(script, result): (String, std::result::Result<(String, i32), String>), seen| {
+            match result {
+                Ok((command, errno)) => {
+                    assert_eq!(command, script, "Error::Exec must name the program");
+                    assert_eq!(
+                        errno,
+                        libc::EACCES,
+                        "execvp of a file without execute permission fails with EACCES"
+                    );
+                }
+                Err(other) => panic!(
+                    "a program that exists but may not be executed (execvp fails with EACCES) \
+                     must be Err(Error::Exec {{ command, errno: EACCES }}), not reported as \
+                     missing nor as success: got {other}"
+                ),
+            }
+            assert_no_fd_leaks(
+                seen.at("before the call").test_process(),
+                seen.end.test_process(),
+                "Even when a stage cannot start, every pipe end must be closed.",
+            );
+            assert_no_child_left(
+                &seen.end,
+                "pipeline",
+                "Even when a stage cannot start, every stage that was forked must be reaped.",
+            );
+        },
+    );
+}
+
+#[test]
 fn task5_empty_command_is_rejected() {
     isolated(PIPELINE_HINT, || {
         let result = pipeline(&[], &["cat"]);
@@ -595,8 +975,7 @@ fn task5_parent_leaks_no_descriptor_and_reaps_both_stages() {
             seen.end.test_process(),
             "The parent must close its copies of every pipe end.",
         );
-        seen.end
-            .assert_no_zombies("Reap both stages with waitpid().");
+        assert_no_child_left(&seen.end, "pipeline", "Reap both stages with waitpid().");
     });
 }
 
@@ -678,8 +1057,58 @@ fn task6_writing_after_the_reader_left_is_a_broken_pipe() {
                  EPIPE, reported as Err(Error::BrokenPipe {{ .. }}); got {other}"
             ),
         }
-        seen.end
-            .assert_no_zombies("Reap the child even when writing failed.");
+        assert_no_child_left(
+            &seen.end,
+            "feed_child",
+            "Reap the child even when writing failed.",
+        );
+    });
+}
+
+#[rstest]
+#[case::delivered(false)]
+#[case::broken_pipe(true)]
+fn task6_signal_mask_is_restored_and_no_sigpipe_left_pending(#[case] reader_leaves: bool) {
+    isolated(FEED_HINT, || {
+        checkpoint("before the call");
+        let fed = if reader_leaves {
+            feed_child(&payload(MIB), drop_and_exit)
+        } else {
+            feed_child(b"some bytes", |mut pipe| {
+                let mut all = Vec::new();
+                i32::from(pipe.read_to_end(&mut all).is_err())
+            })
+        };
+        checkpoint("returned");
+        (gettid().as_raw(), format!("{fed:?}"))
+    })
+    .judge(|(tid, fed), seen| {
+        let thread_at = |label: &str| {
+            seen.at(label)
+                .test_process()
+                .threads
+                .iter()
+                .find(|t| t.tid == tid)
+                .map(|t| t.signals)
+                .unwrap_or_else(|| panic!("the calling thread is missing at {label:?}"))
+        };
+        let (before, after) = (thread_at("before the call"), thread_at("returned"));
+        assert!(
+            !after.blocked.contains(Signal::SIGPIPE) || before.blocked.contains(Signal::SIGPIPE),
+            "feed_child returned ({fed}) with SIGPIPE still blocked in the calling thread: restore \
+             the mask it found (pthread_sigmask with the old set) before returning"
+        );
+        assert_eq!(
+            after.blocked, before.blocked,
+            "feed_child returned ({fed}) with another signal mask than it found: restore the old \
+             mask before returning"
+        );
+        assert!(
+            !after.thread_pending.contains(Signal::SIGPIPE)
+                && !after.shared_pending.contains(Signal::SIGPIPE),
+            "feed_child returned ({fed}) with a SIGPIPE pending: consume it (sigtimedwait) before \
+             unblocking, or it hits the caller later"
+        );
     });
 }
 

@@ -20,6 +20,7 @@ use assert_cmd::Command as BinCommand;
 use exercise03::*;
 use ipclab_support::data::{payload, Received};
 use ipclab_support::procfs;
+use ipclab_support::syscalls::SyscallWatch;
 use ipclab_support::sysvipc::MsgQueueRow;
 use ipclab_support::{checkpoint, isolated, Snapshot};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -57,11 +58,26 @@ impl Drop for RemoveAtEnd {
     }
 }
 
-/// A private queue for one test, with its safety net.
-fn private_queue(mode: u32) -> (OwnedQueue, RemoveAtEnd) {
+/// A private queue for one test, with its safety net. The test creates a queue of its own first
+/// (a decoy, removed at the end too), so that the queue under test is not the namespace's first
+/// object, whose id is 0: an `id()` that returns 0 must not pass by luck.
+fn private_queue(mode: u32) -> (OwnedQueue, [RemoveAtEnd; 2]) {
+    let decoy = RemoveAtEnd(decoy_queue());
     let queue = MessageQueue::create(Key::private(), mode).expect("create a private queue");
     let net = RemoveAtEnd(queue.id());
-    (queue, net)
+    (queue, [decoy, net])
+}
+
+/// A private queue made by the test itself (raw msgget), not by the code under test.
+fn decoy_queue() -> i32 {
+    // SAFETY: msgget takes plain integers.
+    let id = unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) };
+    assert!(
+        id >= 0,
+        "the test could not create its own queue: {}",
+        std::io::Error::last_os_error()
+    );
+    id
 }
 
 /// A file to derive keys from, in a directory of its own that is deleted at the end.
@@ -83,6 +99,17 @@ fn row(seen: &Snapshot, id: i32) -> MsgQueueRow {
     })
 }
 
+/// A limit of the test's IPC namespace (`msgmax`, `msgmnb`), as the judge itself read it there.
+#[track_caller]
+fn limit_in(seen: &Snapshot, name: &str) -> usize {
+    seen.ipc_limits
+        .get(name)
+        .map(|v| *v as usize)
+        .unwrap_or_else(|| panic!("the judge could not read {name} of the test's IPC namespace"))
+}
+
+/// A limit as the calling process sees it (the body: to size its messages; the judge checks
+/// with [`limit_in`]).
 fn kernel_limit(path: &str) -> usize {
     std::fs::read_to_string(path)
         .expect("read a kernel limit")
@@ -165,6 +192,43 @@ fn task1_private_queue_appears_in_the_kernel_with_the_requested_mode(#[case] mod
         );
         assert_eq!(listed.key, 0, "a private queue has key IPC_PRIVATE (0)");
         assert_eq!(listed.qnum, 0, "a new queue holds no message");
+    });
+}
+
+#[test]
+fn task1_id_is_the_kernels_msqid() {
+    isolated(NEVER_RETURNED_HINT, || {
+        // Two queues of the test's own first: the new queue is neither 0 nor the first id.
+        let decoys = [RemoveAtEnd(decoy_queue()), RemoveAtEnd(decoy_queue())];
+        let queue = MessageQueue::create(Key::private(), 0o600).expect("create a private queue");
+        let _net = RemoveAtEnd(queue.id());
+        let handle = queue.handle();
+        checkpoint("created");
+        (decoys.map(|d| d.0), queue.id(), handle.id())
+    })
+    .judge(|(decoys, id, handle_id), seen| {
+        let created = seen.at("created");
+        let new: Vec<i32> = created
+            .message_queues
+            .iter()
+            .map(|q| q.id)
+            .filter(|q| !decoys.contains(q))
+            .collect();
+        let [msqid] = new[..] else {
+            panic!(
+                "create should make exactly one queue; besides the test's own {decoys:?} the \
+                 kernel lists {new:?}"
+            );
+        };
+        assert_eq!(
+            id, msqid,
+            "id() returned {id}, but the kernel's msqid of the new queue is {msqid} (the test's \
+             own queues are {decoys:?}): return the id msgget gave"
+        );
+        assert_eq!(
+            handle_id, msqid,
+            "handle() must name the same queue (msqid {msqid}), its id() returned {handle_id}"
+        );
     });
 }
 
@@ -386,26 +450,51 @@ fn task1_permission_problem_is_reported() {
 // ---------------------------------------------------------------------------------------------
 // Task 2: typed messages.
 
+/// A length that stands for "msgmax of the test's namespace" in the cases below (the judge's own
+/// namespace may have another msgmax).
+const MSGMAX_LEN: usize = usize::MAX;
+
 #[rstest]
 #[case::empty(0)]
 #[case::one_byte(1)]
 #[case::one_kib(1024)]
-#[case::msgmax(kernel_limit(MSGMAX_PATH))]
+#[case::msgmax(MSGMAX_LEN)]
 fn task2_message_comes_back_with_its_type_and_text(#[case] len: usize) {
     isolated(RECEIVE_HINT, || {
+        let len = if len == MSGMAX_LEN {
+            kernel_limit(MSGMAX_PATH)
+        } else {
+            len
+        };
         let (queue, _net) = private_queue(0o600);
         let text = payload(len);
-        queue.send(7, &text).expect("send");
+        let sent = seen(queue.send(7, &text), |()| ());
+        if sent.is_err() {
+            return (len, queue.id(), sent, None);
+        }
         checkpoint("sent");
         let message = queue.receive(Selector::First).expect("receive");
         checkpoint("received");
         (
+            len,
             queue.id(),
-            message.mtype,
-            Received::of(&message.data, &text),
+            sent,
+            Some((message.mtype, Received::of(&message.data, &text))),
         )
     })
-    .judge(|(id, mtype, received), seen| {
+    .judge(|(sent_len, id, sent, message), seen| {
+        let limit = limit_in(&seen.end, "msgmax");
+        let len = if len == MSGMAX_LEN { limit } else { len };
+        assert_eq!(sent_len, len, "the test sent {len} bytes");
+        let Some((mtype, received)) = message else {
+            if len == limit {
+                panic!(
+                    "a message of exactly msgmax = {len} bytes must be sent: the limit is the \
+                     largest size allowed, not the first one refused; send returned {sent:?}"
+                );
+            }
+            panic!("send of {len} bytes failed: {sent:?}");
+        };
         let listed = row(seen.at("sent"), id);
         assert_eq!(
             (listed.qnum, listed.cbytes as usize),
@@ -669,12 +758,11 @@ fn task3_a_waiting_message_is_returned_at_once() {
 #[test]
 fn task4_kernel_limits_are_read_from_proc() {
     isolated(NEVER_RETURNED_HINT, || {
-        (
-            (msgmax().expect("msgmax"), kernel_limit(MSGMAX_PATH)),
-            (msgmnb().expect("msgmnb"), kernel_limit(MSGMNB_PATH)),
-        )
+        (msgmax().expect("msgmax"), msgmnb().expect("msgmnb"))
     })
-    .judge(|((max, max_in_proc), (mnb, mnb_in_proc)), _| {
+    .judge(|(max, mnb), seen| {
+        let (max_in_proc, mnb_in_proc) =
+            (limit_in(&seen.end, "msgmax"), limit_in(&seen.end, "msgmnb"));
         assert_eq!(max, max_in_proc, "msgmax() must read {MSGMAX_PATH}");
         assert_eq!(mnb, mnb_in_proc, "msgmnb() must read {MSGMNB_PATH}");
     });
@@ -689,7 +777,9 @@ fn task4_message_larger_than_msgmax_is_refused() {
         checkpoint("refused");
         (queue.id(), max, result)
     })
-    .judge(|(id, max, result), seen| {
+    .judge(|(id, sent_len, result), seen| {
+        let max = limit_in(&seen.end, "msgmax");
+        assert_eq!(sent_len, max, "the test sent msgmax + 1 bytes of its namespace");
         match result {
             Err(Failure::TooLarge { len, max: m }) => assert_eq!(
                 (len, m),
@@ -732,6 +822,11 @@ fn task4_full_queue_is_reported_as_full() {
     })
     .judge(
         |(id, max, capacity, filling, one_more, after_taking_one), seen| {
+            assert_eq!(
+                (max, capacity),
+                (limit_in(&seen.end, "msgmax"), limit_in(&seen.end, "msgmnb")),
+                "the test sized its messages by its namespace's msgmax and msgmnb"
+            );
             let fits = capacity / max;
             for (n, sent) in filling.iter().enumerate() {
                 if let Err(e) = sent {
@@ -790,10 +885,10 @@ fn task5_status_counts_messages_and_bytes_as_the_kernel_does() {
             counts(&status),
             status.mode,
             status.capacity,
-            kernel_limit(MSGMNB_PATH),
         )
     })
-    .judge(|(id, fresh, status, mode, capacity, msgmnb), seen| {
+    .judge(|(id, fresh, status, mode, capacity), seen| {
+        let msgmnb = limit_in(&seen.end, "msgmnb");
         assert_eq!(
             fresh,
             (0, 0, None, None),
@@ -1034,11 +1129,23 @@ fn task6_client_names_its_pid_and_takes_only_its_reply() {
             "a request's text starts with the client's pid (4 bytes, native order)"
         );
         assert_eq!(&request[4..], b"hello", "then the request body");
-        assert_eq!(reply.as_deref(), Some("hi, client"));
+        if left.is_none() || reply.as_deref() == Some("not yours") {
+            panic!(
+                "the client took a message that was not of its pid's type (a reply of type \
+                 999999 for somebody else, waiting in the queue; the client printed {reply:?}): \
+                 receive with Selector::OfType(your pid), not Selector::First (msgtyp 0 takes \
+                 any message)"
+            );
+        }
         assert_eq!(
             left,
             Some((999_999, "not yours".to_owned())),
-            "the client took a message that was not of its pid's type"
+            "the message for somebody else must stay in the queue as it was"
+        );
+        assert_eq!(
+            reply.as_deref(),
+            Some("hi, client"),
+            "the client must print the reply of its pid's type"
         );
         assert!(ok, "the client failed after its reply: {status}");
     });
@@ -1064,6 +1171,69 @@ fn task7_remove_takes_the_queue_out_of_the_kernel() {
             seen.at("removed").message_queue(id),
             None,
             "queue {id} is still listed in /proc/sysvipc/msg after remove: call msgctl(IPC_RMID)"
+        );
+    });
+}
+
+#[test]
+fn task7_remove_removes_the_queue_exactly_once() {
+    isolated(NEVER_RETURNED_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        let id = queue.id();
+        // Every msgctl this thread makes from now on is recorded (a seccomp notifier).
+        let watch = SyscallWatch::start(libc::SYS_msgctl).expect("watch msgctl");
+        let removed = seen(queue.remove(), |()| ());
+        let removals: Vec<i32> = watch
+            .calls()
+            .iter()
+            .filter(|call| (call.args[1] as i32) & 0xff == libc::IPC_RMID)
+            .map(|call| call.args[0] as i32)
+            .collect();
+        checkpoint("removed");
+        (id, removed, removals)
+    })
+    .judge(|(id, removed, removals), seen| {
+        assert!(
+            removed.is_ok(),
+            "remove of an existing queue must succeed: {removed:?}"
+        );
+        assert_eq!(
+            seen.at("removed").message_queue(id),
+            None,
+            "queue {id} is still listed"
+        );
+        assert!(
+            removals.len() <= 1,
+            "remove called msgctl(IPC_RMID) {} times, on ids {removals:?}: the owner's Drop ran \
+             after remove and removed the queue a second time. By then the kernel may have given \
+             id {id} to a new queue, which that second call destroys. Make remove consume the \
+             owner without running its Drop (std::mem::forget, or a flag Drop checks)",
+            removals.len()
+        );
+        assert_eq!(
+            removals,
+            [id],
+            "remove must call msgctl(IPC_RMID) once, on the queue's own id {id}"
+        );
+    });
+}
+
+#[test]
+fn task7_removing_a_queue_that_is_already_gone_is_an_error() {
+    isolated(NEVER_RETURNED_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        let id = queue.id();
+        // Somebody else (`ipcrm -q`) removes it first.
+        // SAFETY: IPC_RMID ignores the buffer argument.
+        let gone = unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
+        assert_eq!(gone, 0, "the test could not remove the queue itself");
+        (id, seen(queue.remove(), |()| ()))
+    })
+    .judge(|(id, removed), _| {
+        assert!(
+            matches!(removed, Err(Failure::Removed { id: i }) if i == id),
+            "remove of a queue that somebody else removed first must report it: msgctl(IPC_RMID) \
+             fails with EINVAL, which is Err(Error::Removed {{ id: {id} }}); got {removed:?}"
         );
     });
 }

@@ -44,6 +44,7 @@ pub mod pty;
 pub mod record;
 pub mod sandbox;
 pub mod snapshot;
+pub mod syscalls;
 pub mod sysvipc;
 pub mod witness;
 

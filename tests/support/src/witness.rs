@@ -109,6 +109,10 @@ pub struct Snapshot {
     pub semaphore_sets: Vec<SemRow>,
     /// Every semaphore of every set, by set id (read with `semctl` by the judge).
     pub semaphores: BTreeMap<i32, Vec<Semaphore>>,
+    /// The System V limits of the test's IPC namespace, by name, as the judge read them from
+    /// `/proc/sys/kernel/` inside it: `msgmax`, `msgmnb`, `msgmni`, `shmmax`, `shmall`, `shmmni`
+    /// (a limit that could not be read is absent). Each IPC namespace has its own.
+    pub ipc_limits: BTreeMap<String, u64>,
     /// Lines of `/proc/locks` (file locks of the whole machine: match them by inode).
     pub file_locks: Vec<String>,
     pub unix_sockets: Vec<UnixSocket>,
@@ -150,7 +154,8 @@ impl Snapshot {
         for info in tree {
             processes.push(process_state(info, hidden));
         }
-        let (message_queues, shared_memory, semaphore_sets, semaphores) = sysv_tables_of(root);
+        let (message_queues, shared_memory, semaphore_sets, semaphores, ipc_limits) =
+            sysv_tables_of(root);
         let net = |table: &str| {
             fs::read_to_string(format!("/proc/{root}/net/{table}")).unwrap_or_default()
         };
@@ -163,6 +168,7 @@ impl Snapshot {
             shared_memory,
             semaphore_sets,
             semaphores,
+            ipc_limits,
             // In large reads: a row removed between two small reads (other programs' locks
             // come and go) would make the table skip one of the test's.
             file_locks: sysvipc::read_consistently("/proc/locks")
@@ -430,9 +436,22 @@ type SysvTables = (
     Vec<ShmRow>,
     Vec<SemRow>,
     BTreeMap<i32, Vec<Semaphore>>,
+    BTreeMap<String, u64>,
 );
 
-/// The System V tables as the test's processes see them, and the value of every semaphore. As
+/// The limits [`Snapshot::ipc_limits`] holds, as the calling thread's IPC namespace has them.
+fn ipc_limits() -> BTreeMap<String, u64> {
+    ["msgmax", "msgmnb", "msgmni", "shmmax", "shmall", "shmmni"]
+        .into_iter()
+        .filter_map(|name| {
+            let value = fs::read_to_string(format!("/proc/sys/kernel/{name}")).ok()?;
+            Some((name.to_owned(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The System V tables as the test's processes see them, the value of every semaphore and the
+/// namespace's limits. As
 /// root the test has an IPC namespace of its own: a short-lived thread joins it to read them
 /// (namespaces are per thread for IPC).
 fn sysv_tables_of(pid: i32) -> SysvTables {
@@ -462,6 +481,7 @@ fn sysv_tables_of(pid: i32) -> SysvTables {
             sysvipc::shared_memory_segments(),
             sets,
             values,
+            ipc_limits(),
         )
     };
     let same_ns = fs::read_link(format!("/proc/{pid}/ns/ipc")).ok()

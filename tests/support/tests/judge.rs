@@ -113,3 +113,22 @@ fn a_forged_result_from_another_process_is_ignored() {
     });
     assert!(caught.is_err());
 }
+
+#[test]
+fn the_snapshot_holds_the_ipc_limits_of_the_tests_namespace() {
+    isolated("reading /proc/sys/kernel never returned", || {
+        std::fs::read_to_string("/proc/sys/kernel/msgmax")
+            .expect("read msgmax")
+            .trim()
+            .parse::<u64>()
+            .expect("a number")
+    })
+    .judge(|msgmax, seen| {
+        assert_eq!(
+            seen.end.ipc_limits.get("msgmax"),
+            Some(&msgmax),
+            "the judge reads the limits in the test's own IPC namespace"
+        );
+        assert!(seen.end.ipc_limits.contains_key("msgmnb"));
+    });
+}
