@@ -723,6 +723,7 @@ impl Grader {
                     if walled { "true" } else { "false" }.into(),
                 ),
                 ("CARGO_TERM_COLOR".into(), "never".into()),
+                baseline.uid_env(),
             ],
             require_verdicts: true,
             // Ungraded (bonus) tests are opt-in: they earn nothing, so they are not run.

@@ -9,7 +9,7 @@ use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
-use ipclab_support::procfs;
+use ipclab_support::{procfs, sandbox};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{getpid, Pid};
@@ -36,6 +36,9 @@ pub struct Baseline {
     /// run's own); outside one, other programs' objects are none of our business.
     sysv: Option<BTreeSet<(String, String)>>,
     posix: BTreeSet<PathBuf>,
+    /// The first of the uids this run's tests get (as root): objects of other uids, other
+    /// runs' tests among them, are not the run's.
+    uid_base: u32,
 }
 
 impl Baseline {
@@ -48,7 +51,14 @@ impl Baseline {
         Baseline {
             sysv: private_ipc.then(sysv_objects),
             posix: posix_ipc_names(),
+            uid_base: sandbox::uid_base_for_run(std::process::id()),
         }
+    }
+
+    /// The environment variable that gives the run's tests the uids this baseline recognises:
+    /// pass it to the suite run.
+    pub fn uid_env(&self) -> (String, String) {
+        (sandbox::UID_BASE_ENV.into(), self.uid_base.to_string())
     }
 
     /// Everything the run added, described for a person, after removing it. Looks only at the
@@ -93,7 +103,7 @@ impl Baseline {
             }
         }
         for name in posix_ipc_names().difference(&self.posix) {
-            if made_by_a_test(name) {
+            if self.made_by_a_test(name) {
                 // unlink is shm_unlink, sem_unlink or mq_unlink for these file systems.
                 let _ = fs::remove_file(name);
                 found.push(format!(
@@ -118,15 +128,18 @@ impl Baseline {
     }
 }
 
-/// Made by a test process: owned by one of the uids the sandbox gives tests (as root), or, where
-/// tests run as our own user, by us (the closest a run without separate uids can tell).
-fn made_by_a_test(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = fs::symlink_metadata(path) else {
-        return false;
-    };
-    let me = nix::unistd::geteuid().as_raw();
-    meta.uid() >= 1_000_000_000 || (me != 0 && meta.uid() == me)
+impl Baseline {
+    /// Made by one of this run's test processes: owned by a uid of the run's range (as root), or,
+    /// where tests run as our own user, by us (the closest a run without separate uids can tell).
+    fn made_by_a_test(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            return false;
+        };
+        let me = nix::unistd::geteuid().as_raw();
+        let ours = (self.uid_base..self.uid_base + sandbox::UID_SPAN).contains(&meta.uid());
+        ours || (me != 0 && meta.uid() == me)
+    }
 }
 
 /// `(kind, id)` of every System V object, from `/proc/sysvipc`.

@@ -271,6 +271,7 @@ fn verify_exercise(course: &Course, exercise: &str) -> Vec<Check> {
                 ("TMPDIR".into(), tmp.path().display().to_string()),
                 // insta must compare, never write: snapshots are reviewed by a person.
                 ("CI".into(), "true".into()),
+                baseline.uid_env(),
             ],
             require_verdicts: true,
             // The ungraded (bonus) tests are opt-in for students (`#[ignore]`d), but the
