@@ -290,14 +290,27 @@ impl Client {
                 errno,
             },
         };
-        // Send and receive at once: the echo comes back while we are still sending, and a
-        // message larger than both socket buffers together would otherwise deadlock.
+        // Most messages fit in the socket's send buffer: one send that never waits, then the
+        // receive. What does not fit is sent by a second thread while this one receives, since
+        // the echo comes back while we are still sending and a message larger than both socket
+        // buffers together would otherwise deadlock.
         let socket = self.socket.as_fd();
-        let (sent, received) = thread::scope(|scope| {
-            let sender = scope.spawn(|| send_all(socket, message));
-            let received = recv_exactly(socket, message.len());
-            (sender.join().unwrap_or(Err(Errno::EIO)), received)
-        });
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        let at_once = match send(socket.as_raw_fd(), message, flags) {
+            Ok(n) => n,
+            Err(Errno::EAGAIN | Errno::EINTR) => 0,
+            Err(errno) => return Err(gone(errno)),
+        };
+        let rest = &message[at_once..];
+        let (sent, received) = if rest.is_empty() {
+            (Ok(()), recv_exactly(socket, message.len()))
+        } else {
+            thread::scope(|scope| {
+                let sender = scope.spawn(|| send_all(socket, rest));
+                let received = recv_exactly(socket, message.len());
+                (sender.join().unwrap_or(Err(Errno::EIO)), received)
+            })
+        };
         match (sent, received) {
             (Ok(()), Ok(Some(echo))) => Ok(echo),
             (Ok(()), Ok(None)) => Err(Error::ServerGone {
