@@ -22,8 +22,9 @@
 mod inspect;
 mod parallel;
 pub(crate) mod report;
-pub(crate) mod rubric;
-mod source;
+// Shared with `cargo ipclab`, which shows the same points.
+pub(crate) use ipclab::rubric;
+use ipclab::source;
 pub mod walls;
 
 use std::collections::HashMap;
@@ -537,14 +538,17 @@ impl Grader {
             }
             if let Some(given) = given {
                 let theirs = target_src.join(GIVEN);
-                if fs::read(&theirs).ok().as_ref() != Some(&given) {
-                    notes.push(format!(
+                match fs::read(&theirs) {
+                    Ok(bytes) if bytes == given => {}
+                    // Missing (an upload of lib.rs alone): nothing to say.
+                    Err(_) => {}
+                    Ok(_) => notes.push(format!(
                         "src/{GIVEN} differs from the course's: graded with the course's copy \
                          (it is given, not to be changed)"
-                    ));
-                    fs::write(&theirs, &given)
-                        .map_err(|e| format!("cannot write {}: {e}", theirs.display()))?;
+                    )),
                 }
+                fs::write(&theirs, &given)
+                    .map_err(|e| format!("cannot write {}: {e}", theirs.display()))?;
             }
             notes.extend(suspicious(&target_src));
             let build_tmp = tempfile::Builder::new()
