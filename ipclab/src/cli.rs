@@ -13,6 +13,7 @@ use crate::course::{normalize_exercise, Course};
 use crate::hints::Revealed;
 use crate::info::{self, ExerciseInfo};
 use crate::render::{self, command, paint, ListEntry, BAD, BOLD, WARN};
+use crate::rubric::Points;
 use crate::status::{self, Record, State, Tester};
 use crate::{git, pristine, reaper, signals, watch};
 
@@ -323,9 +324,21 @@ impl App {
         result.map_err(|e| Failure::runtime(format!("could not run the tests of {exercise}: {e}")))
     }
 
+    /// An exercise's points by its rubric: those of `record`'s passing tests, or 0 without a run.
+    pub fn points(&self, exercise: &str, record: Option<&Record>) -> Option<Points> {
+        Points::of(self.course(), exercise, record.map_or(&[], |r| r.tests()))
+    }
+
     /// Prints the verdict; the exit code says whether every graded test passes.
     pub fn show_verdict(&self, exercise: &str, record: &Record) -> ExitCode {
-        print!("{}", render::verdict(&self.info(exercise), record));
+        print!(
+            "{}",
+            render::verdict(
+                &self.info(exercise),
+                record,
+                self.points(exercise, Some(record)).as_ref()
+            )
+        );
         if record.state().is_done() {
             let later = self.exercises().unwrap_or_default();
             let next = later
@@ -409,6 +422,7 @@ impl App {
                     _ => None,
                 },
                 info: self.info(&name),
+                points: self.points(&name, self.tester.fresh(&name).as_ref()),
                 state,
             })
             .collect();

@@ -7,6 +7,8 @@
 //! * [`status`]: where an exercise stands, cached by a fingerprint of its sources.
 //! * [`cli`], [`watch`], [`render`]: the command, its watch mode and its screens.
 //! * [`pristine`]: untouched starters, known as "not started" without a run.
+//! * [`rubric`]: points by task (`tests/exerciseNN/rubric.toml`), shared with the grader;
+//!   [`source`]: the suite's test functions as written.
 //! * [`hints`]: which hints were shown (the tool's only state); [`git`]: the starter, for `reset`.
 //! * [`reaper`] and [`signals`]: nothing a run starts outlives it, even on Ctrl-C.
 //! * [`trace`]: `cargo ipclab trace`, one test's processes and system calls as a timeline.
@@ -25,7 +27,9 @@ pub mod info;
 pub mod pristine;
 pub mod reaper;
 pub mod render;
+pub mod rubric;
 pub mod signals;
+pub mod source;
 pub mod status;
 pub mod suite;
 pub mod trace;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anstyle::{AnsiColor, Style};
 
 use crate::info::{ExerciseInfo, TaskHints};
+use crate::rubric::{points_text, Points};
 use crate::status::{self, Record, State};
 use crate::suite::{TestResult, Verdict};
 
@@ -35,6 +36,19 @@ pub struct ListEntry {
     /// Whether the student changed the exercise (from git), to tell "not started" from "in
     /// progress, nothing passing yet".
     pub modified: Option<bool>,
+    /// Its points by the rubric beside its suite; without one, a point per graded test.
+    pub points: Option<Points>,
+}
+
+impl ListEntry {
+    /// `(got, of)`: the rubric's points, else a point per graded test; `None` when unknown.
+    fn points(&self) -> Option<(f64, f64)> {
+        let (passed, total) = self.state.points()?;
+        Some(match &self.points {
+            Some(p) => (p.got, p.of),
+            None => (passed as f64, total as f64),
+        })
+    }
 }
 
 /// The course list: every exercise, its status and points, the course's progress, what is next.
@@ -56,8 +70,8 @@ pub fn list(entries: &[ListEntry]) -> String {
         } else {
             mark
         };
-        let points = match entry.state.points() {
-            Some((got, of)) => format!("{got}/{of}"),
+        let points = match entry.points() {
+            Some((got, of)) => format!("{}/{}", points_text(got), points_text(of)),
             None => "–".to_owned(),
         };
         let title = truncate(&entry.info.title, width);
@@ -74,21 +88,25 @@ pub fn list(entries: &[ListEntry]) -> String {
     }
     let (got, of) = entries
         .iter()
-        .filter_map(|e| e.state.points())
-        .fold((0, 0), |(g, o), (eg, eo)| (g + eg, o + eo));
+        .filter_map(ListEntry::points)
+        .fold((0.0, 0.0), |(g, o), (eg, eo)| (g + eg, o + eo));
     let done = entries.iter().filter(|e| e.state.is_done()).count();
     let _ = writeln!(out);
-    let percent = (got * 100).checked_div(of).unwrap_or(0);
+    // Hundredths of a point, so that the bar and the percentage need no floating point.
+    let (got_c, of_c) = (
+        (got * 100.0).round() as usize,
+        (of * 100.0).round() as usize,
+    );
+    let percent = (got_c * 100).checked_div(of_c).unwrap_or(0);
     let _ = writeln!(
         out,
-        " progress {} {got} of {of} points ({percent}%), {done} of {} exercises done",
-        bar(got, of, 30),
+        " progress {} {} of {} points ({percent}%), {done} of {} exercises done",
+        bar(got_c, of_c, 30),
+        points_text(got),
+        points_text(of),
         entries.len()
     );
-    let unknown = entries
-        .iter()
-        .filter(|e| e.state.points().is_none())
-        .count();
+    let unknown = entries.iter().filter(|e| e.points().is_none()).count();
     if unknown > 0 {
         let _ = writeln!(
             out,
@@ -205,7 +223,8 @@ pub fn duration(d: Duration) -> String {
 
 /// An exercise's verdict: ✓/✗ per task with its tests passing, the first failure in full, and
 /// the command for a hint.
-pub fn verdict(info: &ExerciseInfo, record: &Record) -> String {
+/// With `points` (the rubric's), each task and the total show their points too.
+pub fn verdict(info: &ExerciseInfo, record: &Record, points: Option<&Points>) -> String {
     let mut out = String::new();
     let heading = format!("{} · {}", info.name, info.title);
     match &record.verdict {
@@ -247,7 +266,7 @@ pub fn verdict(info: &ExerciseInfo, record: &Record) -> String {
                  or a test run stuck outside the graded tests."
             );
         }
-        Verdict::Ran { tests } => ran(&mut out, info, &heading, tests, record.test_time),
+        Verdict::Ran { tests } => ran(&mut out, info, &heading, tests, record.test_time, points),
     }
     out
 }
@@ -258,6 +277,7 @@ fn ran(
     heading: &str,
     tests: &[TestResult],
     test_time: Option<Duration>,
+    points: Option<&Points>,
 ) {
     let graded: Vec<&TestResult> = tests.iter().filter(|t| t.is_graded()).collect();
     let passed = graded.iter().filter(|t| t.passed).count();
@@ -301,12 +321,27 @@ fn ran(
         } else {
             (paint(BAD, "✗"), format!("{ok}/{}", of_task.len()))
         };
-        let _ = writeln!(out, "  {mark} Task {n:<2} {title:<width$}  {count:>5}");
+        let task_points =
+            points
+                .and_then(|p| p.tasks.get(&n))
+                .map_or(String::new(), |(got, of)| {
+                    format!(
+                        "  {:>9}",
+                        format!("{}/{} pt", points_text(*got), points_text(*of))
+                    )
+                });
+        let _ = writeln!(
+            out,
+            "  {mark} Task {n:<2} {title:<width$}  {count:>5}{task_points}"
+        );
     }
     let time = test_time.map_or(String::new(), |t| format!(" (tests took {})", duration(t)));
+    let total = points.map_or(String::new(), |p| {
+        format!(": {} of {} points", points_text(p.got), points_text(p.of))
+    });
     let _ = writeln!(
         out,
-        "  {passed} of {} graded tests pass{time}",
+        "  {passed} of {} graded tests pass{total}{time}",
         graded.len()
     );
     let Some(first) = status::first_failure(tests) else {

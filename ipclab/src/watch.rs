@@ -203,7 +203,14 @@ fn watch_one(
             // exercise's chapter is on screen.)
             print!("\x1b[2J\x1b[H");
         }
-        print!("{}", render::verdict(&app.info(exercise), &record));
+        print!(
+            "{}",
+            render::verdict(
+                &app.info(exercise),
+                &record,
+                app.points(exercise, Some(&record)).as_ref()
+            )
+        );
         if record.state().is_done() {
             return Ok(Outcome::Passed);
         }

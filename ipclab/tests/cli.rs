@@ -127,6 +127,9 @@ impl FakeCourse {
              ## Task 2: one more constant\n1. Same as task 1.\n",
         );
         course.write("tests/exercise01/main.rs", SUITE01);
+        // Points by task, which `cargo ipclab` shows beside the test counts (exercise02 has no
+        // rubric: a point per graded test).
+        course.write("tests/exercise01/rubric.toml", "[tasks]\n1 = 4\n2 = 6\n");
         course.write(
             "solutions/exercise01/src/lib.rs",
             "pub const TASK1_FIRST: bool = true;\npub const TASK1_SECOND: bool = true;\npub const TASK2: bool = true;\n",
@@ -368,7 +371,8 @@ fn list_reflects_an_edit() {
         .assert()
         .success()
         .stdout(predicate::str::contains("in progress: 1 of 3 pass"))
-        .stdout(predicate::str::contains("1/3"));
+        // Points by the rubric: task 1's 4 points are shared by its two tests.
+        .stdout(predicate::str::contains("2/10"));
     course.set("TASK1_SECOND", true);
     course.set("TASK2", true);
     let output = course.ipclab().output().unwrap();
@@ -381,13 +385,13 @@ fn list_knows_untouched_starters_without_running_them() {
     let course = FakeCourse::new();
     course.git_init();
     // A cargo that cannot run: an untouched starter (identical to git's) is "not started", with
-    // its points counted from the suite's source.
+    // its points (the rubric's) and its tests counted from the suite's source.
     let output = course.ipclab().env("CARGO", "/bin/false").output().unwrap();
     assert!(output.status.success());
     let screen = stdout_of(&output);
     let line = screen.lines().find(|l| l.contains(" 01 ")).unwrap();
     assert!(
-        line.contains("not started") && line.ends_with("0/3"),
+        line.contains("not started") && line.ends_with("0/10"),
         "{screen}"
     );
     // An edit: that exercise runs (and with this cargo, cannot), the others still need no run.

@@ -7,7 +7,8 @@
 //!
 //! A submission is a directory holding the student's `exercises/exerciseNN/` folders (a clone of
 //! the course, or an unpacked upload; one wrapping folder is looked through). Only the student's
-//! `exercises/exerciseNN/src/**` is taken: the suites, the support crate, the manifests and
+//! `exercises/exerciseNN/src/**` is taken (less `src/given.rs`, what the course gives: the
+//! course's copy of it is used): the suites, the support crate, the manifests and
 //! `Cargo.lock` come from this course. Each submission is graded in a fresh temporary copy of the
 //! course with the student's sources in place, by `ipclab::suite::run` (the same run and the same
 //! definition of passing as the student's `cargo test -p exerciseNN`), followed by the leftover
@@ -21,8 +22,9 @@
 mod inspect;
 mod parallel;
 pub(crate) mod report;
-pub(crate) mod rubric;
-mod source;
+// Shared with `cargo ipclab`, which shows the same points.
+pub(crate) use ipclab::rubric;
+use ipclab::source;
 pub mod walls;
 
 use std::collections::HashMap;
@@ -63,7 +65,8 @@ Options:
                       own (seeded with the dependencies built once), each in a grader process of
                       its own
 
-Only exercises/exerciseNN/src/** is taken from a submission; everything else comes from the course.
+Only exercises/exerciseNN/src/** is taken from a submission (but src/given.rs, what the course gives,
+is the course's); everything else comes from the course.
 IPCLAB_DEADLINE_SCALE=3 stretches every test's deadline (slow or loaded graders).";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -523,12 +526,29 @@ impl Grader {
             let target_src = copy
                 .exercise_dir(exercise, Implementation::Exercise)
                 .join("src");
+            // What the course gives (`src/given.rs`: types, errors, helpers that the suite
+            // relies on, "do not change") is graded as the course has it, like the suites.
+            let given = fs::read(target_src.join(GIVEN)).ok();
             fs::remove_dir_all(&target_src)
                 .map_err(|e| format!("cannot clear {}: {e}", target_src.display()))?;
             let skipped = copy_student_tree(&student_src, &target_src)
                 .map_err(|e| format!("cannot copy {}: {e}", student_src.display()))?;
             for s in skipped {
                 notes.push(format!("{s} was not taken (only regular files are)"));
+            }
+            if let Some(given) = given {
+                let theirs = target_src.join(GIVEN);
+                match fs::read(&theirs) {
+                    Ok(bytes) if bytes == given => {}
+                    // Missing (an upload of lib.rs alone): nothing to say.
+                    Err(_) => {}
+                    Ok(_) => notes.push(format!(
+                        "src/{GIVEN} differs from the course's: graded with the course's copy \
+                         (it is given, not to be changed)"
+                    )),
+                }
+                fs::write(&theirs, &given)
+                    .map_err(|e| format!("cannot write {}: {e}", theirs.display()))?;
             }
             notes.extend(suspicious(&target_src));
             let build_tmp = tempfile::Builder::new()
@@ -1071,6 +1091,10 @@ fn copy_entry(from: &Path, to: &Path) -> io::Result<()> {
 
 /// Copies the student's sources: directories and regular files only. Returns what was skipped
 /// (symbolic links could point anywhere, e.g. at the suite).
+/// The file of an exercise's crate that holds what the student is given (see
+/// `xtask/src/starters.rs`): graded as the course has it.
+const GIVEN: &str = "given.rs";
+
 fn copy_student_tree(from: &Path, to: &Path) -> io::Result<Vec<String>> {
     let mut skipped = Vec::new();
     fs::create_dir_all(to)?;

@@ -14,6 +14,7 @@ mod grade;
 mod handout;
 mod leftovers;
 mod linkcheck;
+mod lint;
 mod scaffold;
 mod starters;
 
@@ -123,6 +124,23 @@ fn verify(args: &[String]) -> ExitCode {
     });
     report(checks.last().expect("just pushed"));
     if args.is_empty() {
+        // Before the tooling tests, which lint the same files and would otherwise install
+        // actionlint at the same time.
+        for (name, result) in [
+            ("workflow", lint::workflow_check(&course.root)),
+            ("devcontainer", lint::devcontainer_check(&course.root)),
+        ] {
+            let (ok, detail) = match result {
+                Ok(detail) => (true, detail),
+                Err(detail) => (false, detail),
+            };
+            checks.push(Check {
+                name: name.into(),
+                ok,
+                detail,
+            });
+            report(checks.last().expect("just pushed"));
+        }
         checks.push(tooling_tests(&course));
         checks.push(bench_quick_test(&course));
         checks.push(match book::build(&course.root) {

@@ -15,6 +15,10 @@
 //!   field). Nothing else in the solution is starter-only.
 //! - The module comment's first line `//! Exercise NN: … — reference solution.` loses the
 //!   ` — reference solution` suffix.
+//! - A `#[path = "../../../exercises/exerciseNN/src/given.rs"]` line is dropped: the solution
+//!   takes the API the student is given (types, errors, given helpers) from the starter's
+//!   `src/given.rs`, written once there and never generated, and the starter's `mod given;`
+//!   finds the file beside it.
 //!
 //! Everything else (imports, helpers outside regions, doc comments) is copied. The result goes
 //! through rustfmt, so a starter is formatted as `cargo fmt` would leave it.
@@ -83,6 +87,9 @@ pub fn strip(solution: &str) -> Result<String, MarkerError> {
             out.push_str(rest);
             out.push('\n');
         } else if open.is_none() {
+            if given_path(text) {
+                continue;
+            }
             match line.strip_suffix(SOLUTION_SUFFIX) {
                 Some(head) if index == 0 && line.starts_with("//!") => {
                     out.push_str(head);
@@ -102,6 +109,13 @@ pub fn strip(solution: &str) -> Result<String, MarkerError> {
         }),
         None => Ok(out),
     }
+}
+
+/// A `#[path = "…/exercises/…"]` attribute: the solution's way to a file of the starter's crate.
+fn given_path(text: &str) -> bool {
+    text.strip_prefix("#[path = \"")
+        .and_then(|rest| rest.strip_suffix("\"]"))
+        .is_some_and(|path| path.starts_with("../../../exercises/") && !path.contains('"'))
 }
 
 /// `strip` followed by rustfmt (edition 2021, the course's settings).
@@ -290,6 +304,15 @@ mod tests {
         assert_eq!(
             strip(solution).unwrap(),
             "//! Exercise 01: pipes.\n//!\n//! Your task: …\n\nfn g() {\n    if x {\n        todo!(\"Task 2\")\n    }\n}\n"
+        );
+    }
+
+    #[test]
+    fn the_path_to_the_given_file_is_dropped_and_the_module_stays() {
+        let solution = "#[path = \"../../../exercises/exercise03/src/given.rs\"]\nmod given;\npub use given::*;\n#[path = \"other.rs\"]\nmod other;\n";
+        assert_eq!(
+            strip(solution).unwrap(),
+            "mod given;\npub use given::*;\n#[path = \"other.rs\"]\nmod other;\n"
         );
     }
 

@@ -75,6 +75,11 @@ fn a_class_is_graded_from_the_courses_own_suite() {
     let mut text = fs::read_to_string(&lib).unwrap();
     text.push_str("\n// my work\n");
     fs::write(&lib, text).unwrap();
+    // What the course gives is graded as the course has it, and the report says so.
+    let given = tampered.join("exercises/exercise01/src/given.rs");
+    let mut text = fs::read_to_string(&given).unwrap();
+    text.push_str("\n// my change to what is given\n");
+    fs::write(&given, text).unwrap();
     fs::create_dir_all(tampered.join("tests/exercise01")).unwrap();
     fs::write(
         tampered.join("tests/exercise01/main.rs"),
@@ -169,6 +174,15 @@ fn a_class_is_graded_from_the_courses_own_suite() {
     assert_eq!(
         read_json(&reports.join("starter.json"))["exercises"][0]["sources"],
         "untouched"
+    );
+    let tampered = read_json(&reports.join("tampered.json"));
+    assert!(
+        tampered["exercises"][0]["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("src/given.rs differs")),
+        "{tampered}"
     );
 
     let r = read_json(&reports.join("broken.json"));

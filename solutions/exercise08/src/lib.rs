@@ -17,7 +17,6 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab exercises use Linux system calls and /proc: build them on Linux.");
 
-use std::fmt;
 use std::fs;
 use std::io::IoSliceMut;
 use std::net::SocketAddrV4;
@@ -39,37 +38,10 @@ use nix::sys::socket::{
 use nix::sys::time::TimeVal;
 use nix::unistd::pipe2;
 
-/// Errors of this exercise. Each names its cause; none is a bare errno.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A system call failed.
-    #[error("{call} failed: {errno}")]
-    Sys { call: &'static str, errno: Errno },
-    /// Another socket is already bound to this address (`EADDRINUSE`).
-    #[error("address in use: another socket is already bound to {endpoint}")]
-    AddressInUse { endpoint: String },
-    /// The path exists and is not a socket: binding there would need to remove someone's file.
-    #[error("{path} exists and is not a socket: refusing to bind there")]
-    NotASocket { path: PathBuf },
-    /// A socket path must fit in `sun_path` (107 bytes and a terminating NUL).
-    #[error("socket path too long for sockaddr_un ({} bytes): {path}", path.as_os_str().len())]
-    PathTooLong { path: PathBuf },
-    /// Nothing listens there (`ECONNREFUSED`).
-    #[error("connection refused: nothing listens at {endpoint}")]
-    ConnectionRefused { endpoint: String },
-    /// No socket file at that path (`ENOENT`): no server was ever started there, or it removed
-    /// its file when it stopped.
-    #[error("no socket file at {path}: is the server running?")]
-    NoSuchSocket { path: PathBuf },
-    /// The server closed the connection (end of file, `EPIPE` or `ECONNRESET`).
-    #[error("the server at {endpoint} is gone: it closed the connection")]
-    ServerGone { endpoint: String },
-    /// A UDP datagram must fit in one IP packet: at most 65 507 bytes over IPv4.
-    #[error("a datagram of {len} bytes is too large for UDP over IPv4")]
-    DatagramTooLarge { len: usize },
-}
-
-pub type Result<T> = std::result::Result<T, Error>;
+// Given to you in `given.rs`, beside this file (do not change it): the types, errors and constants.
+#[path = "../../../exercises/exercise08/src/given.rs"]
+mod given;
+pub use given::*;
 
 // BEGIN SOLUTION
 /// Attaches the name of the failed call to an errno.
@@ -77,28 +49,6 @@ fn sys(call: &'static str) -> impl Fn(Errno) -> Error {
     move |errno| Error::Sys { call, errno }
 }
 // END SOLUTION
-
-/// Where a stream server listens, in one of two domains.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    /// `AF_INET`: an IPv4 address and a TCP port. Port 0 asks the kernel for a free port.
-    Tcp(SocketAddrV4),
-    /// `AF_UNIX` with a name in the file system: `bind` creates a socket file there.
-    UnixPath(PathBuf),
-    /// `AF_UNIX` with an abstract name (Linux): no file; the name vanishes with the socket.
-    /// `ss -x` and `/proc/net/unix` show it as `@name`.
-    UnixAbstract(String),
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Endpoint::Tcp(addr) => write!(f, "tcp {addr}"),
-            Endpoint::UnixPath(path) => write!(f, "unix {}", path.display()),
-            Endpoint::UnixAbstract(name) => write!(f, "unix @{name}"),
-        }
-    }
-}
 
 /// A running echo server: every byte a client sends comes back to it.
 ///
@@ -117,34 +67,6 @@ pub struct EchoServer {
     _socket_file: Option<SocketFile>,
     // END SOLUTION
 }
-
-/// A connection to a stream server (task 5).
-#[derive(Debug)]
-pub struct Client {
-    socket: OwnedFd,
-    endpoint: String,
-}
-
-/// A UDP socket bound to an IPv4 address (task 2).
-#[derive(Debug)]
-pub struct Udp {
-    socket: OwnedFd,
-    local: SocketAddrV4,
-}
-
-/// One datagram, as one receive call returned it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Datagram {
-    pub bytes: Vec<u8>,
-    /// The sender's address.
-    pub from: SocketAddrV4,
-    /// The datagram was longer than the buffer: the kernel cut it (`MSG_TRUNC`) and the rest is
-    /// gone.
-    pub truncated: bool,
-}
-
-/// The largest UDP payload over IPv4: 65 535 minus the IP (20) and UDP (8) headers.
-pub const MAX_UDP_PAYLOAD: usize = 65_507;
 
 impl EchoServer {
     /// Tasks 1, 3 and 4: start an echo server listening at `at`, serving every client at once

@@ -201,12 +201,7 @@ impl ExerciseReport {
     }
 }
 
-/// Points as a person writes them: `7.5`, `10`, `0.33`.
-pub fn points(p: f64) -> String {
-    let rounded = (p * 100.0).round() / 100.0;
-    let text = format!("{rounded:.2}");
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
-}
+pub use ipclab::rubric::points_text as points;
 
 impl Report {
     pub fn new(submission: &str, exercises: Vec<ExerciseReport>, seconds: f64) -> Report {

@@ -17,7 +17,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::source::SourceTest;
+use crate::course::Course;
+use crate::source::SourceTest;
+use crate::suite::TestResult;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -156,6 +158,52 @@ impl Rubric {
     }
 }
 
+/// Points as a person writes them: `7.5`, `10`, `0.33`.
+pub fn points_text(p: f64) -> String {
+    let rounded = (p * 100.0).round() / 100.0;
+    let text = format!("{rounded:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// An exercise's points as `cargo ipclab` shows them: for the exercise and for each task, the
+/// points of the graded tests that pass, and the points possible.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Points {
+    pub got: f64,
+    pub of: f64,
+    /// Task number to (got, of).
+    pub tasks: BTreeMap<u32, (f64, f64)>,
+}
+
+impl Points {
+    /// The points of `tests` (a run's results; none for an exercise not run yet, which has 0)
+    /// by the rubric beside the exercise's suite, as the grader counts them. `None` when the
+    /// suite has no rubric, or one that does not fit it (`cargo xtask verify` names the problem).
+    pub fn of(course: &Course, exercise: &str, tests: &[TestResult]) -> Option<Points> {
+        let dir = course.root.join("tests").join(exercise);
+        let rubric = Rubric::load(&dir).ok()?;
+        let suite = crate::source::tests_in(&std::fs::read_to_string(dir.join("main.rs")).ok()?);
+        rubric.function_points(&suite).ok()?;
+        let mut points = Points::default();
+        for (task, of) in &rubric.tasks {
+            if let Ok(task) = task.parse() {
+                points.tasks.insert(task, (0.0, *of));
+                points.of += of;
+            }
+        }
+        let graded: Vec<&TestResult> = tests.iter().filter(|t| t.is_graded()).collect();
+        let each = rubric.test_points(&suite, graded.iter().map(|t| t.name.as_str()));
+        for test in graded.into_iter().filter(|t| t.passed) {
+            let p = each.get(&test.name).copied().unwrap_or(0.0);
+            points.got += p;
+            if let Some((got, _)) = test.task.and_then(|task| points.tasks.get_mut(&task)) {
+                *got += p;
+            }
+        }
+        Some(points)
+    }
+}
+
 /// Checks the rubric of every suite in `tests/`; returns one line per problem.
 pub fn check_course(root: &Path, exercises: &[String]) -> Vec<String> {
     let mut problems = Vec::new();
@@ -169,7 +217,7 @@ pub fn check_course(root: &Path, exercises: &[String]) -> Vec<String> {
             }
         };
         let suite = match std::fs::read_to_string(dir.join("main.rs")) {
-            Ok(s) => super::source::tests_in(&s),
+            Ok(s) => crate::source::tests_in(&s),
             Err(e) => {
                 problems.push(format!("{exercise}: cannot read its suite: {e}"));
                 continue;
@@ -248,5 +296,44 @@ mod tests {
         let exercises: Vec<String> = (1..=9).map(|n| format!("exercise{n:02}")).collect();
         let problems = check_course(root, &exercises);
         assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn points_of_a_run_follow_the_rubric_and_share_a_function_among_its_cases() {
+        let dir = tempfile::tempdir().unwrap();
+        let suite_dir = dir.path().join("tests/exercise01");
+        std::fs::create_dir_all(&suite_dir).unwrap();
+        std::fs::write(
+            suite_dir.join("main.rs"),
+            "#[rstest]\n#[case::a(1)]\n#[case::b(2)]\nfn task1_cases(#[case] n: u32) {}\n\n\
+             #[test]\nfn task2_one() {}\n",
+        )
+        .unwrap();
+        std::fs::write(suite_dir.join("rubric.toml"), "[tasks]\n1 = 4\n2 = 6\n").unwrap();
+        let course = Course {
+            root: dir.path().to_path_buf(),
+        };
+        let result = |name: &str, passed| TestResult {
+            name: name.to_owned(),
+            task: crate::suite::task_of(name),
+            passed,
+            message: None,
+        };
+        let run = [
+            result("task1_cases::case_1_a", true),
+            result("task1_cases::case_2_b", false),
+            result("task2_one", false),
+            result("bonus_x", true),
+        ];
+        let points = Points::of(&course, "exercise01", &run).unwrap();
+        assert_eq!((points.got, points.of), (2.0, 10.0));
+        assert_eq!(points.tasks[&1], (2.0, 4.0));
+        assert_eq!(points.tasks[&2], (0.0, 6.0));
+        let fresh = Points::of(&course, "exercise01", &[]).unwrap();
+        assert_eq!((fresh.got, fresh.of), (0.0, 10.0));
+        assert!(
+            Points::of(&course, "exercise02", &run).is_none(),
+            "no rubric"
+        );
     }
 }
