@@ -6,6 +6,9 @@
 //! 2 = 3
 //! [tests]          # optional: explicit points of a test function, taken out of its task's
 //! task2_big = 2    # points; the task's other tests share the rest equally
+//! [[review]]       # optional: what a person must check because no test can (reports list
+//! task = 4         # them for the grader, who takes points off that task by hand)
+//! check = "indices are read with Acquire and written with Release"
 //! ```
 //!
 //! A test function's points are shared equally by its rstest cases. `cargo xtask verify` checks
@@ -29,6 +32,18 @@ pub struct Rubric {
     /// Test function name to explicit points.
     #[serde(default)]
     pub tests: BTreeMap<String, f64>,
+    /// What a person reads the submission for, because running code cannot show it here
+    /// (memory ordering on x86, a handler's lock that ordinary code never holds in a test).
+    #[serde(default)]
+    pub review: Vec<ReviewItem>,
+}
+
+/// One check for a person, with the task whose points it can take.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewItem {
+    pub task: u32,
+    pub check: String,
 }
 
 /// The task of a graded test function name: `task3_x` → 3.
@@ -63,6 +78,14 @@ impl Rubric {
         suite: &[SourceTest],
     ) -> Result<BTreeMap<String, f64>, Vec<String>> {
         let mut errors = Vec::new();
+        for item in &self.review {
+            if self.task_points(item.task).is_none() {
+                errors.push(format!(
+                    "review item for task {} names a task without points: {:?}",
+                    item.task, item.check
+                ));
+            }
+        }
         let graded: Vec<(&str, u32)> = suite
             .iter()
             .filter_map(|t| Some((t.name.as_str(), task_of(&t.name)?)))
@@ -334,6 +357,24 @@ mod tests {
         assert!(
             Points::of(&course, "exercise02", &run).is_none(),
             "no rubric"
+        );
+    }
+
+    #[test]
+    fn review_items_are_read_and_must_name_a_task_with_points() {
+        let rubric = Rubric::parse(
+            "[tasks]\n1 = 10\n[[review]]\ntask = 1\ncheck = \"Acquire and Release\"\n\
+             [[review]]\ntask = 2\ncheck = \"nowhere\"\n",
+        )
+        .unwrap();
+        assert_eq!(rubric.review.len(), 2);
+        assert_eq!(rubric.review[0].check, "Acquire and Release");
+        let errors = rubric
+            .function_points(&suite(&["task1_a"]))
+            .expect_err("task 2 has no points");
+        assert!(
+            errors.iter().any(|e| e.contains("review item for task 2")),
+            "{errors:?}"
         );
     }
 }

@@ -616,6 +616,12 @@ impl Grader {
                 let worth =
                     r.test_points(&suite_tests, report.tests.iter().map(|t| t.name.as_str()));
                 report.weigh(&worth);
+                notes.extend(r.review.iter().map(|item| {
+                    format!(
+                        "review by hand (task {}, not graded by the tests): {}",
+                        item.task, item.check
+                    )
+                }));
             }
             Err(e) => notes.push(format!("no rubric, one point per test: {e}")),
         }
