@@ -223,6 +223,7 @@ fn start_test_process(policy: &Policy) -> Result<(std::process::Child, Protectio
             // judge's descriptors, nor whatever the judge's own caller leaked into it.
             libc::syscall(libc::SYS_close_range, 3u32, (probe_fd - 1) as u32, 4u32);
             libc::syscall(libc::SYS_close_range, (probe_fd + 1) as u32, u32::MAX, 4u32);
+            sandbox::default_signal_dispositions();
             let mut flags = 0;
             if policy.private_ipc && !policy.private_ipc_done {
                 flags |= libc::CLONE_NEWIPC;

@@ -72,10 +72,21 @@ impl Pty {
             .stdin(Stdio::from(slave.try_clone()?))
             .stdout(Stdio::from(slave.try_clone()?))
             .stderr(Stdio::from(slave));
-        // SAFETY: the closure runs in the forked child before exec and only makes the two
-        // async-signal-safe system calls setsid and ioctl; it allocates nothing.
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe system calls (signal, setsid, ioctl); it allocates nothing.
         unsafe {
             command.pre_exec(|| {
+                // A program on a terminal starts with the job-control signals at their defaults,
+                // whatever its parent ignores (a test run from a background job ignores SIGINT).
+                for signal in [
+                    libc::SIGINT,
+                    libc::SIGQUIT,
+                    libc::SIGTSTP,
+                    libc::SIGTTIN,
+                    libc::SIGTTOU,
+                ] {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
                 if libc::setsid() < 0 {
                     return Err(io::Error::last_os_error());
                 }

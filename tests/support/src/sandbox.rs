@@ -345,3 +345,16 @@ pub(crate) fn give_to(path: &Path, uid: u32) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Puts every signal back to its default action (between fork and exec; only `signal(2)`, which
+/// is async-signal-safe). A disposition of SIG_IGN survives exec, so a grader started from a
+/// background job (`cmd &` ignores SIGINT and SIGQUIT) or under `nohup` would otherwise hand its
+/// tests processes that cannot be interrupted: every test starts from the same, default state.
+pub(crate) fn default_signal_dispositions() {
+    for signal in 1..libc::SIGRTMIN() {
+        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+            // SAFETY: SIG_DFL is always a valid disposition; a refused signal number changes nothing.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
+        }
+    }
+}
