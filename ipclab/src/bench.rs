@@ -6,7 +6,8 @@
 //! exercise from `solutions/`. Two binaries, because two packages named `exerciseNN` cannot be in
 //! one build. Both run `--only exerciseNN` in turns, a few rounds each, so that whatever else the
 //! machine does hits both alike; the last round also counts system calls per message with strace
-//! (when it is installed). The result is a ratio per row and a one-line verdict.
+//! (when it is installed). The result is a ratio per row, best round against best round (other
+//! work on the machine only ever slows a run), and a one-line verdict.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -22,7 +23,7 @@ use crate::render::{command, paint, BOLD, GOOD, WARN};
 pub struct BenchArgs {
     /// The exercise: `1`, `01` or `exercise01`.
     pub exercise: String,
-    /// Runs of each binary, taken in turns (the median of their medians is compared).
+    /// Runs of each binary, taken in turns (the best round of each is compared).
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub rounds: usize,
     /// Shorter measurements (noisier ratios).
@@ -137,19 +138,15 @@ pub fn gather(all: &mut Vec<Measured>, next: Vec<Measured>) {
     }
 }
 
-pub fn median(samples: &[f64]) -> Option<f64> {
-    let mut v = samples.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(v[n / 2]),
-        n => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
-    }
+/// The fastest of the rounds: whatever else the machine does only ever slows a run down.
+pub fn best(samples: &[f64]) -> Option<f64> {
+    samples.iter().copied().reduce(f64::max)
 }
 
-/// Student ÷ reference, as speeds: below 1, the student's code is slower.
+/// Student ÷ reference, best round against best round, as speeds: below 1, the student's code
+/// is slower.
 pub fn ratio(student: &[f64], reference: &[f64]) -> Option<f64> {
-    Some(median(student)? / median(reference)?)
+    Some(best(student)? / best(reference)?)
 }
 
 /// `3` and `2 read, 1 write`.
@@ -162,9 +159,9 @@ fn calls(s: &Syscalls) -> (String, String) {
     (number(s.total_per_message), each.join(", "))
 }
 
-/// 2 → `2`, 2.5 → `2.5`, 0.333 → `0.33`.
+/// 2 → `2`, 2.5 → `2.5`, 0.333 → `0.3`.
 fn number(n: f64) -> String {
-    let r = (n * 100.0).round() / 100.0;
+    let r = (n * 10.0).round() / 10.0;
     if (r - r.round()).abs() < 1e-9 {
         format!("{}", r.round() as i64)
     } else {
@@ -173,39 +170,62 @@ fn number(n: f64) -> String {
 }
 
 /// The one-line verdict of a row: `ratio` is student ÷ reference (the worse placement's, named
-/// by `placement`); the system calls per message of both, when counted.
+/// by `placement`); the system calls per message of both, when counted; `noise` how much the
+/// reference's own rounds varied (fastest ÷ slowest; 1 on a quiet machine).
 pub fn verdict(
     label: &str,
     ratio: f64,
     placement: &str,
     student: Option<&Syscalls>,
     reference: Option<&Syscalls>,
+    noise: f64,
 ) -> String {
-    let head = format!("your {label} is {:.2} of the reference{placement}", ratio);
+    let head = format!("your {label} is {ratio:.2} of the reference{placement}");
     let counted = match (student, reference) {
         (Some(s), Some(r)) if s.error.is_none() && r.error.is_none() => Some((s, r)),
         _ => None,
     };
     let differ = counted.filter(|(s, r)| (s.total_per_message - r.total_per_message).abs() >= 0.5);
-    match (ratio, differ, counted) {
-        (r, _, _) if r >= 1.05 => format!("{head}: faster than the reference"),
-        (r, _, _) if r >= 0.95 => format!("{head}: as fast (within this machine's noise)"),
-        (_, Some((s, r)), _) => {
-            let ((s, each_s), (r, each_r)) = (calls(s), calls(r));
+    let noisy = noise >= 1.2;
+    let note = if noisy {
+        format!(" (the reference itself varied ×{noise:.1} between rounds: a busy machine)")
+    } else {
+        String::new()
+    };
+    let line = match (ratio, differ, counted) {
+        (r, _, _) if (0.95..1.05).contains(&r) => {
+            return format!("{head}: as fast (within this machine's noise)")
+        }
+        // A difference of system calls is a fact whatever the noise: it is the first thing to look at.
+        (r, Some((s, theirs)), _) if r < 1.0 => {
+            let ((s, each_s), (r, each_r)) = (calls(s), calls(theirs));
             format!(
                 "{head}: it makes {s} system calls per message ({each_s}) where the reference \
                  makes {r} ({each_r})"
             )
         }
-        (_, None, Some((s, _))) => {
-            let (s, each) = calls(s);
-            format!(
-                "{head}: the same {s} system calls per message ({each}), so the time goes \
-                 between them (copies, buffer sizes, wake-ups)"
+        (r, _, _) if noisy && r > 1.0 / noise && r < noise => {
+            return format!(
+                "{head}: within the reference's own spread between rounds (×{noise:.1}), so this \
+                 run cannot tell them apart; run it again when the machine is quieter"
             )
         }
-        (_, None, None) => format!("{head}: slower"),
-    }
+        (r, _, _) if r >= 1.05 => format!("{head}: faster than the reference"),
+        (_, None, Some((s, _))) => {
+            let (s, each) = calls(s);
+            let calls = if s == "1" {
+                "system call"
+            } else {
+                "system calls"
+            };
+            format!(
+                "{head}: the same {s} {calls} per message ({each}), so the time goes between \
+                 them (copies, buffer sizes, wake-ups)"
+            )
+        }
+        _ => format!("{head}: slower"),
+    };
+    format!("{line}{note}")
 }
 
 /// The manifest of the generated workspace: `solutions/Cargo.toml` with only the bench as
@@ -482,8 +502,8 @@ pub fn bench(app: &App, args: BenchArgs) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{} your {exercise} ÷ the reference, as speeds (above 1: yours is faster), median of {rounds} \
-         rounds each, taken in turns:",
+        "{} your {exercise} ÷ the reference, as speeds (above 1: yours is faster), the best of \
+         {rounds} rounds each, taken in turns:",
         paint(BOLD, "bench")
     );
     println!("  {:<58} {:>8} {:>9}", "", "one CPU", "two CPUs");
@@ -511,32 +531,23 @@ pub fn bench(app: &App, args: BenchArgs) -> Result<ExitCode, Failure> {
         };
         if let Some((r, placement)) = worse {
             let find = |all: &[Syscalls]| all.iter().find(|s| s.mechanism == row.key).cloned();
+            let spread = |v: &[f64]| {
+                let lo = v.iter().copied().fold(f64::MAX, f64::min);
+                let hi = v.iter().copied().fold(0.0, f64::max);
+                if lo > 0.0 && hi > 0.0 {
+                    hi / lo
+                } else {
+                    1.0
+                }
+            };
             let line = verdict(
                 &row.label,
                 r,
                 placement,
                 find(&our_calls).as_ref(),
                 find(&their_calls).as_ref(),
+                spread(&row.one).max(spread(&row.two)),
             );
-            let spread = |v: &[f64]| {
-                let (lo, hi) = v
-                    .iter()
-                    .fold((f64::MAX, 0.0_f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-                if lo > 0.0 {
-                    hi / lo
-                } else {
-                    1.0
-                }
-            };
-            let noise = spread(&row.one).max(spread(&row.two));
-            let line = if noise >= 1.2 {
-                format!(
-                    "{line} (the reference itself varied ×{noise:.1} between rounds: the machine \
-                     is busy, so take this ratio loosely)"
-                )
-            } else {
-                line
-            };
             verdicts.push((r, line));
         }
     }
@@ -581,6 +592,7 @@ mod tests {
             "",
             Some(&calls(3.0, &[("read", 2.0), ("write", 1.0)])),
             Some(&calls(2.0, &[("read", 1.0), ("write", 1.0)])),
+            1.0,
         );
         assert_eq!(
             line,
@@ -592,16 +604,46 @@ mod tests {
     #[test]
     fn the_verdict_points_between_the_calls_when_they_are_the_same() {
         let same = calls(2.0, &[("read", 1.0), ("write", 1.0)]);
-        let line = verdict("x", 0.5, " on two CPUs", Some(&same), Some(&same));
-        assert!(line.starts_with("your x is 0.50 of the reference on two CPUs: the same 2 system calls per message (1 read, 1 write), so"), "{line}");
-        assert!(
-            verdict("x", 0.97, "", None, None).ends_with("as fast (within this machine's noise)")
-        );
-        assert!(verdict("x", 1.2, "", None, None).ends_with("faster than the reference"));
+        let line = verdict("x", 0.5, " on two CPUs", Some(&same), Some(&same), 1.0);
         assert_eq!(
-            verdict("x", 0.5, "", None, None),
+            line,
+            "your x is 0.50 of the reference on two CPUs: the same 2 system calls per message \
+             (1 read, 1 write), so the time goes between them (copies, buffer sizes, wake-ups)"
+        );
+        let one = calls(1.0, &[("read", 1.0)]);
+        assert!(verdict("x", 0.5, "", Some(&one), Some(&one), 1.0)
+            .contains("the same 1 system call per"));
+        assert!(verdict("x", 0.97, "", None, None, 1.0)
+            .ends_with("as fast (within this machine's noise)"));
+        assert!(verdict("x", 1.2, "", None, None, 1.0).ends_with("faster than the reference"));
+        assert_eq!(
+            verdict("x", 0.5, "", None, None, 1.0),
             "your x is 0.50 of the reference: slower"
         );
+    }
+
+    #[test]
+    fn a_busy_machine_is_said_and_hides_no_difference_of_system_calls() {
+        assert_eq!(
+            verdict("x", 1.28, "", None, None, 1.8),
+            "your x is 1.28 of the reference: within the reference's own spread between rounds \
+             (×1.8), so this run cannot tell them apart; run it again when the machine is quieter"
+        );
+        let line = verdict(
+            "x",
+            0.73,
+            "",
+            Some(&calls(48.0, &[("read", 32.0), ("write", 16.0)])),
+            Some(&calls(3.0, &[("read", 2.0), ("write", 1.0)])),
+            2.0,
+        );
+        assert_eq!(
+            line,
+            "your x is 0.73 of the reference: it makes 48 system calls per message (32 read, \
+             16 write) where the reference makes 3 (2 read, 1 write) (the reference itself \
+             varied ×2.0 between rounds: a busy machine)"
+        );
+        assert!(verdict("x", 2.5, "", None, None, 1.8).ends_with("faster than the reference (the reference itself varied ×1.8 between rounds: a busy machine)"));
     }
 
     #[test]
@@ -630,8 +672,8 @@ mod tests {
         let mut all = rows.clone();
         gather(&mut all, rows);
         assert_eq!(all[0].one, [100.0, 100.0]);
-        assert_eq!(ratio(&[1.0, 3.0, 2.0], &[4.0]), Some(0.5));
-        assert_eq!(median(&[]), None);
+        assert_eq!(ratio(&[1.0, 3.0, 2.0], &[4.0, 6.0]), Some(0.5));
+        assert_eq!(best(&[]), None);
     }
 
     #[test]
