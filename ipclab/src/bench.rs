@@ -81,6 +81,8 @@ pub struct Measured {
     pub key: String,
     /// What the student reads: `stream_through_child (64 KiB writes)`.
     pub label: String,
+    /// What a system call count is per: `message`, `round trip`, `pipeline`.
+    pub per: &'static str,
     pub one: Vec<f64>,
     pub two: Vec<f64>,
 }
@@ -102,6 +104,7 @@ pub fn speeds(run: &Run, exercise: &str) -> Vec<Measured> {
     let throughput = run.solutions.iter().map(|r| Measured {
         key: format!("throughput: {} @ {}", r.mechanism, r.size),
         label: format!("{} ({} per write)", short(&r.mechanism), size(r.size)),
+        per: "message",
         one: speed(&r.one_cpu, false).into_iter().collect(),
         two: speed(&r.two_cpus, false).into_iter().collect(),
     });
@@ -110,6 +113,11 @@ pub fn speeds(run: &Run, exercise: &str) -> Vec<Measured> {
         label: match short(&r.mechanism) {
             name if name.contains("round") => name,
             name => format!("{name} (time per exchange)"),
+        },
+        per: if r.mechanism.contains("pipeline") {
+            "pipeline"
+        } else {
+            "round trip"
         },
         one: speed(&r.one_cpu, true).into_iter().collect(),
         two: speed(&r.two_cpus, true).into_iter().collect(),
@@ -174,6 +182,7 @@ fn number(n: f64) -> String {
 /// reference's own rounds varied (fastest ÷ slowest; 1 on a quiet machine).
 pub fn verdict(
     label: &str,
+    per: &str,
     ratio: f64,
     placement: &str,
     student: Option<&Syscalls>,
@@ -200,7 +209,7 @@ pub fn verdict(
         (r, Some((s, theirs)), _) if r < 1.0 => {
             let ((s, each_s), (r, each_r)) = (calls(s), calls(theirs));
             format!(
-                "{head}: it makes {s} system calls per message ({each_s}) where the reference \
+                "{head}: it makes {s} system calls per {per} ({each_s}) where the reference \
                  makes {r} ({each_r})"
             )
         }
@@ -219,7 +228,7 @@ pub fn verdict(
                 "system calls"
             };
             format!(
-                "{head}: the same {s} {calls} per message ({each}), so the time goes between \
+                "{head}: the same {s} {calls} per {per} ({each}), so the time goes between \
                  them (copies, buffer sizes, wake-ups)"
             )
         }
@@ -375,6 +384,30 @@ fn build(manifest: &Path, target: &Path, to: &Path, what: &str) -> Result<(), Fa
     Ok(())
 }
 
+/// The first failed cell of a run: `ROW: ERROR`.
+fn first_error(run: &Run) -> Option<String> {
+    let cells = run
+        .solutions
+        .iter()
+        .flat_map(|r| [(&r.mechanism, &r.one_cpu), (&r.mechanism, &r.two_cpus)])
+        .chain(
+            run.solution_latency
+                .iter()
+                .flat_map(|r| [(&r.mechanism, &r.one_cpu), (&r.mechanism, &r.two_cpus)]),
+        );
+    cells.into_iter().find_map(|(name, cell)| {
+        let cell = cell.as_ref()?;
+        match (&cell.error, cell.verified) {
+            (Some(e), _) => Some(format!("{name}: {e}")),
+            (None, false) => Some(format!("{name}: a transfer arrived wrong")),
+            _ => None,
+        }
+    })
+}
+
+/// How long one `--only` run may take (a few seconds, usually) before it is taken for a hang.
+const MEASUREMENT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Runs one `--only` measurement; returns its results.
 fn measure(
     binary: &Path,
@@ -383,6 +416,12 @@ fn measure(
     quick: bool,
     count: bool,
 ) -> Result<Run, Failure> {
+    std::fs::create_dir_all(out)
+        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", out.display())))?;
+    let _ = std::fs::remove_file(out.join("results.json"));
+    let log_path = out.join("stderr.txt");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| Failure::runtime(format!("cannot create {}: {e}", log_path.display())))?;
     let mut cmd = Command::new(binary);
     cmd.args(["--only", exercise, "--out"]).arg(out);
     if quick {
@@ -391,24 +430,53 @@ fn measure(
     if count {
         cmd.arg("--count-syscalls");
     }
-    let output = cmd
+    let mut child = cmd
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
         .map_err(|e| Failure::runtime(format!("cannot run {}: {e}", binary.display())))?;
+    // Polled, not waited for: a hang (a deadlock the graded tests did not provoke) must end.
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() < MEASUREMENT_DEADLINE => {
+                std::thread::sleep(std::time::Duration::from_millis(100))
+            }
+            _ => break None,
+        }
+    };
+    // Whatever the run left behind (a child nobody waited for) goes with it.
+    crate::reaper::kill_descendants();
+    let Some(status) = status else {
+        return Err(Failure::runtime(format!(
+            "a measurement of {exercise} ({}) did not finish in {} s and was stopped: a hang \
+             the graded tests do not provoke? (its output: {})",
+            binary.display(),
+            MEASUREMENT_DEADLINE.as_secs(),
+            log_path.display()
+        )));
+    };
     let text = std::fs::read_to_string(out.join("results.json")).unwrap_or_default();
-    let run: Option<Run> = serde_json::from_str(&text).ok();
+    let run = serde_json::from_str::<Run>(&text);
     match run {
-        Some(run) if output.status.success() => Ok(run),
+        Ok(run) if status.success() => Ok(run),
+        Ok(run) if first_error(&run).is_some() => Err(Failure::runtime(format!(
+            "a measurement of {exercise} failed ({}): {}",
+            binary.display(),
+            first_error(&run).unwrap_or_default()
+        ))),
         _ => {
-            let stderr = String::from_utf8_lossy(&output.stderr);
+            let stderr = std::fs::read_to_string(&log_path).unwrap_or_default();
             let why = stderr
                 .lines()
                 .rfind(|l| !l.trim().is_empty())
                 .unwrap_or("no results");
             Err(Failure::runtime(format!(
-                "a measurement failed ({}): {why}; see {}",
+                "a measurement of {exercise} failed ({}): {why} (see {})",
                 binary.display(),
-                out.join("results.json").display()
+                out.display()
             )))
         }
     }
@@ -542,6 +610,7 @@ pub fn bench(app: &App, args: BenchArgs) -> Result<ExitCode, Failure> {
             };
             let line = verdict(
                 &row.label,
+                row.per,
                 r,
                 placement,
                 find(&our_calls).as_ref(),
@@ -588,6 +657,7 @@ mod tests {
     fn the_verdict_names_the_system_calls_when_they_differ() {
         let line = verdict(
             "round_trip (one way) (64 KiB per write)",
+            "message",
             0.62,
             "",
             Some(&calls(3.0, &[("read", 2.0), ("write", 1.0)])),
@@ -604,20 +674,31 @@ mod tests {
     #[test]
     fn the_verdict_points_between_the_calls_when_they_are_the_same() {
         let same = calls(2.0, &[("read", 1.0), ("write", 1.0)]);
-        let line = verdict("x", 0.5, " on two CPUs", Some(&same), Some(&same), 1.0);
+        let line = verdict(
+            "x",
+            "message",
+            0.5,
+            " on two CPUs",
+            Some(&same),
+            Some(&same),
+            1.0,
+        );
         assert_eq!(
             line,
             "your x is 0.50 of the reference on two CPUs: the same 2 system calls per message \
              (1 read, 1 write), so the time goes between them (copies, buffer sizes, wake-ups)"
         );
         let one = calls(1.0, &[("read", 1.0)]);
-        assert!(verdict("x", 0.5, "", Some(&one), Some(&one), 1.0)
-            .contains("the same 1 system call per"));
-        assert!(verdict("x", 0.97, "", None, None, 1.0)
+        assert!(
+            verdict("x", "message", 0.5, "", Some(&one), Some(&one), 1.0)
+                .contains("the same 1 system call per")
+        );
+        assert!(verdict("x", "message", 0.97, "", None, None, 1.0)
             .ends_with("as fast (within this machine's noise)"));
-        assert!(verdict("x", 1.2, "", None, None, 1.0).ends_with("faster than the reference"));
+        assert!(verdict("x", "message", 1.2, "", None, None, 1.0)
+            .ends_with("faster than the reference"));
         assert_eq!(
-            verdict("x", 0.5, "", None, None, 1.0),
+            verdict("x", "message", 0.5, "", None, None, 1.0),
             "your x is 0.50 of the reference: slower"
         );
     }
@@ -625,12 +706,13 @@ mod tests {
     #[test]
     fn a_busy_machine_is_said_and_hides_no_difference_of_system_calls() {
         assert_eq!(
-            verdict("x", 1.28, "", None, None, 1.8),
+            verdict("x", "message", 1.28, "", None, None, 1.8),
             "your x is 1.28 of the reference: within the reference's own spread between rounds \
              (×1.8), so this run cannot tell them apart; run it again when the machine is quieter"
         );
         let line = verdict(
             "x",
+            "round trip",
             0.73,
             "",
             Some(&calls(48.0, &[("read", 32.0), ("write", 16.0)])),
@@ -639,11 +721,11 @@ mod tests {
         );
         assert_eq!(
             line,
-            "your x is 0.73 of the reference: it makes 48 system calls per message (32 read, \
+            "your x is 0.73 of the reference: it makes 48 system calls per round trip (32 read, \
              16 write) where the reference makes 3 (2 read, 1 write) (the reference itself \
              varied ×2.0 between rounds: a busy machine)"
         );
-        assert!(verdict("x", 2.5, "", None, None, 1.8).ends_with("faster than the reference (the reference itself varied ×1.8 between rounds: a busy machine)"));
+        assert!(verdict("x", "message", 2.5, "", None, None, 1.8).ends_with("faster than the reference (the reference itself varied ×1.8 between rounds: a busy machine)"));
     }
 
     #[test]

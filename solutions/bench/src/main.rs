@@ -9,6 +9,8 @@
 //!
 //! `cargo xtask bench` runs it (plus the student's edit-to-verdict loop and grading times); alone:
 //! `cargo run --release --manifest-path solutions/Cargo.toml -p ipclab-bench [-- --quick]`.
+//! `--only exerciseNN` measures that exercise's rows alone (no lab, no charts): `cargo ipclab
+//! bench N` runs it twice, built against the reference and against the student's crate.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab-bench measures Linux system calls: build it on Linux.");
