@@ -29,6 +29,7 @@ Start here:
   cargo ipclab check      pass or fail for every exercise (re-runs only what changed)
   cargo ipclab reset 1    back to exercise 1's starter (asks first)
   cargo ipclab solution 1 the reference solution, once exercise 1 passes
+  cargo ipclab bench 1    race the reference: your exercise 1 beside it, as ratios, once it passes
 
 Run these from the course's folder (or below it): elsewhere cargo answers `no such command`.
 
@@ -107,6 +108,9 @@ pub enum Cmd {
     },
     /// See what a test's processes did: a timeline of their system calls, recorded with strace.
     Trace(crate::trace::command::TraceArgs),
+    /// Race the reference: your exercise, once it passes, measured beside the reference solution
+    /// in the same run, as ratios, with what makes the difference (system calls per message).
+    Bench(crate::bench::BenchArgs),
     /// The reference solution of an exercise, once your code passes its tests.
     Solution {
         /// The exercise: `1`, `01` or `exercise01`.
@@ -223,6 +227,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             app.solution(&exercise, force)
         }
         Cmd::Trace(args) => crate::trace::command::trace(&app, args),
+        Cmd::Bench(args) => crate::bench::bench(&app, args),
     }
 }
 

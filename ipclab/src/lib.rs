@@ -11,6 +11,7 @@
 //!   [`source`]: the suite's test functions as written.
 //! * [`hints`]: which hints were shown (the tool's only state); [`git`]: the starter, for `reset`.
 //! * [`reaper`] and [`signals`]: nothing a run starts outlives it, even on Ctrl-C.
+//! * [`bench`]: `cargo ipclab bench`, the student's code raced against the reference.
 //! * [`trace`]: `cargo ipclab trace`, one test's processes and system calls as a timeline.
 
 #[cfg(not(target_os = "linux"))]
@@ -19,6 +20,7 @@ compile_error!(
      (a virtual machine or WSL 2 works)."
 );
 
+pub mod bench;
 pub mod cli;
 pub mod course;
 pub mod git;

@@ -623,6 +623,30 @@ fn the_solution_opens_once_the_exercise_passes() {
 }
 
 #[test]
+fn bench_races_only_an_exercise_that_passes() {
+    let course = FakeCourse::new();
+    let output = course.ipclab().args(["bench", "1"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("exercise01 does not pass its graded tests yet (0 of 3 graded tests pass)")
+            && err.contains("`cargo ipclab run 1` shows what fails"),
+        "{err}"
+    );
+    // Passing, but this course has no benchmark to race (solutions/bench): one line again.
+    course.set("TASK1_FIRST", true);
+    course.set("TASK1_SECOND", true);
+    course.set("TASK2", true);
+    let output = course.ipclab().args(["bench", "1"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("nothing to race"), "{err}");
+}
+
+#[test]
 fn bad_input_gives_a_one_line_error() {
     let course = FakeCourse::new();
     for args in [&["run", "7"][..], &["hint", "pipes"], &["solution", "0"]] {

@@ -172,6 +172,9 @@ pub fn run(kind: &str, name: &str, size: usize, messages: usize, cpu: usize) -> 
             &vec!["x"; messages + messages / 10],
             cpu,
         )),
+        ("latency", "exercise01 round_trip of 1 byte (fork, exchange, wait)") => {
+            Some((0..messages + messages / 10).try_for_each(|_| solutions::ex01_round_trip_call()))
+        }
         ("latency", "sh -c, a pipeline of two /bin/true") => Some(
             (0..messages + messages / 10).try_for_each(|_| more::ex09_pipeline(true).map(|_| ())),
         ),

@@ -9,6 +9,8 @@
 //!
 //! `cargo xtask bench` runs it (plus the student's edit-to-verdict loop and grading times); alone:
 //! `cargo run --release --manifest-path solutions/Cargo.toml -p ipclab-bench [-- --quick]`.
+//! `--only exerciseNN` measures that exercise's rows alone (no lab, no charts): `cargo ipclab
+//! bench N` runs it twice, built against the reference and against the student's crate.
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("ipclab-bench measures Linux system calls: build it on Linux.");
@@ -26,6 +28,7 @@ mod stats;
 mod suite;
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use proc::{allowed_cpus, Pinned, Placement, Result};
@@ -48,6 +51,14 @@ impl Effort {
     fn bytes(self, base: usize) -> usize {
         (base >> self.shrink).max(MIB)
     }
+}
+
+/// `--only exerciseNN`: the exercise whose rows alone are measured (for `cargo ipclab bench N`).
+static ONLY: OnceLock<String> = OnceLock::new();
+
+/// Whether this run measures `exercise`'s rows (every exercise's, unless `--only` says one).
+pub(crate) fn wanted(exercise: &str) -> bool {
+    ONLY.get().is_none_or(|only| only == exercise)
 }
 
 /// One line of the throughput table: bytes per second with both processes on one CPU, and on
@@ -131,6 +142,19 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    // `--only exerciseNN`: that exercise's solution rows and nothing else (no lab, no C, no
+    // charts), written as results.json in `--out`, each row counted with strace if asked
+    // (`--count-syscalls`). `cargo ipclab bench N` runs two builds of it, the reference and the
+    // student's, and compares them.
+    if let Some(i) = args.iter().position(|a| a == "--only") {
+        let Some(exercise) = args.get(i + 1) else {
+            eprintln!("ipclab-bench: --only needs an exercise (exercise01 … exercise09)");
+            return ExitCode::from(2);
+        };
+        let _ = ONLY.set(exercise.clone());
+        let count = args.iter().any(|a| a == "--count-syscalls");
+        return only(exercise, quick, count, &out_dir);
     }
     let note = args
         .iter()
@@ -242,6 +266,93 @@ fn main() -> ExitCode {
     }
 }
 
+/// The `--only` run: `exercise`'s rows, one CPU and two, into `out/results.json`.
+fn only(exercise: &str, quick: bool, count: bool, out: &std::path::Path) -> ExitCode {
+    // As much work per measurement as the full run: a shorter one is mostly noise.
+    let effort = Effort {
+        trials: if quick { 1 } else { 5 },
+        shrink: if quick { 4 } else { 1 },
+        rounds: if quick { 200 } else { 2000 },
+    };
+    let cpus = match allowed_cpus() {
+        Ok(cpus) => cpus,
+        Err(e) => {
+            eprintln!("ipclab-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = Instant::now();
+    let mut machine = results::machine(&cpus, results::load_average());
+    let mine = |name: &str| name.starts_with(&format!("{exercise} "));
+    let (more_throughput, more_latency) =
+        suite::more_solutions(quick, effort.trials, effort.rounds, &cpus);
+    let mut run = results::Run {
+        quick,
+        machine: machine.clone(),
+        memcpy: Vec::new(),
+        syscall_seconds: 0.0,
+        throughput: Vec::new(),
+        latency: Vec::new(),
+        solutions: throughput(effort, &cpus)
+            .into_iter()
+            .map(suite::solution_row)
+            .chain(more_throughput)
+            .filter(|r| mine(&r.mechanism))
+            .collect(),
+        solution_latency: latency(effort, &cpus)
+            .into_iter()
+            .map(suite::solution_latency)
+            .chain(more_latency)
+            .filter(|r| mine(&r.mechanism))
+            .collect(),
+        c_throughput: Vec::new(),
+        c_latency: Vec::new(),
+        syscalls: Vec::new(),
+    };
+    if count && count::available() {
+        progress("system calls per message (strace -c -f)");
+        let rows: Vec<(&str, String, usize)> = run
+            .solutions
+            .iter()
+            .map(|r| ("throughput", r.mechanism.clone(), r.size))
+            .chain(
+                run.solution_latency
+                    .iter()
+                    .map(|r| ("latency", r.mechanism.clone(), 1)),
+            )
+            .collect();
+        for (kind, name, size) in rows {
+            let messages = match (kind, size) {
+                _ if name.contains("/bin/true") => 20,
+                ("latency", _) => 200,
+                (_, s) if s <= 64 * KIB => 200,
+                _ => 40,
+            };
+            run.syscalls.push(count::count(kind, &name, size, messages));
+        }
+    }
+    machine.load_average_end = results::load_average();
+    machine.seconds = started.elapsed().as_secs_f64();
+    run.machine = machine;
+    let written = std::fs::create_dir_all(out)
+        .map_err(|e| e.to_string())
+        .and_then(|()| serde_json::to_string_pretty(&run).map_err(|e| e.to_string()))
+        .and_then(|json| std::fs::write(out.join("results.json"), json).map_err(|e| e.to_string()));
+    if let Err(e) = written {
+        eprintln!(
+            "ipclab-bench: cannot write {}: {e}",
+            out.join("results.json").display()
+        );
+        return ExitCode::FAILURE;
+    }
+    if suite::complete(&run) {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("ipclab-bench: some measurements failed (see results.json)");
+        ExitCode::FAILURE
+    }
+}
+
 /// Says what is being measured, on stderr, so that a slow run shows where it is.
 fn progress(what: &str) {
     eprintln!("ipclab-bench: {what}");
@@ -281,7 +392,6 @@ fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
     // The raw mechanisms the lab (suite.rs) has no row for: how the solutions that return a
     // `Vec` or echo through a child use a pipe or a socket pair. The plain pipe, socket pair and
     // queue rows are the lab's.
-    progress("raw pipes and socket pair into fresh memory, a pipe echo");
     const PIPE_MEMORY: &str = "pipe, into fresh memory";
     const SOCKET_MEMORY: &str = "socketpair, into fresh memory";
     const QUEUE: &str = "System V message queue";
@@ -289,36 +399,42 @@ fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
     let queue_bytes = effort.bytes(32 * MIB);
     let mut rows = Vec::new();
     let input: Vec<u8> = (0..effort.bytes(64 * MIB)).map(|i| i as u8).collect();
-    for (name, channel) in [
-        (PIPE_MEMORY, Channel::Pipe(None)),
-        (SOCKET_MEMORY, Channel::SocketPair),
-    ] {
-        let cells = both(&|cpu| one_way(channel, 64 * KIB, input.len(), Sink::FreshMemory, cpu));
-        rows.push(row(name, 64 * KIB, cells, None));
+    if ONLY.get().is_none() {
+        progress("raw pipes and socket pair into fresh memory, a pipe echo");
+        for (name, channel) in [
+            (PIPE_MEMORY, Channel::Pipe(None)),
+            (SOCKET_MEMORY, Channel::SocketPair),
+        ] {
+            let cells =
+                both(&|cpu| one_way(channel, 64 * KIB, input.len(), Sink::FreshMemory, cpu));
+            rows.push(row(name, 64 * KIB, cells, None));
+        }
+        let cells = both(&|cpu| raw::pipe_echo(&input, cpu));
+        rows.push(row(ECHO, 64 * KIB, cells, None));
     }
-    let cells = both(&|cpu| raw::pipe_echo(&input, cpu));
-    rows.push(row(ECHO, 64 * KIB, cells, None));
 
-    progress("exercise01");
-    let cells = both(&|cpu| solutions::ex01_stream(&input, cpu));
-    rows.push(row(
-        "exercise01 stream_through_child",
-        64 * KIB,
-        cells,
-        Some(ECHO),
-    ));
-    // round_trip's child is forked by the solution and does its work before any code of ours
-    // runs in it: it can only be placed on the CPU it inherits, ours.
-    let one = placed(SameCpu, cpus, n, |_| solutions::ex01_round_trip(&input));
-    rows.push(row(
-        "exercise01 round_trip (one way)",
-        64 * KIB,
-        (one, None),
-        Some(PIPE_MEMORY),
-    ));
+    if wanted("exercise01") {
+        progress("exercise01");
+        let cells = both(&|cpu| solutions::ex01_stream(&input, cpu));
+        rows.push(row(
+            "exercise01 stream_through_child",
+            64 * KIB,
+            cells,
+            Some(ECHO),
+        ));
+        // round_trip's child is forked by the solution and does its work before any code of ours
+        // runs in it: it can only be placed on the CPU it inherits, ours.
+        let one = placed(SameCpu, cpus, n, |_| solutions::ex01_round_trip(&input));
+        rows.push(row(
+            "exercise01 round_trip (one way)",
+            64 * KIB,
+            (one, None),
+            Some(PIPE_MEMORY),
+        ));
+    }
 
     #[cfg(feature = "exercise03")]
-    {
+    if wanted("exercise03") {
         progress("exercise03");
         let cells = both(&|cpu| solutions::ex03::stream(8 * KIB, queue_bytes, cpu));
         rows.push(row(
@@ -331,7 +447,7 @@ fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
     #[cfg(not(feature = "exercise03"))]
     let _ = (QUEUE, queue_bytes);
     #[cfg(feature = "exercise04")]
-    {
+    if wanted("exercise04") {
         progress("exercise04");
         // A ring of 4 MiB: several writes' worth, so that neither side waits for the other
         // as long as both run.
@@ -347,7 +463,7 @@ fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
         }
     }
     #[cfg(feature = "exercise06")]
-    {
+    if wanted("exercise06") {
         progress("exercise06");
         // As for round_trip: the solution forks, so the child stays on our CPU.
         let one = placed(SameCpu, cpus, n, |_| solutions::ex06_half_close(&input));
@@ -398,19 +514,23 @@ fn latency(effort: Effort, cpus: &[usize]) -> Vec<LatencyRow> {
     };
     let mut rows = Vec::new();
     #[cfg(feature = "exercise03")]
-    rows.push(row(
-        "exercise03 call / serve",
-        "System V message queue",
-        each(&|cpu| solutions::ex03::ping_pong(cpu, round_trips(effort, rounds))),
-    ));
+    if wanted("exercise03") {
+        rows.push(row(
+            "exercise03 call / serve",
+            "System V message queue",
+            each(&|cpu| solutions::ex03::ping_pong(cpu, round_trips(effort, rounds))),
+        ));
+    }
     #[cfg(feature = "exercise04")]
-    rows.push(row(
-        "exercise04 Mailbox (spins, then yields)",
-        "System V shared memory (spin, then yield)",
-        each(&|cpu| solutions::ex04::ping_pong(cpu, round_trips(effort, rounds))),
-    ));
+    if wanted("exercise04") {
+        rows.push(row(
+            "exercise04 Mailbox (spins, then yields)",
+            "System V shared memory (spin, then yield)",
+            each(&|cpu| solutions::ex04::ping_pong(cpu, round_trips(effort, rounds))),
+        ));
+    }
     #[cfg(feature = "exercise06")]
-    {
+    if wanted("exercise06") {
         let requests = vec!["x"; rounds];
         rows.push(row(
             "exercise06 ask_child (one line each way)",
@@ -419,6 +539,9 @@ fn latency(effort: Effort, cpus: &[usize]) -> Vec<LatencyRow> {
         ));
     }
     // A process per request: fork, one exchange, wait. The child starts on our CPU.
+    if !wanted("exercise01") {
+        return rows;
+    }
     let same = cpus.first().map(|&cpu| {
         let _pinned = Pinned::to(cpu)?;
         let calls = (rounds / 10).max(10);

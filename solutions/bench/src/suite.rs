@@ -8,7 +8,7 @@ use crate::proc::{Pinned, Placement, Result};
 use crate::results::{Cell, Latency, Run, Throughput};
 use crate::ring::{self, Wait};
 use crate::stats::{trials, Sample};
-use crate::{progress, LatencyRow, Row};
+use crate::{progress, wanted, LatencyRow, Row};
 
 pub const SIZES: [usize; 4] = [64, 4096, 64 * 1024, 1 << 20];
 
@@ -264,15 +264,18 @@ pub fn more_solutions(
     use crate::more;
     let pattern = Pattern::new(1 << 20);
     let total = if quick { 4 << 20 } else { 64 << 20 };
-    progress("exercise02 send_message / receive_message");
-    let [one, two] = both_throughput(cpus, n, &|cpu| more::ex02_fifo(total, &pattern, cpu));
-    let throughput = vec![Throughput {
-        mechanism: "exercise02 send_message / receive_message".into(),
-        size: 4096,
-        one_cpu: one,
-        two_cpus: two,
-        raw: Some(Fds::Fifo.name().into()),
-    }];
+    let mut throughput = Vec::new();
+    if wanted("exercise02") {
+        progress("exercise02 send_message / receive_message");
+        let [one, two] = both_throughput(cpus, n, &|cpu| more::ex02_fifo(total, &pattern, cpu));
+        throughput.push(Throughput {
+            mechanism: "exercise02 send_message / receive_message".into(),
+            size: 4096,
+            one_cpu: one,
+            two_cpus: two,
+            raw: Some(Fds::Fifo.name().into()),
+        });
+    }
     let mut latency = Vec::new();
     let mut add = |name: &str, raw: &str, cells: [Option<Cell>; 2]| {
         let [one, two] = cells;
@@ -283,43 +286,56 @@ pub fn more_solutions(
             raw: Some(raw.into()),
         });
     };
-    progress("exercise05 SignalCounter ping-pong");
-    add(
-        "exercise05 SignalCounter (handler + self-pipe)",
-        "signals (kill + sigwaitinfo)",
-        both_latency(cpus, &|cpu| more::ex05_signals(rounds, cpu)),
-    );
-    progress("exercise07 Semaphore ping-pong");
-    add(
-        "exercise07 Semaphore post / wait",
-        "System V semaphores",
-        both_latency(cpus, &|cpu| more::ex07_semaphores(rounds, cpu)),
-    );
-    progress("exercise08 EchoServer / Client::echo");
-    for (name, raw, endpoint) in [
-        (
-            "exercise08 Client::echo (AF_UNIX)",
-            Fds::UnixStream.name(),
-            exercise08::Endpoint::UnixAbstract(format!("ipclab-bench-ex08-{}", std::process::id())),
-        ),
-        (
-            "exercise08 Client::echo (TCP)",
-            Fds::Tcp.name(),
-            exercise08::Endpoint::Tcp(std::net::SocketAddrV4::new(
-                std::net::Ipv4Addr::LOCALHOST,
-                0,
-            )),
-        ),
-    ] {
-        let cells = [Placement::SameCpu, Placement::CrossCpu].map(|p| {
-            p.cpus(cpus).map(|(ours, theirs)| {
-                let old = Pinned::to(ours);
-                let times =
-                    old.and_then(|_pinned| more::ex08_echo(endpoint.clone(), rounds, ours, theirs));
-                latency_cell(times)
-            })
-        });
-        add(name, raw, cells);
+    if wanted("exercise05") {
+        progress("exercise05 SignalCounter ping-pong");
+        add(
+            "exercise05 SignalCounter (handler + self-pipe)",
+            "signals (kill + sigwaitinfo)",
+            both_latency(cpus, &|cpu| more::ex05_signals(rounds, cpu)),
+        );
+    }
+    if wanted("exercise07") {
+        progress("exercise07 Semaphore ping-pong");
+        add(
+            "exercise07 Semaphore post / wait",
+            "System V semaphores",
+            both_latency(cpus, &|cpu| more::ex07_semaphores(rounds, cpu)),
+        );
+    }
+    if wanted("exercise08") {
+        progress("exercise08 EchoServer / Client::echo");
+        for (name, raw, endpoint) in [
+            (
+                "exercise08 Client::echo (AF_UNIX)",
+                Fds::UnixStream.name(),
+                exercise08::Endpoint::UnixAbstract(format!(
+                    "ipclab-bench-ex08-{}",
+                    std::process::id()
+                )),
+            ),
+            (
+                "exercise08 Client::echo (TCP)",
+                Fds::Tcp.name(),
+                exercise08::Endpoint::Tcp(std::net::SocketAddrV4::new(
+                    std::net::Ipv4Addr::LOCALHOST,
+                    0,
+                )),
+            ),
+        ] {
+            let cells = [Placement::SameCpu, Placement::CrossCpu].map(|p| {
+                p.cpus(cpus).map(|(ours, theirs)| {
+                    let old = Pinned::to(ours);
+                    let times = old.and_then(|_pinned| {
+                        more::ex08_echo(endpoint.clone(), rounds, ours, theirs)
+                    });
+                    latency_cell(times)
+                })
+            });
+            add(name, raw, cells);
+        }
+    }
+    if !wanted("exercise09") {
+        return (throughput, latency);
     }
     progress("exercise09 run_pipeline and sh -c");
     let pipelines = if quick { 5 } else { 40 };

@@ -181,3 +181,60 @@ fn a_quick_run_has_every_cell_verified() {
         }
     }
 }
+
+/// `--only exerciseNN` (what `cargo ipclab bench N` runs, twice): that exercise's rows and
+/// nothing else, each verified, each counted with strace when asked and strace is here.
+#[test]
+fn only_one_exercise_is_measured_when_asked() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let status = Command::new(env!("CARGO_BIN_EXE_ipclab-bench"))
+        .args([
+            "--only",
+            "exercise07",
+            "--quick",
+            "--count-syscalls",
+            "--out",
+        ])
+        .arg(dir.path())
+        .status()
+        .expect("ipclab-bench runs");
+    assert!(
+        status.success(),
+        "ipclab-bench --only exercise07 failed: {status}"
+    );
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .expect("results.json is JSON");
+    for key in [
+        "memcpy",
+        "throughput",
+        "latency",
+        "solutions",
+        "c_throughput",
+        "c_latency",
+    ] {
+        assert_eq!(
+            run[key].as_array().map(Vec::len),
+            Some(0),
+            "{key} is not empty"
+        );
+    }
+    let latency = run["solution_latency"].as_array().unwrap();
+    assert_eq!(latency.len(), 1, "{latency:?}");
+    assert_eq!(latency[0]["mechanism"], "exercise07 Semaphore post / wait");
+    assert_eq!(latency[0]["one_cpu"]["verified"], true);
+    let strace = Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if strace {
+        let counted = run["syscalls"].as_array().unwrap();
+        assert_eq!(counted.len(), 1, "{counted:?}");
+        assert_eq!(
+            counted[0]["mechanism"],
+            "latency: exercise07 Semaphore post / wait"
+        );
+        assert!(counted[0]["error"].is_null(), "{:?}", counted[0]);
+        assert!(counted[0]["total_per_message"].as_f64().unwrap() > 0.0);
+    }
+}
