@@ -132,7 +132,12 @@ fn commit(root: &Path) -> String {
     .unwrap_or_else(|| "unknown commit".into());
     let changed = output_of(
         Command::new("git")
+            // The measurements' own reports are no part of what they measure.
             .args(["status", "--porcelain", "--", "solutions", "tests"])
+            .args([
+                ":(exclude)tests/mutants",
+                ":(exclude)tests/variants/REPORT.md",
+            ])
             .current_dir(root),
     )
     .is_some();
