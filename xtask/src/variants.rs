@@ -147,24 +147,37 @@ pub fn judge_output(success: bool, output: &str, message: Option<&str>) -> Run {
         .and_then(|m| output.lines().find(|l| l.contains(m)))
         .map(str::to_owned)
         .or_else(|| panic_message(output))
-        .unwrap_or_else(|| "(no panic message)".into());
+        .unwrap_or_else(|| format!("(no panic message; output ends: {})", last_lines(output)));
     Run::Failed {
         seen: seen.trim().to_owned(),
         has_message,
     }
 }
 
-/// The first line of the first panic message in libtest's output.
+/// The first line of the first failure in libtest's output: what follows the first
+/// `---- NAME stdout ----` line (the suites print their own failure text there, without
+/// `panicked at`), or else what follows the first `panicked at` line.
 fn panic_message(output: &str) -> Option<String> {
-    let mut lines = output.lines();
-    while let Some(line) = lines.next() {
-        if line.contains("panicked at") {
-            return lines
-                .find(|l| !l.trim().is_empty())
-                .map(|l| l.trim().to_owned());
-        }
-    }
-    None
+    let after = |marker: &dyn Fn(&str) -> bool| {
+        let mut lines = output.lines().skip_while(|l| !marker(l)).skip(1);
+        lines
+            .find(|l| !l.trim().is_empty())
+            .map(|l| {
+                if l.contains("panicked at") {
+                    lines.find(|l| !l.trim().is_empty()).unwrap_or(l)
+                } else {
+                    l
+                }
+            })
+            .map(|l| l.trim().to_owned())
+    };
+    after(&|l: &str| l.starts_with("---- ") && l.ends_with(" stdout ----"))
+        .or_else(|| after(&|l: &str| l.contains("panicked at")))
+}
+
+fn last_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(3)..].join(" / ")
 }
 
 fn first_lines(text: &str) -> String {
@@ -179,13 +192,25 @@ struct Tally {
     good: u32,
     /// The first run that was not good, described.
     first_bad: Option<String>,
-    /// The message seen on a good variant run.
+    /// The failure message first seen (a variant's, with or without the message wanted).
     seen: Option<String>,
+    /// How the runs ended: `passed`, `failed with the message`, `failed otherwise`, ….
+    kinds: BTreeMap<&'static str, u32>,
 }
 
 impl Tally {
     fn all_good(&self) -> bool {
         self.runs > 0 && self.good == self.runs
+    }
+
+    /// `49 passed, 1 failed otherwise; first: run 3: …`.
+    fn describe_bad(&self) -> String {
+        let kinds: Vec<String> = self.kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        format!(
+            "{}; first: {}",
+            kinds.join(", "),
+            self.first_bad.as_deref().unwrap_or("no run")
+        )
     }
 }
 
@@ -345,10 +370,7 @@ fn exercise_section(
                 let verdict = if t.all_good() {
                     "caught".to_owned()
                 } else {
-                    format!(
-                        "**not caught** ({})",
-                        t.first_bad.as_deref().unwrap_or("no run")
-                    )
+                    format!("**not caught** ({})", t.describe_bad())
                 };
                 let seen = t.seen.clone().unwrap_or_default();
                 (verdict, format!("{}/{}", t.good, t.runs), seen)
@@ -397,12 +419,7 @@ fn exercise_section(
     let failing: Vec<String> = reference
         .iter()
         .filter(|(_, t)| !t.all_good())
-        .map(|(test, t)| {
-            format!(
-                "- the reference fails `{test}`: {}\n",
-                t.first_bad.as_deref().unwrap_or("no run")
-            )
-        })
+        .map(|(test, t)| format!("- the reference fails `{test}`: {}\n", t.describe_bad()))
         .collect();
     if !failing.is_empty() {
         text.push_str("\n**The unpatched reference does not pass every test named:**\n\n");
@@ -488,6 +505,17 @@ fn tally(
     for i in 0..runs {
         let run = run_once(tree, exercise, exe, test, message);
         t.runs += 1;
+        let kind = match &run {
+            Run::Passed => "passed",
+            Run::Failed {
+                has_message: true, ..
+            } if message.is_some() => "failed with the message",
+            Run::Failed { .. } if message.is_some() => "failed otherwise",
+            Run::Failed { .. } => "failed",
+            Run::NoTest => "matched no test",
+            Run::Broken(_) => "broken",
+        };
+        *t.kinds.entry(kind).or_default() += 1;
         let bad = match (&run, message) {
             (Run::Passed, None) => None,
             (
