@@ -7,7 +7,7 @@
 
 mod po;
 mod svg_text;
-mod tools;
+pub(crate) mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

@@ -15,8 +15,11 @@ mod handout;
 mod leftovers;
 mod linkcheck;
 mod lint;
+mod mutants;
 mod scaffold;
+mod scratch;
 mod starters;
+mod variants;
 
 use std::env;
 use std::path::Path;
@@ -50,6 +53,8 @@ fn main() -> ExitCode {
         Some("sandbox-exec") => grade::walls::main(&args[1..]),
         Some("new-exercise") => scaffold::main(&course_root(), &args[1..]),
         Some("book") => book::main(&course_root(), &args[1..]),
+        Some("mutants") => mutants::main(&course_root(), &args[1..]),
+        Some("variants") => variants::main(&course_root(), &args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask verify [exerciseNN …]   check the course (all of it without arguments)\n       \
@@ -57,10 +62,14 @@ fn main() -> ExitCode {
                  cargo xtask handout [--no-check] <DIR>  write the students' repository (no solutions) into DIR\n       \
                  cargo xtask starters                    regenerate exercises/*/src from solutions/*/src\n       \
                  {}
+       {}
+       {}
        {}",
                 book::USAGE,
                 grade::USAGE,
-                scaffold::USAGE
+                scaffold::USAGE,
+                mutants::USAGE,
+                variants::USAGE
             );
             ExitCode::from(2)
         }

@@ -51,7 +51,7 @@ pub fn ensure_i18n_helpers(root: &Path) -> Result<(), String> {
     install(root, "mdbook-i18n-helpers", I18N_HELPERS_VERSION, &[])
 }
 
-fn install(root: &Path, krate: &str, version: &str, extra: &[&str]) -> Result<(), String> {
+pub fn install(root: &Path, krate: &str, version: &str, extra: &[&str]) -> Result<(), String> {
     eprintln!(
         "xtask: installing {krate} {version} into target/tools (once; a few minutes on two cores)"
     );
