@@ -635,6 +635,21 @@ impl Builder {
         }
     }
 
+    /// What `fd` of `pid` is, as our table knows it when strace names the same object there;
+    /// otherwise just the object strace names (end and close-on-exec unknown).
+    fn desc_of(&self, pid: Pid, fd: i32, object: Object) -> Desc {
+        self.live
+            .get(&pid)
+            .and_then(|t| t.get(&fd))
+            .filter(|d| d.object == object)
+            .cloned()
+            .unwrap_or(Desc {
+                object,
+                end: None,
+                cloexec: false,
+            })
+    }
+
     fn desc_text(&self, desc: &Desc) -> String {
         let name = self
             .names
@@ -787,17 +802,7 @@ impl Builder {
                 for piece in list.split("fd=").skip(1) {
                     let arg = piece.split(", events").next().unwrap_or("");
                     if let Some((fd, object)) = decoded_fd(arg) {
-                        let desc = self
-                            .live
-                            .get(&pid)
-                            .and_then(|t| t.get(&fd))
-                            .filter(|d| d.object == object)
-                            .cloned()
-                            .unwrap_or(Desc {
-                                object,
-                                end: None,
-                                cloexec: false,
-                            });
+                        let desc = self.desc_of(pid, fd, object);
                         ipc |= self.is_ipc_desc(&desc);
                         used.push((fd, desc));
                         waited.push(self.fd_text(pid, fd));
@@ -979,17 +984,7 @@ impl Builder {
                 if name == "sendmsg" {
                     for (sent_fd, object) in call.args.get(1).map(|a| rights(a)).unwrap_or_default()
                     {
-                        let desc = self
-                            .live
-                            .get(&pid)
-                            .and_then(|t| t.get(&sent_fd))
-                            .filter(|d| d.object == object)
-                            .cloned()
-                            .unwrap_or(Desc {
-                                object,
-                                end: None,
-                                cloexec: false,
-                            });
+                        let desc = self.desc_of(pid, sent_fd, object);
                         self.sent_ends.insert(desc.object.clone(), desc.end);
                         passed.push((sent_fd, desc));
                     }
