@@ -5,9 +5,12 @@
 //! uses the course's copy of this file, so a change here would not be graded.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::path::PathBuf;
+use std::ptr::NonNull;
 
 use nix::errno::Errno;
+use nix::unistd::Pid;
 
 /// The project id this exercise gives `ftok` to turn a file into a key.
 pub const PROJECT_ID: i32 = 4;
@@ -85,3 +88,97 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+// ---------------------------------------------------------------------------------------------
+// Task 1: a segment and an attachment.
+
+/// A segment this process created and owns: dropping it marks it for removal (`IPC_RMID`).
+///
+/// The segment lives on while processes are still attached; it disappears at the last detach.
+#[derive(Debug)]
+// The fields are `pub(crate)`: the functions you write in `lib.rs` use them.
+pub struct Segment {
+    pub(crate) id: ShmId,
+    pub(crate) size: usize,
+}
+
+impl Segment {
+    pub fn id(&self) -> ShmId {
+        self.id
+    }
+
+    /// The size asked for at creation (the mapping itself is rounded up to whole pages).
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Task 1: attaches the segment to this process; the same as [`Attachment::new`](crate::Attachment::new).
+    pub fn attach(&self) -> Result<Attachment> {
+        Attachment::new(self.id)
+    }
+}
+
+/// The segment mapped into this process's address space. Dropping it detaches (`shmdt`).
+///
+/// Two attachments of one segment, in one process or in two, are two ranges of virtual addresses
+/// backed by the same physical pages.
+#[derive(Debug)]
+// The fields are `pub(crate)`: the functions you write in `lib.rs` use them.
+pub struct Attachment {
+    pub(crate) addr: NonNull<u8>,
+    pub(crate) size: usize,
+    pub(crate) id: ShmId,
+    // Raw memory shared with other processes: not Sync (see the crate's notes on soundness).
+    pub(crate) _not_sync: PhantomData<*mut u8>,
+}
+
+// SAFETY: an attachment is a mapping of the whole process; moving the handle to another thread
+// moves nothing that belongs to the first one.
+unsafe impl Send for Attachment {}
+
+impl Attachment {
+    pub fn id(&self) -> ShmId {
+        self.id
+    }
+
+    /// The segment's size in bytes: the length of the slices below.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The first byte of the mapping, for code that builds its own structures in it.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.addr.as_ptr()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 3: what the kernel knows about a segment.
+
+/// What `shmctl(IPC_STAT)` says about a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentStatus {
+    /// Size in bytes, as created.
+    pub size: usize,
+    /// Current number of attachments, in all processes.
+    pub attachments: u64,
+    /// The process that created it.
+    pub creator: Pid,
+    /// The last process that attached or detached it.
+    pub last_attach_or_detach: Pid,
+    /// `IPC_RMID` was requested; it disappears at the last detach.
+    pub marked_for_removal: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task 2: a mailbox of one message each way.
+
+/// Which end of a [`Mailbox`](crate::Mailbox) this process is. The host sends in one slot and receives from
+/// the other; the guest does the opposite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Usually the process that created the segment.
+    Host,
+    /// Usually the process that attached an existing segment.
+    Guest,
+}

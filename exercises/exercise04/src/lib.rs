@@ -50,14 +50,8 @@ pub use given::*;
 // ---------------------------------------------------------------------------------------------
 // Task 1: a segment and an attachment.
 
-/// A segment this process created and owns: dropping it marks it for removal (`IPC_RMID`).
-///
-/// The segment lives on while processes are still attached; it disappears at the last detach.
-#[derive(Debug)]
-pub struct Segment {
-    id: ShmId,
-    size: usize,
-}
+// Given in `given.rs`: [`Segment`] with its accessors `id`, `size` and `attach`, and
+// [`Attachment`] with `id`, `size` and `as_ptr`.
 
 impl Segment {
     /// Task 1: creates a new private segment (`IPC_PRIVATE`) of `size` bytes, mode `0600`.
@@ -74,20 +68,6 @@ impl Segment {
     /// Fails with [`Error::AlreadyExists`] if that key already names a segment.
     pub fn create_at(path: &Path, size: usize) -> Result<Segment> {
         todo!("Task 2: like create, with the key from key_for(path) instead of IPC_PRIVATE")
-    }
-
-    pub fn id(&self) -> ShmId {
-        self.id
-    }
-
-    /// The size asked for at creation (the mapping itself is rounded up to whole pages).
-    pub fn size(&self) -> usize {
-        self.size
-    }
-
-    /// Task 1: attaches the segment to this process; the same as [`Attachment::new`].
-    pub fn attach(&self) -> Result<Attachment> {
-        Attachment::new(self.id)
     }
 
     /// Task 3: marks the segment for removal now (`IPC_RMID`) and reports failure.
@@ -110,23 +90,6 @@ impl Drop for Segment {
     }
 }
 
-/// The segment mapped into this process's address space. Dropping it detaches (`shmdt`).
-///
-/// Two attachments of one segment, in one process or in two, are two ranges of virtual addresses
-/// backed by the same physical pages.
-#[derive(Debug)]
-pub struct Attachment {
-    addr: NonNull<u8>,
-    size: usize,
-    id: ShmId,
-    // Raw memory shared with other processes: not Sync (see the crate's notes on soundness).
-    _not_sync: PhantomData<*mut u8>,
-}
-
-// SAFETY: an attachment is a mapping of the whole process; moving the handle to another thread
-// moves nothing that belongs to the first one.
-unsafe impl Send for Attachment {}
-
 impl Attachment {
     /// Task 1: attaches segment `id` read-write, at an address the kernel chooses.
     ///
@@ -134,20 +97,6 @@ impl Attachment {
     /// does), [`Error::PermissionDenied`] for a segment this process may not use.
     pub fn new(id: ShmId) -> Result<Attachment> {
         todo!("Task 1: shmat(id, null, 0), then the segment's size from shmctl(IPC_STAT)")
-    }
-
-    pub fn id(&self) -> ShmId {
-        self.id
-    }
-
-    /// The segment's size in bytes: the length of the slices below.
-    pub fn size(&self) -> usize {
-        self.size
-    }
-
-    /// The first byte of the mapping, for code that builds its own structures in it.
-    pub fn as_ptr(&self) -> *mut u8 {
-        self.addr.as_ptr()
     }
 
     /// Task 1: the segment's bytes, for as long as the attachment lives.
@@ -195,20 +144,7 @@ pub fn lookup(path: &Path) -> Result<ShmId> {
 // ---------------------------------------------------------------------------------------------
 // Task 3: what the kernel knows about a segment.
 
-/// What `shmctl(IPC_STAT)` says about a segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SegmentStatus {
-    /// Size in bytes, as created.
-    pub size: usize,
-    /// Current number of attachments, in all processes.
-    pub attachments: u64,
-    /// The process that created it.
-    pub creator: Pid,
-    /// The last process that attached or detached it.
-    pub last_attach_or_detach: Pid,
-    /// `IPC_RMID` was requested; it disappears at the last detach.
-    pub marked_for_removal: bool,
-}
+// Given in `given.rs`: [`SegmentStatus`].
 
 /// Task 3: asks the kernel (`shmctl(IPC_STAT)`) about segment `id`.
 pub fn status(id: ShmId) -> Result<SegmentStatus> {
@@ -218,15 +154,7 @@ pub fn status(id: ShmId) -> Result<SegmentStatus> {
 // ---------------------------------------------------------------------------------------------
 // Task 2: a mailbox of one message each way.
 
-/// Which end of a [`Mailbox`] this process is. The host sends in one slot and receives from
-/// the other; the guest does the opposite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// Usually the process that created the segment.
-    Host,
-    /// Usually the process that attached an existing segment.
-    Guest,
-}
+// Given in `given.rs`: [`Side`].
 
 /// A two-way mailbox laid out in a segment: one slot for each direction, each holding at most
 /// one message at a time.

@@ -33,28 +33,16 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::unistd::{fork, getpid, pipe2, ForkResult, Pid, Uid};
 
-// Given to you in `given.rs`, beside this file (do not change it): the errors.
+// Given to you in `given.rs`, beside this file (do not change it): the errors, and the types
+// the tests build or match on (ChildExit and one per task, named at each task below).
 mod given;
 pub use given::*;
-
-/// How a child process ended, as `waitpid` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChildExit {
-    /// It called `exit(code)`.
-    Exited(i32),
-    /// The signal with this number ended it.
-    Signaled(i32),
-}
 
 // ---------------------------------------------------------------------------------------------
 // Task 1: the signal table.
 
-/// One line of the table: a signal's number and its name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignalName {
-    pub number: i32,
-    pub name: String,
-}
+// Given in `given.rs`: [`SignalName`], and [`signal_name`], which looks a number up in your
+// table.
 
 /// Task 1: every signal of this system, in order of number, named as bash's `kill -l` names them.
 ///
@@ -66,14 +54,6 @@ pub struct SignalName {
 /// the middle counts from the bottom.
 pub fn signal_table() -> Vec<SignalName> {
     todo!("Task 1: list 1..=31 with their names (nix's Signal::as_str), then SIGRTMIN()..=SIGRTMAX() named SIGRTMIN+n / SIGRTMAX-n")
-}
-
-/// The name [`signal_table`] gives `number`, or `"signal N"` for a number it does not list.
-pub fn signal_name(number: i32) -> String {
-    signal_table()
-        .into_iter()
-        .find(|s| s.number == number)
-        .map_or_else(|| format!("signal {number}"), |s| s.name)
 }
 
 /// Task 1: the table as bash's `kill -l` prints it: entries `%2d) NAME`, five to a line, each
@@ -124,14 +104,7 @@ impl Drop for SignalCounter {
 // ---------------------------------------------------------------------------------------------
 // Task 3: who sent it.
 
-/// Who sent a signal, from the `siginfo_t` the kernel passes to an `SA_SIGINFO` handler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sender {
-    /// `si_pid`: the sending process.
-    pub pid: Pid,
-    /// `si_uid`: the sender's real user id.
-    pub uid: Uid,
-}
+// Given in `given.rs`: [`Sender`].
 
 /// Task 3: installs an `SA_SIGINFO` handler for `signal`, calls `trigger` (which makes someone
 /// send the signal), waits for the delivery and says who sent it; then restores the previous
@@ -179,14 +152,7 @@ pub fn pending() -> Result<Vec<i32>> {
 // ---------------------------------------------------------------------------------------------
 // Task 5: SA_RESTART or EINTR.
 
-/// What one blocking read did while a signal was handled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadOutcome {
-    /// The read returned these bytes (empty: end of file).
-    Data(Vec<u8>),
-    /// The read failed with EINTR: a handler ran and the call was not restarted.
-    Interrupted,
-}
+// Given in `given.rs`: [`ReadOutcome`].
 
 /// Task 5: with a handler for `signal` installed (with `SA_RESTART` if `restart`), makes one
 /// blocking `read(2)` of up to `max` bytes from `fd` and reports what it did; then restores the
@@ -249,14 +215,7 @@ impl Drop for Ignored {
     }
 }
 
-/// What [`run_worker`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WorkSummary {
-    /// Units of work completed.
-    pub units: usize,
-    /// The signal that stopped the worker, or `None` if its input ended.
-    pub stopped_by: Option<i32>,
-}
+// Given in `given.rs`: [`WorkSummary`], what [`run_worker`] returns.
 
 /// Task 6: the worker behind the `ex05-worker` program.
 ///
@@ -277,15 +236,7 @@ pub fn run_worker(
 // ---------------------------------------------------------------------------------------------
 // Task 7: reaping on SIGCHLD.
 
-/// The most children one [`Reaper`] tracks.
-pub const MAX_CHILDREN: usize = 64;
-
-/// A child that a [`Reaper`] reaped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reaped {
-    pub pid: Pid,
-    pub exit: ChildExit,
-}
+// Given in `given.rs`: [`MAX_CHILDREN`] and [`Reaped`].
 
 /// Starts children and reaps each one as it exits, from a SIGCHLD handler, so that none stays a
 /// zombie. Only one Reaper exists at a time (it owns the process's SIGCHLD handler); dropping it

@@ -25,7 +25,7 @@ use std::io::{self, Read, Write};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
@@ -49,31 +49,13 @@ pub use given::*;
 // ---------------------------------------------------------------------------------------------
 // Semaphores
 
-/// A System V semaphore set with one semaphore, private to this process and the children it
-/// forks. It is removed (`IPC_RMID`) when this value is dropped, also while unwinding from a
-/// panic. Children that inherit it must end with `_exit`, so that they do not remove it too.
-#[derive(Debug)]
-pub struct Semaphore {
-    id: i32,
-}
-
-/// Holds the semaphore taken by [`Semaphore::lock`]; gives it back when dropped. If the process
-/// dies first, the kernel gives it back (`SEM_UNDO`).
-#[derive(Debug)]
-pub struct SemaphoreGuard<'a> {
-    semaphore: &'a Semaphore,
-}
+// Given in `given.rs`: [`Semaphore`] (its `id` field and accessor) and [`SemaphoreGuard`].
 
 impl Semaphore {
     /// Task 1: a new semaphore set of one semaphore with permission bits `mode`, whose value
     /// starts at `initial` (task 4: 0 to [`SEMVMX`], else [`Error::InvalidValue`]).
     pub fn new(initial: i32, mode: u32) -> Result<Semaphore> {
         todo!("Task 1: semget(IPC_PRIVATE, 1, IPC_CREAT | IPC_EXCL | mode), then semctl(SETVAL, initial); task 4: check the value and mode first")
-    }
-
-    /// The set's identifier (`semid`), as `ipcs -s` and `/proc/sysvipc/sem` show it.
-    pub fn id(&self) -> i32 {
-        self.id
     }
 
     /// Task 1: the current value (`semctl(GETVAL)`).
@@ -131,15 +113,7 @@ impl Drop for SemaphoreGuard<'_> {
 // ---------------------------------------------------------------------------------------------
 // A counter in shared memory
 
-/// A `u64` in a shared anonymous mapping: this process and every child it forks afterwards see
-/// (and change) the same memory.
-#[derive(Debug)]
-pub struct SharedCounter {
-    cell: NonNull<AtomicU64>,
-    len: NonZeroUsize,
-    // Not Send or Sync: the mapping belongs to this process's address space.
-    _not_send: PhantomData<*mut u64>,
-}
+// Given in `given.rs`: [`SharedCounter`] and its fields.
 
 impl SharedCounter {
     /// Task 1: map one shared, anonymous page (`MAP_SHARED | MAP_ANONYMOUS`) holding 0.
@@ -179,11 +153,7 @@ pub fn count_in_processes(
 // ---------------------------------------------------------------------------------------------
 // File locks
 
-/// A log file that several processes append records to.
-#[derive(Debug)]
-pub struct LogFile {
-    file: File,
-}
+// Given in `given.rs`: [`LogFile`] and its field. The fields of [`LogLock`] are yours.
 
 /// An exclusive lock on a [`LogFile`], released when dropped (or when the process ends).
 #[derive(Debug)]
@@ -229,36 +199,10 @@ impl LogFile {
 // the name at once and the object when the last user lets go. So a handle here closes (or
 // unmaps) on drop, and the creator also gets a [`PosixName`], which unlinks on drop.
 
-/// The mode of every object the bonus tasks create: read and write for the owner only.
-const POSIX_MODE: u32 = 0o600;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PosixKind {
-    Semaphore,
-    SharedMemory,
-    MessageQueue,
-}
-
-/// Bonus: the name of a POSIX IPC object this process created. Dropping it unlinks the name
-/// (`sem_unlink`, `shm_unlink` or `mq_unlink`), also while unwinding from a panic; the object
-/// itself lives on until the last process that has it open closes it. Children that inherit it
-/// must end with `_exit`, so that they do not unlink it too.
-///
-/// Every `open` and `create` below first checks the name: `/`, then 1 to 255 characters (251
-/// for a semaphore, whose file is `sem.` + name) with no other `/`, else
-/// [`Error::InvalidName`]. EEXIST is [`Error::NameTaken`], ENOENT [`Error::NoSuchName`].
-#[derive(Debug)]
-pub struct PosixName {
-    kind: PosixKind,
-    name: CString,
-}
+// Given in `given.rs`: `POSIX_MODE`, `PosixKind`, [`PosixName`] and its `as_str`, and the
+// handles [`NamedSemaphore`], [`SharedMemory`] and [`MessageQueue`] with their fields.
 
 impl PosixName {
-    /// The name, as given to `create`.
-    pub fn as_str(&self) -> &str {
-        self.name.to_str().unwrap_or_default()
-    }
-
     /// Bonus: unlink the name now, reporting failure.
     pub fn unlink(self) -> Result<()> {
         todo!("Bonus: sem_unlink, shm_unlink or mq_unlink by kind, and make sure Drop does not unlink a second time")
@@ -273,15 +217,6 @@ impl Drop for PosixName {
 }
 
 // --- Bonus 1: a named semaphore
-
-/// Bonus: a POSIX named semaphore, opened by name (`sem_open`). glibc keeps it in a small file,
-/// `/dev/shm/sem.<name>`, that every process using it maps; the value changes with atomic
-/// instructions, and the kernel is entered (a futex) only to sleep or to wake a sleeper. Dropping
-/// the handle closes it (`sem_close`); the name stays until unlinked.
-#[derive(Debug)]
-pub struct NamedSemaphore {
-    sem: NonNull<libc::sem_t>,
-}
 
 impl NamedSemaphore {
     /// Bonus: create the semaphore `name` (it must not exist yet) with value `initial` (at most
@@ -327,17 +262,6 @@ pub fn count_with_named_semaphore(name: &str, processes: usize, iterations: usiz
 
 // --- Bonus 2: named shared memory
 
-/// Bonus: a POSIX shared memory segment (`shm_open` + `mmap`), a file in the tmpfs at
-/// `/dev/shm` that every process mapping it shares. Dropping the handle unmaps it; the segment
-/// stays until its name is unlinked and the last mapping is gone.
-#[derive(Debug)]
-pub struct SharedMemory {
-    ptr: NonNull<u8>,
-    size: NonZeroUsize,
-    // Not Send or Sync: the mapping belongs to this process's address space.
-    _not_send: PhantomData<*mut u8>,
-}
-
 impl SharedMemory {
     /// Bonus: create the segment `name` (it must not exist yet) with mode 0o600, give it `size`
     /// bytes (`ftruncate`; they start zeroed; 0 is [`Error::EmptySegment`]) and map it shared,
@@ -349,11 +273,6 @@ impl SharedMemory {
     /// Bonus: open and map the existing segment `name`, at the size its creator gave it.
     pub fn open(name: &str) -> Result<SharedMemory> {
         todo!("Bonus: shm_open(name, O_RDWR), the size from fstat, mmap(MAP_SHARED)")
-    }
-
-    /// The segment's size in bytes.
-    pub fn size(&self) -> usize {
-        self.size.get()
     }
 
     /// Bonus: copy `bytes` into the segment at `offset`; [`Error::OutOfBounds`] if they do not
@@ -375,17 +294,6 @@ impl Drop for SharedMemory {
 }
 
 // --- Bonus 3: a message queue with priorities
-
-/// Bonus: a POSIX message queue (`mq_open`). Each message has a priority, and `receive` always
-/// returns the oldest message of the highest priority, whereas System V's `msgrcv` chooses by
-/// type. On Linux the descriptor is a file descriptor: reading the file (as
-/// `/dev/mqueue/<name>`) shows `QSIZE`, the bytes queued. Dropping the handle closes it.
-#[derive(Debug)]
-pub struct MessageQueue {
-    // Closed by Drop (nix's MqdT does not close itself).
-    mqd: ManuallyDrop<MqdT>,
-    message_size: usize,
-}
 
 impl MessageQueue {
     /// Bonus: create the queue `name` (it must not exist yet), mode 0o600, for
@@ -416,13 +324,6 @@ impl MessageQueue {
     /// Bonus: how many messages are queued now (`mq_getattr`).
     pub fn queued(&self) -> Result<usize> {
         todo!("Bonus: mq_getattr(..).curmsgs()")
-    }
-}
-
-impl AsFd for MessageQueue {
-    /// The queue's file descriptor, as `/proc/<pid>/fd` lists it.
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.mqd.as_fd()
     }
 }
 

@@ -58,14 +58,8 @@ fn sys(call: &'static str) -> impl Fn(Errno) -> Error {
 // ---------------------------------------------------------------------------------------------
 // Task 1: a segment and an attachment.
 
-/// A segment this process created and owns: dropping it marks it for removal (`IPC_RMID`).
-///
-/// The segment lives on while processes are still attached; it disappears at the last detach.
-#[derive(Debug)]
-pub struct Segment {
-    id: ShmId,
-    size: usize,
-}
+// Given in `given.rs`: [`Segment`] with its accessors `id`, `size` and `attach`, and
+// [`Attachment`] with `id`, `size` and `as_ptr`.
 
 impl Segment {
     /// Task 1: creates a new private segment (`IPC_PRIVATE`) of `size` bytes, mode `0600`.
@@ -112,20 +106,6 @@ impl Segment {
         })
     }
     // END SOLUTION
-
-    pub fn id(&self) -> ShmId {
-        self.id
-    }
-
-    /// The size asked for at creation (the mapping itself is rounded up to whole pages).
-    pub fn size(&self) -> usize {
-        self.size
-    }
-
-    /// Task 1: attaches the segment to this process; the same as [`Attachment::new`].
-    pub fn attach(&self) -> Result<Attachment> {
-        Attachment::new(self.id)
-    }
 
     /// Task 3: marks the segment for removal now (`IPC_RMID`) and reports failure.
     ///
@@ -190,23 +170,6 @@ fn id_error(errno: Errno, id: ShmId, call: &'static str) -> Error {
 }
 // END SOLUTION
 
-/// The segment mapped into this process's address space. Dropping it detaches (`shmdt`).
-///
-/// Two attachments of one segment, in one process or in two, are two ranges of virtual addresses
-/// backed by the same physical pages.
-#[derive(Debug)]
-pub struct Attachment {
-    addr: NonNull<u8>,
-    size: usize,
-    id: ShmId,
-    // Raw memory shared with other processes: not Sync (see the crate's notes on soundness).
-    _not_sync: PhantomData<*mut u8>,
-}
-
-// SAFETY: an attachment is a mapping of the whole process; moving the handle to another thread
-// moves nothing that belongs to the first one.
-unsafe impl Send for Attachment {}
-
 impl Attachment {
     /// Task 1: attaches segment `id` read-write, at an address the kernel chooses.
     ///
@@ -233,20 +196,6 @@ impl Attachment {
         attachment.size = stat(id)?.shm_segsz;
         Ok(attachment)
         // END SOLUTION
-    }
-
-    pub fn id(&self) -> ShmId {
-        self.id
-    }
-
-    /// The segment's size in bytes: the length of the slices below.
-    pub fn size(&self) -> usize {
-        self.size
-    }
-
-    /// The first byte of the mapping, for code that builds its own structures in it.
-    pub fn as_ptr(&self) -> *mut u8 {
-        self.addr.as_ptr()
     }
 
     /// Task 1: the segment's bytes, for as long as the attachment lives.
@@ -350,20 +299,7 @@ pub fn lookup(path: &Path) -> Result<ShmId> {
 // ---------------------------------------------------------------------------------------------
 // Task 3: what the kernel knows about a segment.
 
-/// What `shmctl(IPC_STAT)` says about a segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SegmentStatus {
-    /// Size in bytes, as created.
-    pub size: usize,
-    /// Current number of attachments, in all processes.
-    pub attachments: u64,
-    /// The process that created it.
-    pub creator: Pid,
-    /// The last process that attached or detached it.
-    pub last_attach_or_detach: Pid,
-    /// `IPC_RMID` was requested; it disappears at the last detach.
-    pub marked_for_removal: bool,
-}
+// Given in `given.rs`: [`SegmentStatus`].
 
 /// Task 3: asks the kernel (`shmctl(IPC_STAT)`) about segment `id`.
 pub fn status(id: ShmId) -> Result<SegmentStatus> {
@@ -398,15 +334,7 @@ fn stat(id: ShmId) -> Result<libc::shmid_ds> {
 // ---------------------------------------------------------------------------------------------
 // Task 2: a mailbox of one message each way.
 
-/// Which end of a [`Mailbox`] this process is. The host sends in one slot and receives from
-/// the other; the guest does the opposite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// Usually the process that created the segment.
-    Host,
-    /// Usually the process that attached an existing segment.
-    Guest,
-}
+// Given in `given.rs`: [`Side`].
 
 // BEGIN SOLUTION
 /// A slot header: a state word and a length, alone on a cache line, then the data.

@@ -25,7 +25,7 @@ use std::io::{self, Read, Write};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
@@ -63,20 +63,7 @@ fn io_error(call: &'static str) -> impl Fn(io::Error) -> Error {
 // ---------------------------------------------------------------------------------------------
 // Semaphores
 
-/// A System V semaphore set with one semaphore, private to this process and the children it
-/// forks. It is removed (`IPC_RMID`) when this value is dropped, also while unwinding from a
-/// panic. Children that inherit it must end with `_exit`, so that they do not remove it too.
-#[derive(Debug)]
-pub struct Semaphore {
-    id: i32,
-}
-
-/// Holds the semaphore taken by [`Semaphore::lock`]; gives it back when dropped. If the process
-/// dies first, the kernel gives it back (`SEM_UNDO`).
-#[derive(Debug)]
-pub struct SemaphoreGuard<'a> {
-    semaphore: &'a Semaphore,
-}
+// Given in `given.rs`: [`Semaphore`] (its `id` field and accessor) and [`SemaphoreGuard`].
 
 impl Semaphore {
     /// Task 1: a new semaphore set of one semaphore with permission bits `mode`, whose value
@@ -108,11 +95,6 @@ impl Semaphore {
         }
         Ok(semaphore)
         // END SOLUTION
-    }
-
-    /// The set's identifier (`semid`), as `ipcs -s` and `/proc/sysvipc/sem` show it.
-    pub fn id(&self) -> i32 {
-        self.id
     }
 
     /// Task 1: the current value (`semctl(GETVAL)`).
@@ -251,15 +233,7 @@ fn rmid(id: i32) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // A counter in shared memory
 
-/// A `u64` in a shared anonymous mapping: this process and every child it forks afterwards see
-/// (and change) the same memory.
-#[derive(Debug)]
-pub struct SharedCounter {
-    cell: NonNull<AtomicU64>,
-    len: NonZeroUsize,
-    // Not Send or Sync: the mapping belongs to this process's address space.
-    _not_send: PhantomData<*mut u64>,
-}
+// Given in `given.rs`: [`SharedCounter`] and its fields.
 
 impl SharedCounter {
     /// Task 1: map one shared, anonymous page (`MAP_SHARED | MAP_ANONYMOUS`) holding 0.
@@ -423,11 +397,7 @@ fn reap(pid: Pid) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // File locks
 
-/// A log file that several processes append records to.
-#[derive(Debug)]
-pub struct LogFile {
-    file: File,
-}
+// Given in `given.rs`: [`LogFile`] and its field. The fields of [`LogLock`] are yours.
 
 /// An exclusive lock on a [`LogFile`], released when dropped (or when the process ends).
 #[derive(Debug)]
@@ -436,11 +406,14 @@ pub struct LogLock<'a> {
     // STARTER: // One way: a duplicate of the LogFile's descriptor, locked with nix's `Flock` (flock locks
     // STARTER: // belong to the open file description, which the duplicate shares); dropping it unlocks.
     // STARTER: // Change the fields if you choose fcntl record locks instead.
+    // STARTER: _held: Flock<File>,
+    // STARTER: _file: PhantomData<&'a LogFile>,
+    // Ties the lock to the LogFile it was taken on.
+    _file: PhantomData<&'a LogFile>,
     // The lock belongs to the open file description, which this duplicate shares with the
     // LogFile; dropping the Flock unlocks it.
-    // END SOLUTION
     _held: Flock<File>,
-    _file: PhantomData<&'a LogFile>,
+    // END SOLUTION
 }
 
 impl LogFile {
@@ -527,39 +500,10 @@ impl LogFile {
 // the name at once and the object when the last user lets go. So a handle here closes (or
 // unmaps) on drop, and the creator also gets a [`PosixName`], which unlinks on drop.
 
-/// The mode of every object the bonus tasks create: read and write for the owner only.
-const POSIX_MODE: u32 = 0o600;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PosixKind {
-    Semaphore,
-    SharedMemory,
-    MessageQueue,
-}
-
-/// Bonus: the name of a POSIX IPC object this process created. Dropping it unlinks the name
-/// (`sem_unlink`, `shm_unlink` or `mq_unlink`), also while unwinding from a panic; the object
-/// itself lives on until the last process that has it open closes it. Children that inherit it
-/// must end with `_exit`, so that they do not unlink it too.
-///
-/// Every `open` and `create` below first checks the name: `/`, then 1 to 255 characters (251
-/// for a semaphore, whose file is `sem.` + name) with no other `/`, else
-/// [`Error::InvalidName`]. EEXIST is [`Error::NameTaken`], ENOENT [`Error::NoSuchName`].
-#[derive(Debug)]
-pub struct PosixName {
-    kind: PosixKind,
-    name: CString,
-}
+// Given in `given.rs`: `POSIX_MODE`, `PosixKind`, [`PosixName`] and its `as_str`, and the
+// handles [`NamedSemaphore`], [`SharedMemory`] and [`MessageQueue`] with their fields.
 
 impl PosixName {
-    /// The name, as given to `create`.
-    pub fn as_str(&self) -> &str {
-        // BEGIN SOLUTION
-        // Made from a &str, so valid UTF-8.
-        // END SOLUTION
-        self.name.to_str().unwrap_or_default()
-    }
-
     /// Bonus: unlink the name now, reporting failure.
     pub fn unlink(self) -> Result<()> {
         // BEGIN SOLUTION Bonus: sem_unlink, shm_unlink or mq_unlink by kind, and make sure Drop does not unlink a second time
@@ -641,15 +585,6 @@ fn posix_error(call: &'static str, name: &CStr, errno: Errno) -> Error {
 // END SOLUTION
 
 // --- Bonus 1: a named semaphore
-
-/// Bonus: a POSIX named semaphore, opened by name (`sem_open`). glibc keeps it in a small file,
-/// `/dev/shm/sem.<name>`, that every process using it maps; the value changes with atomic
-/// instructions, and the kernel is entered (a futex) only to sleep or to wake a sleeper. Dropping
-/// the handle closes it (`sem_close`); the name stays until unlinked.
-#[derive(Debug)]
-pub struct NamedSemaphore {
-    sem: NonNull<libc::sem_t>,
-}
 
 impl NamedSemaphore {
     /// Bonus: create the semaphore `name` (it must not exist yet) with value `initial` (at most
@@ -818,17 +753,6 @@ pub fn count_with_named_semaphore(name: &str, processes: usize, iterations: usiz
 
 // --- Bonus 2: named shared memory
 
-/// Bonus: a POSIX shared memory segment (`shm_open` + `mmap`), a file in the tmpfs at
-/// `/dev/shm` that every process mapping it shares. Dropping the handle unmaps it; the segment
-/// stays until its name is unlinked and the last mapping is gone.
-#[derive(Debug)]
-pub struct SharedMemory {
-    ptr: NonNull<u8>,
-    size: NonZeroUsize,
-    // Not Send or Sync: the mapping belongs to this process's address space.
-    _not_send: PhantomData<*mut u8>,
-}
-
 impl SharedMemory {
     /// Bonus: create the segment `name` (it must not exist yet) with mode 0o600, give it `size`
     /// bytes (`ftruncate`; they start zeroed; 0 is [`Error::EmptySegment`]) and map it shared,
@@ -905,11 +829,6 @@ impl SharedMemory {
     }
     // END SOLUTION
 
-    /// The segment's size in bytes.
-    pub fn size(&self) -> usize {
-        self.size.get()
-    }
-
     /// Bonus: copy `bytes` into the segment at `offset`; [`Error::OutOfBounds`] if they do not
     /// fit. Another process sees them at once: synchronise (a semaphore, a pipe) before it reads.
     pub fn write_at(&self, offset: usize, bytes: &[u8]) -> Result<()> {
@@ -969,17 +888,6 @@ impl Drop for SharedMemory {
 }
 
 // --- Bonus 3: a message queue with priorities
-
-/// Bonus: a POSIX message queue (`mq_open`). Each message has a priority, and `receive` always
-/// returns the oldest message of the highest priority, whereas System V's `msgrcv` chooses by
-/// type. On Linux the descriptor is a file descriptor: reading the file (as
-/// `/dev/mqueue/<name>`) shows `QSIZE`, the bytes queued. Dropping the handle closes it.
-#[derive(Debug)]
-pub struct MessageQueue {
-    // Closed by Drop (nix's MqdT does not close itself).
-    mqd: ManuallyDrop<MqdT>,
-    message_size: usize,
-}
 
 impl MessageQueue {
     /// Bonus: create the queue `name` (it must not exist yet), mode 0o600, for
@@ -1098,13 +1006,6 @@ impl MessageQueue {
         }
     }
     // END SOLUTION
-}
-
-impl AsFd for MessageQueue {
-    /// The queue's file descriptor, as `/proc/<pid>/fd` lists it.
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.mqd.as_fd()
-    }
 }
 
 impl Drop for MessageQueue {
