@@ -955,6 +955,38 @@ fn task4_a_label_of_the_wrong_size_is_rejected(#[case] len: usize) {
     });
 }
 
+#[rstest]
+#[case::one_byte(1)]
+#[case::exactly_max_label(MAX_LABEL)]
+fn task4_labels_at_the_limits_travel_whole(#[case] len: usize) {
+    isolated(PASSING_HINT, || {
+        let (a, b) = stream_pair();
+        let label: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        let file = File::open("/proc/self/stat").expect("open a file");
+        let sent = send_fd(a.as_fd(), file.as_fd(), &label);
+        let received = recv_fd(b.as_fd()).map(|passed| passed.label);
+        (
+            format!("{sent:?}"),
+            sent.is_ok(),
+            received.as_ref().ok().cloned(),
+            format!("{received:?}"),
+        )
+    })
+    .judge(
+        |(sent, sent_ok, received, shown): (String, bool, Option<Vec<u8>>, String), _| {
+            assert!(
+                sent_ok,
+                "a label of {len} bytes is allowed (1 to MAX_LABEL = {MAX_LABEL}): send_fd gave {sent}"
+            );
+            let expected: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(
+                received.as_deref() == Some(&expected[..]),
+                "the {len}-byte label must arrive whole with the descriptor; recv_fd gave {shown}"
+            );
+        },
+    );
+}
+
 #[test]
 fn task4_passing_leaks_no_descriptor() {
     isolated(PASSING_HINT, || {
