@@ -52,13 +52,7 @@ pub struct Site {
 macro_rules! assert_snapshot {
     ($name:expr, $value:expr $(, filters = [$(($re:expr, $with:expr)),* $(,)?])? $(,)?) => {
         $crate::snapshot::assert_text(
-            &$crate::snapshot::Site {
-                manifest_dir: ::std::env!("CARGO_MANIFEST_DIR"),
-                file: ::std::file!(),
-                line: ::std::line!(),
-                module: ::std::module_path!(),
-                expression: ::std::stringify!($value),
-            },
+            &$crate::__snapshot_site!($value),
             ::std::convert::AsRef::<str>::as_ref(&$name),
             &::std::format!("{}", $value),
             &[$($(($re, $with)),*)?],
@@ -72,17 +66,26 @@ macro_rules! assert_snapshot {
 macro_rules! assert_debug_snapshot {
     ($name:expr, $value:expr $(, filters = [$(($re:expr, $with:expr)),* $(,)?])? $(,)?) => {
         $crate::snapshot::assert_text(
-            &$crate::snapshot::Site {
-                manifest_dir: ::std::env!("CARGO_MANIFEST_DIR"),
-                file: ::std::file!(),
-                line: ::std::line!(),
-                module: ::std::module_path!(),
-                expression: ::std::stringify!($value),
-            },
+            &$crate::__snapshot_site!($value),
             ::std::convert::AsRef::<str>::as_ref(&$name),
             &::std::format!("{:#?}", $value),
             &[$($(($re, $with)),*)?],
         )
+    };
+}
+
+/// Where a snapshot assertion stands, for both macros. Public for them only.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __snapshot_site {
+    ($value:expr) => {
+        $crate::snapshot::Site {
+            manifest_dir: ::std::env!("CARGO_MANIFEST_DIR"),
+            file: ::std::file!(),
+            line: ::std::line!(),
+            module: ::std::module_path!(),
+            expression: ::std::stringify!($value),
+        }
     };
 }
 
