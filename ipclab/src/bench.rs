@@ -47,6 +47,9 @@ pub struct Throughput {
     pub size: usize,
     pub one_cpu: Option<Cell>,
     pub two_cpus: Option<Cell>,
+    /// The name of the raw mechanism's row this solution's row stands beside.
+    #[serde(default)]
+    pub raw: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +57,8 @@ pub struct Latency {
     pub mechanism: String,
     pub one_cpu: Option<Cell>,
     pub two_cpus: Option<Cell>,
+    #[serde(default)]
+    pub raw: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,6 +72,11 @@ pub struct Syscalls {
 /// An `ipclab-bench --only` run.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Run {
+    /// The raw mechanisms the solution rows stand beside (their `raw`), measured in the same run.
+    #[serde(default)]
+    pub throughput: Vec<Throughput>,
+    #[serde(default)]
+    pub latency: Vec<Latency>,
     pub solutions: Vec<Throughput>,
     pub solution_latency: Vec<Latency>,
     #[serde(default)]
@@ -83,6 +93,8 @@ pub struct Measured {
     pub label: String,
     /// What a system call count is per: `message`, `round trip`, `pipeline`.
     pub per: &'static str,
+    /// The key of the raw mechanism's row (in [`raw_speeds`]) this row stands beside.
+    pub raw: Option<String>,
     pub one: Vec<f64>,
     pub two: Vec<f64>,
 }
@@ -105,6 +117,10 @@ pub fn speeds(run: &Run, exercise: &str) -> Vec<Measured> {
         key: format!("throughput: {} @ {}", r.mechanism, r.size),
         label: format!("{} ({} per write)", short(&r.mechanism), size(r.size)),
         per: "message",
+        raw: r
+            .raw
+            .as_ref()
+            .map(|raw| format!("throughput: {raw} @ {}", r.size)),
         one: speed(&r.one_cpu, false).into_iter().collect(),
         two: speed(&r.two_cpus, false).into_iter().collect(),
     });
@@ -119,10 +135,33 @@ pub fn speeds(run: &Run, exercise: &str) -> Vec<Measured> {
         } else {
             "round trip"
         },
+        raw: r.raw.as_ref().map(|raw| format!("latency: {raw}")),
         one: speed(&r.one_cpu, true).into_iter().collect(),
         two: speed(&r.two_cpus, true).into_iter().collect(),
     });
     throughput.chain(latency).collect()
+}
+
+/// The raw mechanisms' rows of one run as speeds, keyed as [`Measured::raw`] names them.
+pub fn raw_speeds(run: &Run) -> Vec<Measured> {
+    let as_run = Run {
+        throughput: Vec::new(),
+        latency: Vec::new(),
+        solutions: run.throughput.clone(),
+        solution_latency: run.latency.clone(),
+        syscalls: Vec::new(),
+    };
+    speeds(&as_run, "")
+        .into_iter()
+        .map(|mut m| {
+            let name = m.key.split_once(": ").map_or(&*m.key, |(_, name)| name);
+            m.label = name
+                .rsplit_once(" @ ")
+                .map_or(name, |(name, _)| name)
+                .to_owned();
+            m
+        })
+        .collect()
 }
 
 fn size(bytes: usize) -> String {
@@ -235,6 +274,37 @@ pub fn verdict(
         _ => format!("{head}: slower"),
     };
     format!("{line}{note}")
+}
+
+/// The lines of the "beside the raw mechanism" table: for each row that names its raw
+/// mechanism, yours ÷ raw and the reference ÷ raw, one CPU / two CPUs (`—` where a placement
+/// was not measured).
+pub fn beside_raw(theirs: &[Measured], ours: &[Measured], raw: &[Measured]) -> Vec<String> {
+    let pair = |row: Option<&Measured>, base: &Measured| -> String {
+        let cell = |a: Option<&Vec<f64>>, b: &[f64]| {
+            a.and_then(|a| ratio(a, b))
+                .map_or_else(|| "—".to_owned(), |r| format!("{r:.2}"))
+        };
+        format!(
+            "{} / {}",
+            cell(row.map(|r| &r.one), &base.one),
+            cell(row.map(|r| &r.two), &base.two)
+        )
+    };
+    theirs
+        .iter()
+        .filter_map(|row| {
+            let base = raw.iter().find(|b| Some(&b.key) == row.raw.as_ref())?;
+            let mine = ours.iter().find(|r| r.key == row.key);
+            Some(format!(
+                "{:<58} {:>11} {:>11}\n    (raw: {})",
+                row.label,
+                pair(mine, base),
+                pair(Some(row), base),
+                base.label
+            ))
+        })
+        .collect()
 }
 
 /// The manifest of the generated workspace: `solutions/Cargo.toml` with only the bench as
@@ -532,6 +602,8 @@ pub fn bench(app: &App, args: BenchArgs) -> Result<ExitCode, Failure> {
     let rounds = args.rounds.max(1);
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     let (mut our_calls, mut their_calls) = (Vec::new(), Vec::new());
+    // The raw mechanisms, measured by both binaries alike (the same code in each).
+    let mut raw = Vec::new();
     for round in 0..rounds {
         let count = strace && round + 1 == rounds;
         for (name, binary, into, calls) in [
@@ -560,6 +632,7 @@ pub fn bench(app: &App, args: BenchArgs) -> Result<ExitCode, Failure> {
             bar.finish_and_clear();
             let run = run?;
             gather(into, speeds(&run, &exercise));
+            gather(&mut raw, raw_speeds(&run));
             if count {
                 *calls = run.syscalls;
             }
@@ -618,6 +691,19 @@ pub fn bench(app: &App, args: BenchArgs) -> Result<ExitCode, Failure> {
                 spread(&row.one).max(spread(&row.two)),
             );
             verdicts.push((r, line));
+        }
+    }
+    let beside = beside_raw(&theirs, &ours, &raw);
+    if !beside.is_empty() {
+        println!();
+        println!(
+            "{}: yours and the reference ÷ the bare system calls in a loop (1.00: as fast as \
+             the mechanism itself allows), one CPU / two CPUs:",
+            paint(BOLD, "beside the raw mechanism")
+        );
+        println!("  {:<58} {:>11} {:>11}", "", "yours", "reference");
+        for line in beside {
+            println!("  {line}");
         }
     }
     println!();
@@ -756,6 +842,41 @@ mod tests {
         assert_eq!(all[0].one, [100.0, 100.0]);
         assert_eq!(ratio(&[1.0, 3.0, 2.0], &[4.0, 6.0]), Some(0.5));
         assert_eq!(best(&[]), None);
+    }
+
+    #[test]
+    fn the_raw_mechanism_stands_beside_both_sides() {
+        let run: Run = serde_json::from_str(
+            r#"{"throughput":[{"mechanism":"FIFO","size":4096,
+                "one_cpu":{"median":200.0,"verified":true},"two_cpus":null}],
+               "latency":[{"mechanism":"System V semaphores","one_cpu":
+                {"median":0.5,"verified":true},"two_cpus":{"median":0.25,"verified":true}}],
+               "solutions":[{"mechanism":"exercise02 send","size":4096,"raw":"FIFO",
+                "one_cpu":{"median":100.0,"verified":true},"two_cpus":null}],
+               "solution_latency":[{"mechanism":"exercise02 ping","raw":"System V semaphores",
+                "one_cpu":{"median":1.0,"verified":true},"two_cpus":{"median":1.0,"verified":true}}]}"#,
+        )
+        .unwrap();
+        let raw = raw_speeds(&run);
+        assert_eq!(raw[0].key, "throughput: FIFO @ 4096");
+        assert_eq!(raw[0].label, "FIFO");
+        assert_eq!(raw[1].key, "latency: System V semaphores");
+        let reference = speeds(&run, "exercise02");
+        let mut yours = reference.clone();
+        yours[0].one = vec![50.0];
+        let lines = beside_raw(&reference, &yours, &raw);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("send (4 KiB per write)")
+                && lines[0].contains("0.25 / —")
+                && lines[0].contains("0.50 / —")
+                && lines[0].ends_with("(raw: FIFO)"),
+            "{}",
+            lines[0]
+        );
+        // Latency as speeds: the raw round trip takes half (one CPU) and a quarter (two CPUs)
+        // of the solution's.
+        assert!(lines[1].contains("0.50 / 0.25"), "{}", lines[1]);
     }
 
     #[test]

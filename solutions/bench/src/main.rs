@@ -286,25 +286,54 @@ fn only(exercise: &str, quick: bool, count: bool, out: &std::path::Path) -> Exit
     let mine = |name: &str| name.starts_with(&format!("{exercise} "));
     let (more_throughput, more_latency) =
         suite::more_solutions(quick, effort.trials, effort.rounds, &cpus);
+    // The exercise's rows, and the raw rows measured beside them (the loops the solutions'
+    // `raw` names that the lab has no row for, such as "pipe, into fresh memory").
+    let (solutions, raw_throughput): (Vec<_>, Vec<_>) = throughput(effort, &cpus)
+        .into_iter()
+        .map(suite::solution_row)
+        .chain(more_throughput)
+        .partition(|r| mine(&r.mechanism));
+    let (solution_latency, raw_latency): (Vec<_>, Vec<_>) = latency(effort, &cpus)
+        .into_iter()
+        .map(suite::solution_latency)
+        .chain(more_latency)
+        .partition(|r| mine(&r.mechanism));
+    // Every other raw row the exercise's rows name comes from the lab, measured here alone.
+    let (lab_throughput, lab_latency) = suite::raw_rows(
+        &solutions,
+        &solution_latency,
+        quick,
+        effort.trials,
+        effort.rounds,
+        &cpus,
+    );
+    let named = |raw: &str, size: Option<usize>| {
+        solutions
+            .iter()
+            .any(|s| s.raw.as_deref() == Some(raw) && size.is_none_or(|z| z == s.size))
+            || solution_latency
+                .iter()
+                .any(|s| size.is_none() && s.raw.as_deref() == Some(raw))
+    };
+    let raw_throughput: Vec<_> = raw_throughput
+        .into_iter()
+        .filter(|r| named(&r.mechanism, Some(r.size)))
+        .chain(lab_throughput)
+        .collect();
+    let raw_latency: Vec<_> = raw_latency
+        .into_iter()
+        .filter(|r| named(&r.mechanism, None))
+        .chain(lab_latency)
+        .collect();
     let mut run = results::Run {
         quick,
         machine: machine.clone(),
         memcpy: Vec::new(),
         syscall_seconds: 0.0,
-        throughput: Vec::new(),
-        latency: Vec::new(),
-        solutions: throughput(effort, &cpus)
-            .into_iter()
-            .map(suite::solution_row)
-            .chain(more_throughput)
-            .filter(|r| mine(&r.mechanism))
-            .collect(),
-        solution_latency: latency(effort, &cpus)
-            .into_iter()
-            .map(suite::solution_latency)
-            .chain(more_latency)
-            .filter(|r| mine(&r.mechanism))
-            .collect(),
+        throughput: raw_throughput,
+        latency: raw_latency,
+        solutions,
+        solution_latency,
         c_throughput: Vec::new(),
         c_latency: Vec::new(),
         syscalls: Vec::new(),
@@ -399,18 +428,23 @@ fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
     let queue_bytes = effort.bytes(32 * MIB);
     let mut rows = Vec::new();
     let input: Vec<u8> = (0..effort.bytes(64 * MIB)).map(|i| i as u8).collect();
-    if ONLY.get().is_none() {
+    // (With `--only`, only the ones the exercise's rows stand beside.)
+    if wanted("exercise01") || wanted("exercise06") {
         progress("raw pipes and socket pair into fresh memory, a pipe echo");
-        for (name, channel) in [
-            (PIPE_MEMORY, Channel::Pipe(None)),
-            (SOCKET_MEMORY, Channel::SocketPair),
+        for (name, channel, of) in [
+            (PIPE_MEMORY, Channel::Pipe(None), "exercise01"),
+            (SOCKET_MEMORY, Channel::SocketPair, "exercise06"),
         ] {
-            let cells =
-                both(&|cpu| one_way(channel, 64 * KIB, input.len(), Sink::FreshMemory, cpu));
-            rows.push(row(name, 64 * KIB, cells, None));
+            if wanted(of) {
+                let cells =
+                    both(&|cpu| one_way(channel, 64 * KIB, input.len(), Sink::FreshMemory, cpu));
+                rows.push(row(name, 64 * KIB, cells, None));
+            }
         }
-        let cells = both(&|cpu| raw::pipe_echo(&input, cpu));
-        rows.push(row(ECHO, 64 * KIB, cells, None));
+        if wanted("exercise01") {
+            let cells = both(&|cpu| raw::pipe_echo(&input, cpu));
+            rows.push(row(ECHO, 64 * KIB, cells, None));
+        }
     }
 
     if wanted("exercise01") {

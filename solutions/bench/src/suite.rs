@@ -91,11 +91,172 @@ fn both_latency(cpus: &[usize], f: &dyn Fn(usize) -> Result<Vec<f64>>) -> [Optio
         .map(|p| on(p, cpus, &mut |cpu| f(cpu)).map(latency_cell))
 }
 
-pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
-    // Bytes per trial: enough writes to average over, capped so that one trial stays short.
+/// Bytes per trial of a throughput row: enough writes to average over, capped so that one trial
+/// stays short.
+fn trial_bytes(quick: bool, size: usize) -> usize {
     let cap = if quick { 4 << 20 } else { 128 << 20 };
     let writes = if quick { 1000 } else { 20_000 };
-    let bytes = |size: usize| (size * writes).min(cap).max(size * 4);
+    (size * writes).min(cap).max(size * 4)
+}
+
+/// The sizes the System V message queue is measured at: the lab's sizes below msgmax, and msgmax.
+fn queue_sizes() -> Vec<usize> {
+    let msgmax = lab::msgmax();
+    let mut sizes: Vec<usize> = SIZES.iter().copied().filter(|&s| s < msgmax).collect();
+    sizes.push(msgmax);
+    sizes
+}
+
+/// One throughput row of the lab, by name and size, in Rust and (where it has a twin) in C:
+/// `None` for a name the lab does not measure.
+fn lab_throughput(
+    name: &str,
+    size: usize,
+    quick: bool,
+    n: usize,
+    cpus: &[usize],
+    pattern: &Pattern,
+) -> Option<(Cells, Option<Cells>)> {
+    let bytes = trial_bytes(quick, size);
+    if let Some(fds) = Fds::ALL.into_iter().find(|f| f.name() == name) {
+        let rust = both_throughput(cpus, n, &|cpu| {
+            lab::throughput(fds, size, bytes, pattern, cpu)
+        });
+        let c = cbase::kind(fds).map(|kind| {
+            both_throughput(cpus, n, &|cpu| {
+                cbase::fd_throughput(kind, size, bytes, pattern, cpu)
+            })
+        });
+        return Some((rust, c));
+    }
+    if let Some(wait) = [Wait::Spin, Wait::Futex]
+        .into_iter()
+        .find(|&w| ring_name(w) == name)
+    {
+        // More bytes than the other rows: the ring is fast, and a trial must outlast a time
+        // slice or two to say anything.
+        let total = bytes.max(if quick { 16 << 20 } else { 512 << 20 }.min(size * 20_000));
+        let rust = both_throughput(cpus, n, &|cpu| {
+            ring::throughput(wait, size, RING_CAPACITY, total, pattern, cpu)
+        });
+        let c = both_throughput(cpus, n, &|cpu| {
+            cbase::ring_throughput(wait, size, RING_CAPACITY, total, pattern, cpu)
+        });
+        return Some((rust, Some(c)));
+    }
+    if name == QUEUE {
+        let rust = both_throughput(cpus, n, &|cpu| {
+            lab::queue_throughput(size, bytes, pattern, cpu)
+        });
+        let c = both_throughput(cpus, n, &|cpu| {
+            cbase::queue_throughput(size, bytes, pattern, cpu)
+        });
+        return Some((rust, Some(c)));
+    }
+    None
+}
+
+/// One row's cells, one CPU and two; a lab row comes with its C twin's where it has one.
+type Cells = [Option<Cell>; 2];
+
+const QUEUE: &str = "System V message queue";
+const LATENCY_ONLY: [&str; 5] = [
+    QUEUE,
+    "System V semaphores",
+    "System V shared memory (spin, then yield)",
+    "signals (kill + sigwaitinfo)",
+    "eventfd",
+];
+
+/// One latency row of the lab, by name, in Rust and (where it has a twin) in C: `None` for a
+/// name the lab does not measure.
+fn lab_latency(
+    name: &str,
+    rounds: usize,
+    cpus: &[usize],
+) -> Option<(Cells, Option<Cells>)> {
+    if let Some(fds) = Fds::ALL.into_iter().find(|f| f.name() == name) {
+        let rust = both_latency(cpus, &|cpu| lab::fd_latency(fds, rounds, cpu));
+        let c = cbase::kind(fds)
+            .map(|kind| both_latency(cpus, &|cpu| cbase::fd_latency(kind, rounds, cpu)));
+        return Some((rust, c));
+    }
+    let rust = match name {
+        QUEUE => both_latency(cpus, &|cpu| lab::queue_latency(rounds, cpu)),
+        "System V semaphores" => both_latency(cpus, &|cpu| lab::semaphore_latency(rounds, cpu)),
+        "System V shared memory (spin, then yield)" => {
+            both_latency(cpus, &|cpu| lab::shm_latency(rounds, cpu))
+        }
+        "signals (kill + sigwaitinfo)" => {
+            both_latency(cpus, &|cpu| lab::signal_latency(rounds, cpu))
+        }
+        "eventfd" => both_latency(cpus, &|cpu| lab::eventfd_latency(rounds, cpu)),
+        _ => return None,
+    };
+    let c = (name == QUEUE).then(|| both_latency(cpus, &|cpu| cbase::queue_latency(rounds, cpu)));
+    Some((rust, c))
+}
+
+fn throughput_row(name: &str, size: usize, [one, two]: [Option<Cell>; 2]) -> Throughput {
+    Throughput {
+        mechanism: name.into(),
+        size,
+        one_cpu: one,
+        two_cpus: two,
+        raw: None,
+    }
+}
+
+fn latency_row(name: &str, [one, two]: [Option<Cell>; 2]) -> Latency {
+    Latency {
+        mechanism: name.into(),
+        one_cpu: one,
+        two_cpus: two,
+        raw: None,
+    }
+}
+
+/// The lab's rows that `solutions` and `latency` name as their raw mechanisms (for `--only`:
+/// the student's race shows the raw loop beside both sides). Rows the lab does not measure
+/// (the solutions' own raw rows, such as "pipe, into fresh memory") are left to their caller.
+pub fn raw_rows(
+    solutions: &[Throughput],
+    latency: &[Latency],
+    quick: bool,
+    n: usize,
+    rounds: usize,
+    cpus: &[usize],
+) -> (Vec<Throughput>, Vec<Latency>) {
+    let pattern = Pattern::new(1 << 20);
+    let mut throughput: Vec<Throughput> = Vec::new();
+    for r in solutions {
+        let Some(raw) = &r.raw else { continue };
+        if throughput
+            .iter()
+            .any(|t| &t.mechanism == raw && t.size == r.size)
+        {
+            continue;
+        }
+        if let Some((cells, _)) = lab_throughput(raw, r.size, quick, n, cpus, &pattern) {
+            progress(&format!("the raw mechanism: {raw}"));
+            throughput.push(throughput_row(raw, r.size, cells));
+        }
+    }
+    let mut lat: Vec<Latency> = Vec::new();
+    for r in latency {
+        let Some(raw) = &r.raw else { continue };
+        if lat.iter().any(|l| &l.mechanism == raw) {
+            continue;
+        }
+        if let Some((cells, _)) = lab_latency(raw, rounds, cpus) {
+            progress(&format!("the raw mechanism: {raw}"));
+            lat.push(latency_row(raw, cells));
+        }
+    }
+    (throughput, lat)
+}
+
+pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
     let pattern = Pattern::new(1 << 20);
 
     progress("memcpy and a system call");
@@ -108,7 +269,9 @@ pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
             ("memcpy (from memory)", big),
         ] {
             let one = on(Placement::SameCpu, cpus, &mut |_| {
-                trials(n, || lab::memcpy(size, span, &mut buffers, bytes(size) * 8))
+                trials(n, || {
+                    lab::memcpy(size, span, &mut buffers, trial_bytes(quick, size) * 8)
+                })
             })
             .map(cell);
             memcpy.push(Throughput {
@@ -125,105 +288,40 @@ pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
 
     let mut throughput = Vec::new();
     let mut c_throughput = Vec::new();
-    let row = |name: &str, size, [one, two]: [Option<Cell>; 2]| Throughput {
-        mechanism: name.into(),
-        size,
-        one_cpu: one,
-        two_cpus: two,
-        raw: None,
-    };
-    for fds in Fds::ALL {
-        progress(fds.name());
-        for size in fds.sizes(&SIZES) {
-            let cells = both_throughput(cpus, n, &|cpu| {
-                lab::throughput(fds, size, bytes(size), &pattern, cpu)
-            });
-            throughput.push(row(fds.name(), size, cells));
-            if let Some(kind) = cbase::kind(fds) {
-                let cells = both_throughput(cpus, n, &|cpu| {
-                    cbase::fd_throughput(kind, size, bytes(size), &pattern, cpu)
-                });
-                c_throughput.push(row(fds.name(), size, cells));
-            }
+    let rows = Fds::ALL
+        .into_iter()
+        .flat_map(|fds| fds.sizes(&SIZES).into_iter().map(move |s| (fds.name(), s)))
+        .chain(
+            [Wait::Spin, Wait::Futex]
+                .into_iter()
+                .flat_map(|w| SIZES.map(|s| (ring_name(w), s))),
+        )
+        .chain(queue_sizes().into_iter().map(|s| (QUEUE, s)));
+    let mut last = "";
+    for (name, size) in rows {
+        if name != last {
+            progress(name);
+            last = name;
         }
-    }
-    for wait in [Wait::Spin, Wait::Futex] {
-        progress(ring_name(wait));
-        for size in SIZES {
-            // More bytes than the other rows: the ring is fast, and a trial must outlast a
-            // time slice or two to say anything.
-            let total =
-                bytes(size).max(if quick { 16 << 20 } else { 512 << 20 }.min(size * 20_000));
-            let cells = both_throughput(cpus, n, &|cpu| {
-                ring::throughput(wait, size, RING_CAPACITY, total, &pattern, cpu)
-            });
-            throughput.push(row(ring_name(wait), size, cells));
-            let cells = both_throughput(cpus, n, &|cpu| {
-                cbase::ring_throughput(wait, size, RING_CAPACITY, total, &pattern, cpu)
-            });
-            c_throughput.push(row(ring_name(wait), size, cells));
+        let (rust, c) = lab_throughput(name, size, quick, n, cpus, &pattern)
+            .expect("the lab measures its own rows");
+        throughput.push(throughput_row(name, size, rust));
+        if let Some(c) = c {
+            c_throughput.push(throughput_row(name, size, c));
         }
-    }
-    progress("System V message queue");
-    let msgmax = lab::msgmax();
-    let mut queue_sizes: Vec<usize> = SIZES.iter().copied().filter(|&s| s < msgmax).collect();
-    queue_sizes.push(msgmax);
-    for size in queue_sizes {
-        let cells = both_throughput(cpus, n, &|cpu| {
-            lab::queue_throughput(size, bytes(size), &pattern, cpu)
-        });
-        throughput.push(row("System V message queue", size, cells));
-        let cells = both_throughput(cpus, n, &|cpu| {
-            cbase::queue_throughput(size, bytes(size), &pattern, cpu)
-        });
-        c_throughput.push(row("System V message queue", size, cells));
     }
 
     progress("latency");
     let mut latency = Vec::new();
-    let mut add = |name: &str, f: &dyn Fn(usize) -> Result<Vec<f64>>| {
-        let [one, two] = both_latency(cpus, f);
-        latency.push(Latency {
-            mechanism: name.into(),
-            one_cpu: one,
-            two_cpus: two,
-            raw: None,
-        });
-    };
-    for fds in Fds::ALL {
-        add(fds.name(), &|cpu| lab::fd_latency(fds, rounds, cpu));
-    }
-    add("System V message queue", &|cpu| {
-        lab::queue_latency(rounds, cpu)
-    });
-    add("System V semaphores", &|cpu| {
-        lab::semaphore_latency(rounds, cpu)
-    });
-    add("System V shared memory (spin, then yield)", &|cpu| {
-        lab::shm_latency(rounds, cpu)
-    });
-    add("signals (kill + sigwaitinfo)", &|cpu| {
-        lab::signal_latency(rounds, cpu)
-    });
-    add("eventfd", &|cpu| lab::eventfd_latency(rounds, cpu));
     let mut c_latency = Vec::new();
-    let mut add_c = |name: &str, f: &dyn Fn(usize) -> Result<Vec<f64>>| {
-        let [one, two] = both_latency(cpus, f);
-        c_latency.push(Latency {
-            mechanism: name.into(),
-            one_cpu: one,
-            two_cpus: two,
-            raw: None,
-        });
-    };
-    for fds in Fds::ALL {
-        if let Some(kind) = cbase::kind(fds) {
-            add_c(fds.name(), &|cpu| cbase::fd_latency(kind, rounds, cpu));
+    let names = Fds::ALL.map(Fds::name).into_iter().chain(LATENCY_ONLY);
+    for name in names {
+        let (rust, c) = lab_latency(name, rounds, cpus).expect("the lab measures its own rows");
+        latency.push(latency_row(name, rust));
+        if let Some(c) = c {
+            c_latency.push(latency_row(name, c));
         }
     }
-    add_c("System V message queue", &|cpu| {
-        cbase::queue_latency(rounds, cpu)
-    });
     Lab {
         memcpy,
         syscall_seconds,
