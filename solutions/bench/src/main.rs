@@ -16,6 +16,7 @@
 compile_error!("ipclab-bench measures Linux system calls: build it on Linux.");
 
 mod cbase;
+mod choose;
 mod count;
 mod lab;
 mod more;
@@ -82,8 +83,50 @@ pub(crate) struct LatencyRow {
     pub(crate) cross: Option<Result<Sample>>,
 }
 
+const USAGE: &str = "\
+usage: ipclab-bench [--quick] [--out DIR] [--note TEXT]   the whole lab and every solution
+       ipclab-bench --only exerciseNN [--quick] [--count-syscalls] [--out DIR]
+       ipclab-bench --render DIR          redraw DIR's tables and charts from its results.json
+       ipclab-bench --count throughput|latency NAME SIZE MESSAGES   one measurement, for strace";
+
+/// The flags and how many values each takes: anything else is a mistake to report, not to
+/// ignore (an ignored typo would start a run of a minute and overwrite the last results).
+const FLAGS: [(&str, usize); 7] = [
+    ("--quick", 0),
+    ("--out", 1),
+    ("--note", 1),
+    ("--only", 1),
+    ("--count-syscalls", 0),
+    ("--render", 1),
+    ("--count", 4),
+];
+
+/// `Err(line)` for an argument no flag takes.
+fn check_arguments(args: &[String]) -> std::result::Result<(), String> {
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let Some((flag, values)) = FLAGS.iter().find(|(f, _)| f == arg) else {
+            return Err(format!("ipclab-bench: unknown argument {arg:?}"));
+        };
+        for _ in 0..*values {
+            if rest.next().is_none() {
+                return Err(format!("ipclab-bench: {flag} needs {values} value(s)"));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    if let Err(line) = check_arguments(&args) {
+        eprintln!("{line}\n{USAGE}");
+        return ExitCode::from(2);
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let out_dir = match args.iter().position(|a| a == "--out") {
         Some(i) => match args.get(i + 1) {
@@ -152,6 +195,11 @@ fn main() -> ExitCode {
             eprintln!("ipclab-bench: --only needs an exercise (exercise01 … exercise09)");
             return ExitCode::from(2);
         };
+        let known = (1..=9).any(|n| *exercise == format!("exercise{n:02}"));
+        if !known {
+            eprintln!("ipclab-bench: --only takes exercise01 … exercise09, not {exercise:?}");
+            return ExitCode::from(2);
+        }
         let _ = ONLY.set(exercise.clone());
         let count = args.iter().any(|a| a == "--count-syscalls");
         return only(exercise, quick, count, &out_dir);
@@ -588,4 +636,24 @@ fn latency(effort: Effort, cpus: &[usize]) -> Vec<LatencyRow> {
         cross: None,
     });
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_arguments;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_typo_is_reported_instead_of_starting_a_run() {
+        assert_eq!(
+            check_arguments(&args(&["--quik"])),
+            Err("ipclab-bench: unknown argument \"--quik\"".into())
+        );
+        assert!(check_arguments(&args(&["--out"])).is_err());
+        assert!(check_arguments(&args(&["--only", "exercise07", "--count-syscalls"])).is_ok());
+        assert!(check_arguments(&args(&["--count", "latency", "FIFO", "1", "10"])).is_ok());
+    }
 }

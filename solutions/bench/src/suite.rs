@@ -170,11 +170,7 @@ const LATENCY_ONLY: [&str; 5] = [
 
 /// One latency row of the lab, by name, in Rust and (where it has a twin) in C: `None` for a
 /// name the lab does not measure.
-fn lab_latency(
-    name: &str,
-    rounds: usize,
-    cpus: &[usize],
-) -> Option<(Cells, Option<Cells>)> {
+fn lab_latency(name: &str, rounds: usize, cpus: &[usize]) -> Option<(Cells, Option<Cells>)> {
     if let Some(fds) = Fds::ALL.into_iter().find(|f| f.name() == name) {
         let rust = both_latency(cpus, &|cpu| lab::fd_latency(fds, rounds, cpu));
         let c = cbase::kind(fds)
@@ -461,16 +457,19 @@ pub fn more_solutions(
     (throughput, latency)
 }
 
-/// Writes results.json, results.md and the charts into `dir`; returns the Markdown.
+/// Writes results.json, results.md, which-mechanism.md and the charts into `dir`; returns the
+/// Markdown of both tables.
 pub fn write(run: &Run, dir: &Path) -> std::result::Result<String, Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(run)?)?;
     let markdown = crate::results::untranslated(&crate::results::markdown(run));
     std::fs::write(dir.join("results.md"), &markdown)?;
+    let choose = crate::results::untranslated(&crate::choose::markdown(run));
+    std::fs::write(dir.join("which-mechanism.md"), &choose)?;
     crate::results::throughput_chart(run, false, &dir.join("throughput-one-cpu.svg"))?;
     crate::results::throughput_chart(run, true, &dir.join("throughput-two-cpus.svg"))?;
     crate::results::latency_chart(run, &dir.join("latency.svg"))?;
-    Ok(markdown)
+    Ok(format!("{markdown}\n{choose}"))
 }
 
 /// Every cell there and verified.

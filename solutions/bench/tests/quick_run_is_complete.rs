@@ -16,6 +16,7 @@ fn a_quick_run_has_every_cell_verified() {
     assert!(status.success(), "ipclab-bench --quick failed: {status}");
     for file in [
         "results.md",
+        "which-mechanism.md",
         "throughput-one-cpu.svg",
         "throughput-two-cpus.svg",
         "latency.svg",
@@ -23,6 +24,11 @@ fn a_quick_run_has_every_cell_verified() {
         let text = std::fs::read_to_string(dir.path().join(file)).expect(file);
         assert!(!text.is_empty(), "{file} is empty");
     }
+    let choose = std::fs::read_to_string(dir.path().join("which-mechanism.md")).unwrap();
+    assert!(
+        !choose.contains("<td>—</td>"),
+        "a need in \"which mechanism when\" has no candidate measured:\n{choose}"
+    );
     let run: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
             .expect("results.json is JSON");
