@@ -1,6 +1,6 @@
 /* The lab's raw loops written again in C, built by the `cc` crate in the same cargo build and
- * run in the same run: pipe and socket pair throughput and round trip, the System V message
- * queue, and the shared-memory ring. Each function mirrors its Rust twin in lab.rs / ring.rs
+ * run in the same run: pipes, FIFO, socket pairs, AF_UNIX and TCP throughput and round trip, the
+ * System V message queue and semaphores, signals, eventfd, and the shared-memory ring. Each function mirrors its Rust twin in lab.rs / ring.rs
  * system call for system call (same sizes, same pattern, same byte-for-byte check), so that
  * "Rust with nix costs nothing" is a ratio measured here, not a claim.
  *
@@ -14,14 +14,22 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
 #include <sys/msg.h>
+#include <sys/sem.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -86,11 +94,76 @@ static ssize_t read_some(int fd, uint8_t *p, size_t n) {
     }
 }
 
-/* kind: 0 pipe, 1 pipe enlarged to 1 MiB, 2 socketpair stream. fds[0] reads, fds[1] writes. */
+/* A FIFO in the temporary directory, opened at both ends and unlinked at once (lab.rs: fifo). */
+static int fifo(int fds[2]) {
+    static unsigned n;
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ipclab-bench-c-%d-%u.fifo", dir && *dir ? dir : "/tmp",
+             (int)getpid(), n++);
+    if (mkfifo(path, 0600) != 0) return errno;
+    int rc = 0;
+    fds[0] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fds[0] < 0) rc = errno;
+    else if ((fds[1] = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+        rc = errno;
+        close(fds[0]);
+    } else if (fcntl(fds[0], F_SETFL, 0) != 0) {
+        rc = errno;
+        close(fds[0]);
+        close(fds[1]);
+    }
+    unlink(path);
+    return rc;
+}
+
+/* Listens, connects and accepts (lab.rs: listen_connect): fds[0] accepted, fds[1] connected. */
+static int listen_connect(int family, int fds[2]) {
+    int listener = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listener < 0) return errno;
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len;
+    struct sockaddr *addr;
+    int rc = 0;
+    if (family == AF_UNIX) {
+        /* An abstract name: no file to remove afterwards. */
+        int n = snprintf(un.sun_path + 1, sizeof un.sun_path - 1, "ipclab-bench-c-%d-%d",
+                         (int)getpid(), listener);
+        addr = (struct sockaddr *)&un;
+        len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+        if (bind(listener, addr, len) != 0) rc = errno;
+    } else {
+        addr = (struct sockaddr *)&in;
+        len = sizeof in;
+        if (bind(listener, addr, len) != 0 || getsockname(listener, addr, &len) != 0) rc = errno;
+    }
+    if (!rc && listen(listener, 4) != 0) rc = errno;
+    fds[1] = rc ? -1 : socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (!rc && fds[1] < 0) rc = errno;
+    if (!rc && connect(fds[1], addr, len) != 0) rc = errno;
+    if (!rc && (fds[0] = accept4(listener, NULL, NULL, SOCK_CLOEXEC)) < 0) rc = errno;
+    int one = 1;
+    if (!rc && family == AF_INET)
+        for (int i = 0; i < 2 && !rc; i++)
+            if (setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) rc = errno;
+    close(listener);
+    if (rc && fds[1] >= 0) close(fds[1]);
+    return rc;
+}
+
+/* kind: 0 pipe, 1 pipe enlarged to 1 MiB, 2 socketpair stream, 3 FIFO, 4 socketpair datagram,
+ * 5 AF_UNIX stream, 6 TCP loopback. fds[0] reads, fds[1] writes. */
 static int channel(int kind, int fds[2]) {
-    if (kind == 2) {
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return errno;
+    switch (kind) {
+    case 2:
+    case 4:
+        if (socketpair(AF_UNIX, (kind == 2 ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, fds) != 0)
+            return errno;
         return 0;
+    case 3: return fifo(fds);
+    case 5: return listen_connect(AF_UNIX, fds);
+    case 6: return listen_connect(AF_INET, fds);
     }
     if (pipe2(fds, O_CLOEXEC) != 0) return errno;
     if (kind == 1 && fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) < 0) {
@@ -101,6 +174,9 @@ static int channel(int kind, int fds[2]) {
     }
     return 0;
 }
+
+/* Each write is one message, whole or not at all. */
+static int datagram(int kind) { return kind == 4; }
 
 /* One way: a child writes `total` bytes in writes of `size`; we read and check each byte. */
 int ipclab_c_fd_throughput(int kind, size_t size, size_t total, const uint8_t *pattern, int cpu,
@@ -114,8 +190,12 @@ int ipclab_c_fd_throughput(int kind, size_t size, size_t total, const uint8_t *p
     if (pid < 0) return errno;
     if (pid == 0) {
         close(fds[0]);
-        for (size_t sent = 0; sent < total; sent += size)
-            if (write_all(fds[1], pattern_at(pattern, sent), size) != 0) _exit(1);
+        for (size_t sent = 0; sent < total; sent += size) {
+            const uint8_t *out = pattern_at(pattern, sent);
+            if (datagram(kind) ? write(fds[1], out, size) != (ssize_t)size
+                               : write_all(fds[1], out, size) != 0)
+                _exit(1);
+        }
         _exit(0);
     }
     close(fds[1]);
@@ -128,7 +208,7 @@ int ipclab_c_fd_throughput(int kind, size_t size, size_t total, const uint8_t *p
             rc = errno;
             break;
         }
-        if (n == 0) break;
+        if (n == 0 || (datagram(kind) && (size_t)n != size)) break;
         if (memcmp(buf, pattern_at(pattern, got), (size_t)n) != 0) {
             rc = BAD_DATA;
             break;
@@ -184,9 +264,123 @@ int ipclab_c_fd_latency(int kind, size_t rounds, int cpu, double *times) {
         else if (n != 1 || got != b) rc = BAD_DATA;
         if (i >= warm) times[i - warm] = now() - started;
     }
+    if (datagram(kind)) write(req[1], "", 0); /* the empty datagram that ends the session */
     close(req[1]);
     close(rep[0]);
     int end = reap(pid);
+    return rc ? rc : end;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Wake-ups without data: System V semaphores, signals, eventfd (lab.rs: semaphore_latency,
+ * signal_latency, eventfd_latency), each a ping-pong timed round by round as above. */
+
+static int sem_add(int id, unsigned short num, short op) {
+    struct sembuf sop = {.sem_num = num, .sem_op = op, .sem_flg = 0};
+    while (semop(id, &sop, 1) != 0)
+        if (errno != EINTR) return errno;
+    return 0;
+}
+
+int ipclab_c_semaphore_latency(size_t rounds, int cpu, double *times) {
+    int id = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+    if (id < 0) return errno;
+    pid_t pid = spawn(cpu);
+    if (pid < 0) {
+        int e = errno;
+        semctl(id, 0, IPC_RMID);
+        return e;
+    }
+    if (pid == 0) {
+        for (;;) {
+            int e = sem_add(id, 0, -1);
+            if (e == EIDRM || e == EINVAL) _exit(0);
+            if (e || sem_add(id, 1, 1) != 0) _exit(1);
+        }
+    }
+    int rc = 0;
+    size_t warm = rounds / 10;
+    for (size_t i = 0; i < warm + rounds && rc == 0; i++) {
+        double started = now();
+        rc = sem_add(id, 0, 1);
+        if (!rc) rc = sem_add(id, 1, -1);
+        if (i >= warm) times[i - warm] = now() - started;
+    }
+    semctl(id, 0, IPC_RMID);
+    int end = reap(pid);
+    return rc ? rc : end;
+}
+
+int ipclab_c_signal_latency(size_t rounds, int cpu, double *times) {
+    sigset_t both, old, usr1;
+    sigemptyset(&both);
+    sigaddset(&both, SIGUSR1);
+    sigaddset(&both, SIGUSR2);
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    if (sigprocmask(SIG_BLOCK, &both, &old) != 0) return errno;
+    pid_t parent = getpid();
+    pid_t pid = spawn(cpu);
+    if (pid < 0) {
+        int e = errno;
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return e;
+    }
+    if (pid == 0) {
+        for (;;) {
+            int sig = sigwaitinfo(&both, NULL);
+            if (sig == SIGUSR2) _exit(0);
+            if (sig != SIGUSR1 || kill(parent, SIGUSR1) != 0) _exit(1);
+        }
+    }
+    int rc = 0;
+    size_t warm = rounds / 10;
+    for (size_t i = 0; i < warm + rounds && rc == 0; i++) {
+        siginfo_t info;
+        double started = now();
+        if (kill(pid, SIGUSR1) != 0) rc = errno;
+        else if (sigwaitinfo(&usr1, &info) != SIGUSR1) rc = errno;
+        else if (info.si_pid != pid) rc = BAD_DATA;
+        if (i >= warm) times[i - warm] = now() - started;
+    }
+    kill(pid, SIGUSR2);
+    int end = reap(pid);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc ? rc : end;
+}
+
+int ipclab_c_eventfd_latency(size_t rounds, int cpu, double *times) {
+    int req = eventfd(0, EFD_CLOEXEC);
+    if (req < 0) return errno;
+    int rep = eventfd(0, EFD_CLOEXEC);
+    if (rep < 0) {
+        int e = errno;
+        close(req);
+        return e;
+    }
+    pid_t pid = spawn(cpu);
+    if (pid < 0) return errno;
+    if (pid == 0) {
+        for (;;) {
+            eventfd_t v;
+            if (eventfd_read(req, &v) != 0) _exit(1);
+            if (v == 2) _exit(0);
+            if (v != 1 || eventfd_write(rep, 1) != 0) _exit(1);
+        }
+    }
+    int rc = 0;
+    size_t warm = rounds / 10;
+    for (size_t i = 0; i < warm + rounds && rc == 0; i++) {
+        eventfd_t v = 0;
+        double started = now();
+        if (eventfd_write(req, 1) != 0 || eventfd_read(rep, &v) != 0) rc = errno;
+        else if (v != 1) rc = BAD_DATA;
+        if (i >= warm) times[i - warm] = now() - started;
+    }
+    eventfd_write(req, 2);
+    int end = reap(pid);
+    close(req);
+    close(rep);
     return rc ? rc : end;
 }
 

@@ -31,6 +31,9 @@ extern "C" {
         rate: *mut f64,
     ) -> libc::c_int;
     fn ipclab_c_queue_latency(rounds: usize, cpu: libc::c_int, times: *mut f64) -> libc::c_int;
+    fn ipclab_c_semaphore_latency(rounds: usize, cpu: libc::c_int, times: *mut f64) -> libc::c_int;
+    fn ipclab_c_signal_latency(rounds: usize, cpu: libc::c_int, times: *mut f64) -> libc::c_int;
+    fn ipclab_c_eventfd_latency(rounds: usize, cpu: libc::c_int, times: *mut f64) -> libc::c_int;
     fn ipclab_c_ring_throughput(
         mode: libc::c_int,
         size: usize,
@@ -48,7 +51,12 @@ pub fn kind(fds: Fds) -> Option<libc::c_int> {
         Fds::Pipe => Some(0),
         Fds::PipeBig => Some(1),
         Fds::SocketStream => Some(2),
-        _ => None,
+        Fds::Fifo => Some(3),
+        Fds::SocketDgram => Some(4),
+        Fds::UnixStream => Some(5),
+        Fds::Tcp => Some(6),
+        // UDP's Rust loop sets a receive timeout against lost datagrams; no twin.
+        Fds::Udp => None,
     }
 }
 
@@ -119,6 +127,23 @@ pub fn queue_latency(rounds: usize, on: usize) -> Result<Vec<f64>> {
     // SAFETY: room for `rounds` times.
     let rc = unsafe { ipclab_c_queue_latency(rounds, cpu(on), times.as_mut_ptr()) };
     check(rc, "C message queue ping-pong").map(|()| times)
+}
+
+/// The C twin of a wake-up without data, by the lab's row name: `twin(rounds, cpu)`.
+pub fn wake_up_latency(name: &str) -> Option<impl Fn(usize, usize) -> Result<Vec<f64>>> {
+    type Twin = unsafe extern "C" fn(usize, libc::c_int, *mut f64) -> libc::c_int;
+    let twin: Twin = match name {
+        "System V semaphores" => ipclab_c_semaphore_latency,
+        "signals (kill + sigwaitinfo)" => ipclab_c_signal_latency,
+        "eventfd" => ipclab_c_eventfd_latency,
+        _ => return None,
+    };
+    Some(move |rounds: usize, on: usize| {
+        let mut times = vec![0.0; rounds];
+        // SAFETY: room for `rounds` times.
+        let rc = unsafe { twin(rounds, cpu(on), times.as_mut_ptr()) };
+        check(rc, "C wake-up ping-pong").map(|()| times)
+    })
 }
 
 pub fn ring_throughput(

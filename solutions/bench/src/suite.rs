@@ -189,7 +189,11 @@ fn lab_latency(name: &str, rounds: usize, cpus: &[usize]) -> Option<(Cells, Opti
         "eventfd" => both_latency(cpus, &|cpu| lab::eventfd_latency(rounds, cpu)),
         _ => return None,
     };
-    let c = (name == QUEUE).then(|| both_latency(cpus, &|cpu| cbase::queue_latency(rounds, cpu)));
+    let c = if name == QUEUE {
+        Some(both_latency(cpus, &|cpu| cbase::queue_latency(rounds, cpu)))
+    } else {
+        cbase::wake_up_latency(name).map(|twin| both_latency(cpus, &|cpu| twin(rounds, cpu)))
+    };
     Some((rust, c))
 }
 
