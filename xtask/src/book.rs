@@ -47,6 +47,8 @@ pub fn build(root: &Path) -> Result<(), String> {
     // What mdBook accepts but a reader would trip over: code that scrolls sideways (checked
     // once, in the English source that every language shares).
     crate::codewidth::check(&book.dir.join("src"), root)?;
+    // Numbers that a run of the benchmark measures come from the committed run, never typed.
+    crate::measured::check(root)?;
     let pot = book.extract()?;
     let site_url = po::book_setting(&book.dir, "output.html", "site-url")?;
     let mut incomplete = Vec::new();

@@ -15,6 +15,7 @@ mod handout;
 mod leftovers;
 mod linkcheck;
 mod lint;
+mod measured;
 mod mutants;
 mod scaffold;
 mod scratch;
