@@ -1151,6 +1151,81 @@ fn task6_client_names_its_pid_and_takes_only_its_reply() {
     });
 }
 
+#[test]
+fn task6_a_client_forked_after_a_call_names_its_own_pid() {
+    isolated(SERVER_HINT, || {
+        let (queue, _net) = private_queue(0o600);
+        let me = std::process::id() as i32;
+        // This test plays the server. First the test process calls: its reply is waiting
+        // before it asks.
+        queue
+            .send(i64::from(me), b"for the parent")
+            .expect("send the parent's reply");
+        let ours = call(&queue, b"parent").expect("the parent's call");
+        queue
+            .receive(Selector::OfType(REQUEST_TYPE))
+            .expect("receive the parent's request");
+        // Then a child of ours calls.
+        // SAFETY: the child only calls and _exits.
+        match unsafe { fork() }.expect("fork") {
+            ForkResult::Child => {
+                let code = match call(&queue, b"child") {
+                    Ok(reply) if reply == b"for the child" => 0,
+                    Ok(_) => 2,
+                    Err(_) => 1,
+                };
+                // SAFETY: ends the child without running the parent's destructors (which would
+                // remove the queue).
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => {
+                let request = queue
+                    .receive(Selector::OfType(REQUEST_TYPE))
+                    .expect("receive the child's request");
+                let named = request
+                    .data
+                    .first_chunk::<4>()
+                    .map(|pid| i32::from_ne_bytes(*pid));
+                // Answered as a server answers: to the pid the request names (the child gets
+                // its answer even if that is the wrong pid, so the verdict is not a hang).
+                match named {
+                    Some(pid) if pid > 1 => queue
+                        .send(i64::from(pid), b"for the child")
+                        .expect("send the child's reply"),
+                    _ => {
+                        let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                    }
+                }
+                let status = waitpid(child, None).expect("waitpid");
+                (me, ours, child.as_raw(), named, format!("{status:?}"))
+            }
+        }
+    })
+    .judge(|(me, ours, child, named, status), _| {
+        assert_eq!(
+            ours, b"for the parent",
+            "the parent's call returns the reply of its pid's type"
+        );
+        let whose = if named == Some(me) {
+            " (its parent's)"
+        } else {
+            ""
+        };
+        assert_eq!(
+            named,
+            Some(child),
+            "a client forked after its parent had called `call` named pid {named:?}{whose} in \
+             its request, not its own pid {child}: a pid the parent cached is stale in its \
+             child (ask getpid in each call, or clear the cache in the child at fork)"
+        );
+        assert_eq!(
+            status,
+            format!("{:?}", WaitStatus::Exited(Pid::from_raw(child), 0)),
+            "the child's call must return the reply of its own pid's type"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Task 7: removal.
 

@@ -243,6 +243,69 @@ fn task1_a_child_that_stops_answering_is_reported() {
     });
 }
 
+/// Whether descriptor `fd` of this process is a stream socket (`SO_TYPE` is `SOCK_STREAM`).
+fn is_stream_socket(fd: i32) -> bool {
+    let mut ty: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_TYPE writes one int into `ty`; a descriptor that is no socket fails.
+    let ok = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut ty as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    } == 0;
+    ok && ty == libc::SOCK_STREAM
+}
+
+#[test]
+fn task1_a_last_answer_cut_off_by_the_childs_exit_is_no_reply() {
+    isolated(CONVERSATION_HINT, || {
+        checkpoint("before the call");
+        let before = held_descriptors();
+        let result = ask_child(&["a", "last"], move |request| {
+            if request != "last" {
+                return request.into();
+            }
+            // Runs in the child: the test writes the last answer itself, straight to the
+            // child's end of the pair (the stream socket it holds that the test did not),
+            // without its newline, and ends the child.
+            let sockets: Vec<i32> = held_descriptors()
+                .into_iter()
+                .filter(|fd| !before.contains(fd) && is_stream_socket(*fd))
+                .collect();
+            if sockets.is_empty() {
+                return "the test found no socket in the child".into();
+            }
+            for fd in sockets {
+                // SAFETY: writes a constant buffer to a descriptor this process holds.
+                unsafe { libc::write(fd, b"cut".as_ptr().cast(), 3) };
+            }
+            checkpoint("wrote an answer without its newline");
+            // SAFETY: ends the child at once, as a child that crashes would.
+            unsafe { libc::_exit(0) }
+        });
+        verdict_data(
+            &result,
+            matches!(result, Err(Error::ChildHungUp { answered: 1 })),
+        )
+    })
+    .judge(|(reported, result): (bool, String), seen| {
+        // The child did write the cut answer: the verdict below is about it.
+        seen.at("wrote an answer without its newline");
+        assert!(
+            reported,
+            "the child answered \"a\", then wrote \"cut\" with no newline and exited: a reply \
+             is a whole line, and end of file before its newline is no reply. Expected \
+             Err(Error::ChildHungUp {{ answered: 1 }}), got {result}"
+        );
+        seen.end
+            .assert_no_zombies("Reap the child even when the conversation fails.");
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Task 2: a stream has no message boundaries; datagrams keep them.
 

@@ -126,7 +126,8 @@ impl Drop for OwnedQueue {
 
 /// Task 6, client side: send `body` as a request (type [`REQUEST_TYPE`], the text being this
 /// process's pid as 4 native-endian bytes followed by `body`) and return the text of the reply,
-/// the message whose type is this process's pid.
+/// the message whose type is this process's pid. That is the calling process's own pid, also in
+/// a child forked after its parent has called: a pid cached before the fork is the parent's.
 pub fn call(queue: &MessageQueue, body: &[u8]) -> Result<Vec<u8>> {
     todo!("Task 6: send pid ++ body with type REQUEST_TYPE, then receive the message of type getpid()")
 }

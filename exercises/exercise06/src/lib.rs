@@ -46,7 +46,8 @@ pub use given::*;
 /// Returns the replies without their newlines, after reaping the child.
 ///
 /// A request containing `\n` is [`Error::NewlineInRequest`] (checked before forking). If the
-/// child stops answering early (end of file before a reply), [`Error::ChildHungUp`].
+/// child stops answering early (end of file before a reply, or before the newline that ends
+/// one: a cut-off line is no reply), [`Error::ChildHungUp`].
 pub fn ask_child(requests: &[&str], answer: impl FnMut(&str) -> String) -> Result<Vec<String>> {
     todo!("Task 1: a stream socketpair and fork; the child answers each request line with one reply line until EOF; the parent sends a request, reads its reply, and so on, then closes its end and reaps the child")
 }

@@ -24,6 +24,9 @@ use std::mem;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 // BEGIN SOLUTION
+use std::cell::Cell;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::OnceLock;
 // END SOLUTION
 
@@ -148,14 +151,14 @@ impl MessageQueue {
     /// [`Error::TooLarge`] (task 4), refused before any system call.
     pub fn send(&self, mtype: i64, data: &[u8]) -> Result<()> {
         // BEGIN SOLUTION Task 2: lay out a c_long type followed by the text, then msgsnd
-        self.send_with(mtype, data, 0)
+        self.send_with(mtype, &[data], 0)
         // END SOLUTION
     }
 
     /// Task 4: like `send`, but a full queue is [`Error::QueueFull`] instead of a wait.
     pub fn try_send(&self, mtype: i64, data: &[u8]) -> Result<()> {
         // BEGIN SOLUTION Task 4: msgsnd with IPC_NOWAIT; EAGAIN means the queue is full
-        self.send_with(mtype, data, libc::IPC_NOWAIT)
+        self.send_with(mtype, &[data], libc::IPC_NOWAIT)
         // END SOLUTION
     }
 
@@ -200,32 +203,37 @@ impl MessageQueue {
     }
 
     // BEGIN SOLUTION
-    fn send_with(&self, mtype: i64, data: &[u8], flags: libc::c_int) -> Result<()> {
+    /// Sends one message whose text is `parts`, one after the other.
+    fn send_with(&self, mtype: i64, parts: &[&[u8]], flags: libc::c_int) -> Result<()> {
         let mtype_c = libc::c_long::try_from(mtype)
             .ok()
             .filter(|t| *t > 0)
             .ok_or(Error::InvalidType { mtype })?;
+        let len = parts.iter().map(|part| part.len()).sum();
         // Checked before the call: the kernel would say only EINVAL, which also means "no queue".
         let max = cached_msgmax()?;
-        if data.len() > max {
-            return Err(Error::TooLarge {
-                len: data.len(),
-                max,
-            });
+        if len > max {
+            return Err(Error::TooLarge { len, max });
         }
-        let mut buffer = MessageBuffer::new(data.len());
-        buffer.set_type(mtype_c);
-        buffer.text_mut().copy_from_slice(data);
+        // This thread's buffer, taken out for the call (a nested call would find none and
+        // allocate its own) and put back after it.
+        let buffer = MessageBuffer::outgoing(SEND_WORDS.take(), mtype_c, parts);
+        let sent = self.send_buffer(&buffer, len, flags);
+        SEND_WORDS.set(buffer.words);
+        sent
+    }
+
+    fn send_buffer(&self, buffer: &MessageBuffer, len: usize, flags: libc::c_int) -> Result<()> {
         loop {
-            // SAFETY: the buffer holds a c_long type followed by `data.len()` bytes of text, as
-            // msgsnd reads it; it outlives the call.
-            let sent = unsafe { libc::msgsnd(self.id, buffer.as_ptr(), data.len(), flags) };
+            // SAFETY: the buffer holds a c_long type followed by `len` bytes of text, as msgsnd
+            // reads it; it outlives the call.
+            let sent = unsafe { libc::msgsnd(self.id, buffer.as_ptr(), len, flags) };
             if sent == 0 {
                 return Ok(());
             }
             match Errno::last() {
                 Errno::EINTR => continue,
-                Errno::EAGAIN => return Err(Error::QueueFull { len: data.len() }),
+                Errno::EAGAIN => return Err(Error::QueueFull { len }),
                 errno => return Err(self.error("msgsnd", errno)),
             }
         }
@@ -244,20 +252,42 @@ impl MessageQueue {
             libc::c_long::try_from(msgtyp).map_err(|_| Error::InvalidType { mtype: msgtyp })?;
         // No message in the queue is longer than msgmax was when it was sent.
         let capacity = cached_msgmax()?;
-        let mut buffer = MessageBuffer::new(capacity);
+        // This thread's buffer, taken out for the call (a nested call would find none and
+        // allocate its own) and put back after it.
+        let mut buffer = MessageBuffer::incoming(RECEIVE_WORDS.take(), capacity);
+        let received = self.receive_into(&mut buffer, capacity, msgtyp, flags);
+        RECEIVE_WORDS.set(buffer.words);
+        received
+    }
+
+    fn receive_into(
+        &self,
+        buffer: &mut MessageBuffer,
+        capacity: usize,
+        msgtyp: libc::c_long,
+        flags: libc::c_int,
+    ) -> Result<Option<Message>> {
+        // The size msgrcv may fill is read off the memory reserved, not assumed from what was
+        // asked for: a buffer one word short then refuses a message of exactly `capacity`
+        // bytes (E2BIG) instead of letting the kernel write past its end.
+        let room = buffer.text_room().min(capacity);
         loop {
-            // SAFETY: the buffer has room for a c_long and `capacity` bytes of text, which is
-            // what msgrcv may write; it outlives the call.
-            let got =
-                unsafe { libc::msgrcv(self.id, buffer.as_mut_ptr(), capacity, msgtyp, flags) };
+            // SAFETY: the buffer has room for a c_long and `room` bytes of text, which is the
+            // most msgrcv may write; it outlives the call.
+            let got = unsafe { libc::msgrcv(self.id, buffer.as_mut_ptr(), room, msgtyp, flags) };
             if got >= 0 {
-                let len = got as usize; // non-negative, checked above
-                                        // c_long is i64 here, but only 32 bits wide on 32-bit targets.
+                // Non-negative, checked above.
+                let len = got as usize;
+                // SAFETY: msgrcv succeeded: it wrote the type and `len` bytes of text.
+                let (mtype, text) = unsafe { buffer.received(len) };
+                // c_long is i64 here, but only 32 bits wide on 32-bit targets.
                 #[allow(clippy::useless_conversion)]
-                let mtype = i64::from(buffer.mtype());
+                let mtype = i64::from(mtype);
                 return Ok(Some(Message {
                     mtype,
-                    data: buffer.text_mut()[..len].to_vec(),
+                    // The one copy the API costs: the text comes after the type in the
+                    // buffer, and a Vec<u8> cannot start in the middle of an allocation.
+                    data: text.to_vec(),
                 }));
             }
             match Errno::last() {
@@ -344,33 +374,91 @@ fn msgget(key: Key, flags: libc::c_int) -> Result<i32> {
 
 /// The memory layout `msgsnd` and `msgrcv` exchange: a `long` type, then the text. Kept in a
 /// vector of `c_long` so that the type field is aligned.
+///
+/// Neither direction zeroes memory first: a message to send is packed straight from its text,
+/// and a buffer to receive into is left for the kernel to fill (zeroing `msgmax` bytes for each
+/// receive cost more than the rest of the call's user-space work together).
 struct MessageBuffer {
     words: Vec<libc::c_long>,
-    text_len: usize,
+}
+
+const WORD: usize = mem::size_of::<libc::c_long>();
+
+thread_local! {
+    /// Each thread's receive buffer, kept between calls: allocating (and freeing) `msgmax`
+    /// bytes for every receive was most of a small message's user-space cost. It holds
+    /// `msgmax` bytes per thread that has received, until the thread ends.
+    static RECEIVE_WORDS: Cell<Vec<libc::c_long>> = const { Cell::new(Vec::new()) };
+    /// Each thread's send buffer, kept between calls for the same reason.
+    static SEND_WORDS: Cell<Vec<libc::c_long>> = const { Cell::new(Vec::new()) };
 }
 
 impl MessageBuffer {
-    fn new(text_len: usize) -> MessageBuffer {
-        let word = mem::size_of::<libc::c_long>();
-        MessageBuffer {
-            words: vec![0; 1 + text_len.div_ceil(word)],
-            text_len,
+    /// A message to send, in `words` (whatever it held is dropped): `mtype`, then the bytes of
+    /// `parts` one after the other, the last word padded with zero bytes. Each byte is written
+    /// once.
+    fn outgoing(
+        mut words: Vec<libc::c_long>,
+        mtype: libc::c_long,
+        parts: &[&[u8]],
+    ) -> MessageBuffer {
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        let count = 1 + len.div_ceil(WORD);
+        words.clear();
+        words.reserve(count);
+        let spare = &mut words.spare_capacity_mut()[..count];
+        spare[0].write(mtype);
+        // SAFETY: the words after the type, seen as their bytes: the same memory, which is
+        // valid for bytes of any value (and MaybeUninit<u8> asks for no initialisation).
+        let text: &mut [MaybeUninit<u8>] = unsafe {
+            std::slice::from_raw_parts_mut(spare[1..].as_mut_ptr().cast(), (count - 1) * WORD)
+        };
+        let mut at = 0;
+        for part in parts {
+            let place = &mut text[at..at + part.len()];
+            // SAFETY: `place` is exactly `part.len()` bytes of our buffer, which `part` (memory
+            // of the caller's) cannot overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(part.as_ptr(), place.as_mut_ptr().cast(), part.len())
+            };
+            at += part.len();
         }
+        for padding in &mut text[at..] {
+            padding.write(0);
+        }
+        // SAFETY: the first `count` words are initialised now: the type, then every byte of
+        // the words after it (the text, then the padding).
+        unsafe { words.set_len(count) };
+        MessageBuffer { words }
     }
 
-    fn set_type(&mut self, mtype: libc::c_long) {
-        self.words[0] = mtype;
+    /// Room for a type and `text_len` bytes of text in `words` (whatever it held is dropped,
+    /// and nothing is initialised: `msgrcv` writes it).
+    fn incoming(mut words: Vec<libc::c_long>, text_len: usize) -> MessageBuffer {
+        words.clear();
+        words.reserve(1 + text_len.div_ceil(WORD));
+        MessageBuffer { words }
     }
 
-    fn mtype(&self) -> libc::c_long {
-        self.words[0]
+    /// How many bytes of text fit after the type in the memory this buffer holds.
+    fn text_room(&self) -> usize {
+        self.words.capacity().saturating_sub(1) * WORD
     }
 
-    fn text_mut(&mut self) -> &mut [u8] {
-        let len = self.text_len;
-        // SAFETY: the words after the first hold at least `text_len` bytes, all initialised (to
-        // zero at first); u8 has no alignment or validity requirements.
-        unsafe { std::slice::from_raw_parts_mut(self.words[1..].as_mut_ptr().cast::<u8>(), len) }
+    /// The type and the text of a message `msgrcv` wrote into an `incoming` buffer.
+    ///
+    /// # Safety
+    /// `msgrcv` must have succeeded on this buffer, returning `len`: then it wrote the type and
+    /// `len` bytes of text.
+    unsafe fn received(&self, len: usize) -> (libc::c_long, &[u8]) {
+        let words = self.words.as_ptr();
+        // SAFETY: the caller says the kernel wrote these bytes, all inside the capacity that
+        // `incoming` reserved (msgrcv writes at most the size it was given); u8 has no alignment
+        // or validity requirements.
+        unsafe {
+            let text = std::slice::from_raw_parts(words.add(1).cast::<u8>(), len);
+            (words.read(), text)
+        }
     }
 
     fn as_ptr(&self) -> *const libc::c_void {
@@ -381,18 +469,52 @@ impl MessageBuffer {
         self.words.as_mut_ptr().cast()
     }
 }
+
+/// This process's pid, as `call` names it: asked of the kernel once per process rather than
+/// once per call (a `getpid` system call was a fifth of a round trip's calls).
+///
+/// A pid is the one value here that `fork` changes: the child has a pid of its own. A pid kept
+/// in a struct, or in a static no one resets, is inherited by a child forked after the first
+/// call; the child's requests would then name its parent, and its replies would go to whoever
+/// asks for the parent's type. So the cache is cleared in every child at the fork itself: a
+/// handler registered with `pthread_atfork` before any pid is cached runs in the child before
+/// `fork` returns there (glibc's `fork`, which nix's `fork` and `libc::fork` are, runs it). A
+/// process made without `fork` skips it: `vfork` and `posix_spawn` children, and the raw
+/// `clone` that `std::process::Command` may use, only `exec` (a new program starts with nothing
+/// cached). If the handler cannot be registered, nothing is cached.
+fn own_pid() -> i32 {
+    static PID: AtomicI32 = AtomicI32::new(0); // 0: not known yet
+    static CLEARED_AT_FORK: AtomicBool = AtomicBool::new(false);
+    extern "C" fn forget_pid() {
+        // Runs in a forked child, where only async-signal-safe work is allowed: an atomic store.
+        PID.store(0, Ordering::Relaxed);
+    }
+    let cached = PID.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    let pid = getpid().as_raw();
+    // Two threads may both register the handler here: running it twice does no harm.
+    let registered = CLEARED_AT_FORK.load(Ordering::Acquire)
+        // SAFETY: registers a child handler that only stores to an atomic.
+        || unsafe { libc::pthread_atfork(None, None, Some(forget_pid)) } == 0;
+    if registered {
+        CLEARED_AT_FORK.store(true, Ordering::Release);
+        PID.store(pid, Ordering::Relaxed);
+    }
+    pid
+}
 // END SOLUTION
 
 /// Task 6, client side: send `body` as a request (type [`REQUEST_TYPE`], the text being this
 /// process's pid as 4 native-endian bytes followed by `body`) and return the text of the reply,
-/// the message whose type is this process's pid.
+/// the message whose type is this process's pid. That is the calling process's own pid, also in
+/// a child forked after its parent has called: a pid cached before the fork is the parent's.
 pub fn call(queue: &MessageQueue, body: &[u8]) -> Result<Vec<u8>> {
     // BEGIN SOLUTION Task 6: send pid ++ body with type REQUEST_TYPE, then receive the message of type getpid()
-    let me = getpid().as_raw();
-    let mut request = Vec::with_capacity(4 + body.len());
-    request.extend_from_slice(&me.to_ne_bytes());
-    request.extend_from_slice(body);
-    queue.send(REQUEST_TYPE, &request)?;
+    let me = own_pid();
+    // The pid and the body go into the message as they are, with no request assembled first.
+    queue.send_with(REQUEST_TYPE, &[&me.to_ne_bytes(), body], 0)?;
     Ok(queue.receive(Selector::OfType(i64::from(me)))?.data)
     // END SOLUTION
 }
