@@ -672,8 +672,15 @@ fn miss_why(
                 "; {:.1} fewer calls per message: the time goes elsewhere (copies, waiting)",
                 -d
             )
+        } else if kind == "latency" {
+            // A round trip with the same calls can still wait longer: one side woken for
+            // nothing (one socket pair used both ways), or a wake-up that crosses CPUs.
+            "; the same calls: the gap is in wake-ups (a side woken for nothing, a switch to \
+             another CPU) or the machine's noise"
+                .into()
         } else {
-            "; the same calls: the gap is in user space (copies, allocation) or the machine's noise"
+            "; the same calls: the gap is in user space (copies, allocation), in where the bytes \
+             come from (cache or memory), or the machine's noise"
                 .into()
         }
     };
