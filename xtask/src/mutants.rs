@@ -171,6 +171,10 @@ fn run(root: &Path, tool: &Path, exercise: &str, out: &Path) -> Result<(), Strin
         .args(["--colors", "never"])
         .arg("--output")
         .arg(out)
+        // Passed on to the test binaries: the ungraded bonus tests (`#[ignore]`d so that a
+        // student's `cargo test` stays green without them) test the bonus code, which would
+        // otherwise count as untested.
+        .args(["--", "--", "--include-ignored"])
         // One target directory across runs: dependencies are built once (the copy's sources
         // are newer than anything in it, see ScratchTree).
         .env("CARGO_TARGET_DIR", root.join("target/mutants/target"))
@@ -365,7 +369,8 @@ fn report_text(rows: &BTreeMap<String, Row>, all: &[String]) -> String {
         "# Mutation testing of the reference solutions\n\n\
          Written by `cargo xtask mutants` (see CONTRIBUTING.md): cargo-mutants \
          {CARGO_MUTANTS_VERSION} on each reference solution (`solutions/exerciseNN/src`), with \
-         the exercise's tests (its graded suite, `tests/exerciseNN/main.rs`) as the test. \
+         the exercise's tests (its graded suite, `tests/exerciseNN/main.rs`, and the ungraded \
+         bonus tests in it) as the test. \
          **Score** = (caught + timeout) / (caught + timeout + missed): a timeout is a mutant the \
          suite did not let pass; unviable mutants do not compile and count neither way. \
          Goal: at least 95% per exercise, and a verdict for every survivor in \
