@@ -254,6 +254,50 @@ fn task1_children_share_the_counter() {
     });
 }
 
+/// The start addresses of this process's shared mappings of anonymous memory (`rw-s`, backed by
+/// `/dev/zero (deleted)`), as `/proc/self/maps` lists them.
+fn shared_anonymous_mappings() -> Vec<String> {
+    let maps = fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    maps.lines()
+        .filter(|line| {
+            let mut fields = line.split_whitespace();
+            let perms = fields.nth(1).unwrap_or("");
+            perms.ends_with('s') && line.contains("/dev/zero")
+        })
+        .filter_map(|line| line.split('-').next().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn task1_a_dropped_counter_gives_its_page_back() {
+    isolated(NEVER_RETURNED_HINT, || {
+        let before = shared_anonymous_mappings();
+        let counter = SharedCounter::new().expect("SharedCounter::new");
+        let made: Vec<String> = shared_anonymous_mappings()
+            .into_iter()
+            .filter(|m| !before.contains(m))
+            .collect();
+        drop(counter);
+        let left: Vec<String> = shared_anonymous_mappings()
+            .into_iter()
+            .filter(|m| made.contains(m))
+            .collect();
+        (made, left)
+    })
+    .judge(|(made, left): (Vec<String>, Vec<String>), _| {
+        assert!(
+            !made.is_empty(),
+            "SharedCounter::new made no shared anonymous mapping (/proc/self/maps lists none \
+             more than before): map it with MAP_SHARED | MAP_ANONYMOUS"
+        );
+        assert!(
+            left.is_empty(),
+            "the counter's mapping at {left:?} is still in /proc/self/maps after the \
+             SharedCounter was dropped: its Drop must munmap it, or every counter leaks a page"
+        );
+    });
+}
+
 /// How many children the test expects `count_in_processes` to fork, and how many forks it has
 /// seen: [`after_fork_in_parent`] counts them.
 static CHILDREN_EXPECTED: AtomicUsize = AtomicUsize::new(usize::MAX);
@@ -2287,6 +2331,8 @@ fn bonus_posix_name_taken_and_name_missing_are_reported() {
 #[rstest]
 #[case::no_leading_slash("ipclab-ex07-no-slash")]
 #[case::nothing_after_the_slash("/")]
+#[case::dot("/.")]
+#[case::dot_dot("/..")]
 #[case::a_second_slash("/ipclab-ex07/inner")]
 #[case::longer_than_name_max(&format!("/{}", "x".repeat(256)))]
 #[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
@@ -2315,6 +2361,122 @@ fn bonus_invalid_posix_names_are_refused(#[case] name: &str) {
             "a POSIX IPC name is '/' and then 1 to NAME_MAX characters without '/'; {name:?} is not \
              one: expected Error::InvalidName from all three opens, before any system call, got \
              {results}"
+        );
+    });
+}
+
+/// A name of exactly `len` characters after its `/`, unique to this test.
+fn name_of_length(kind: &str, len: usize) -> String {
+    let base = unique_name(kind);
+    format!("{base}{}", "x".repeat(len + 1 - base.len()))
+}
+
+#[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
+fn bonus_posix_names_at_the_length_limit_are_accepted() {
+    isolated(NEVER_RETURNED_HINT, || {
+        let (sem, shm, mq) = (
+            name_of_length("sem", 251),
+            name_of_length("shm", 255),
+            name_of_length("mq", 255),
+        );
+        let too_long_sem = name_of_length("sem", 252);
+        let _nets = (
+            UnlinkAtEnd(Posix::Semaphore, sem.clone()),
+            UnlinkAtEnd(Posix::SharedMemory, shm.clone()),
+            UnlinkAtEnd(Posix::MessageQueue, mq.clone()),
+            UnlinkAtEnd(Posix::Semaphore, too_long_sem.clone()),
+        );
+        let at_limit = (
+            format!("{:?}", NamedSemaphore::create(&sem, 1).map(drop)),
+            format!("{:?}", SharedMemory::create(&shm, 64).map(drop)),
+            format!("{:?}", MessageQueue::create(&mq).map(drop)),
+        );
+        let above = NamedSemaphore::create(&too_long_sem, 1);
+        let refused = seen(&above, matches!(above, Err(Error::InvalidName { .. })));
+        (at_limit, refused)
+    })
+    .judge(
+        |((sem, shm, mq), refused): ((String, String, String), (bool, String)), _| {
+            assert_eq!(
+                sem, "Ok(())",
+                "a semaphore's name may have 251 characters after its '/' (its file is \
+                 /dev/shm/sem.<name>, at most NAME_MAX = 255): create with 251 must succeed"
+            );
+            assert_eq!(
+                shm, "Ok(())",
+                "a shared memory segment's name may have NAME_MAX = 255 characters after its \
+                 '/': create with 255 must succeed (the limit is the largest length allowed)"
+            );
+            assert_eq!(
+                mq, "Ok(())",
+                "a message queue's name may have NAME_MAX = 255 characters after its '/': \
+                 create with 255 must succeed (the limit is the largest length allowed)"
+            );
+            assert!(
+                refused.0,
+                "a semaphore's name of 252 characters after its '/' makes a file name longer \
+                 than NAME_MAX (sem. + 252): expected Err(Error::InvalidName), got {}",
+                refused.1
+            );
+        },
+    );
+}
+
+#[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
+fn bonus_unlinking_a_name_that_is_already_gone_is_reported() {
+    isolated(NEVER_RETURNED_HINT, || {
+        let name = unique_name("shm");
+        let _net = UnlinkAtEnd(Posix::SharedMemory, name.clone());
+        let (segment, owned) = SharedMemory::create(&name, 64).expect("SharedMemory::create");
+        // Somebody else unlinks the name first.
+        let cname = CString::new(name.as_str()).expect("no NUL in test names");
+        nix::sys::mman::shm_unlink(cname.as_c_str()).expect("the test's shm_unlink");
+        let result = owned.unlink();
+        drop(segment);
+        seen(&result, matches!(result, Err(Error::NoSuchName { .. })))
+    })
+    .judge(|(reported, result): (bool, String), _| {
+        assert!(
+            reported,
+            "PosixName::unlink of a name somebody else unlinked first must say so: shm_unlink \
+             fails with ENOENT, which is Err(Error::NoSuchName); got {result}"
+        );
+    });
+}
+
+#[test]
+#[ignore = "ungraded bonus: `cargo test -p exercise07 -- --ignored` runs the bonus tests"]
+fn bonus_mq_dropping_the_queue_closes_its_descriptor() {
+    isolated(MQ_HINT, || {
+        let name = unique_name("mq");
+        let _net = UnlinkAtEnd(Posix::MessageQueue, name.clone());
+        let descriptors = || -> Vec<String> {
+            fs::read_dir("/proc/self/fd")
+                .expect("/proc/self/fd")
+                .filter_map(|entry| fs::read_link(entry.ok()?.path()).ok())
+                .map(|target| target.display().to_string())
+                .filter(|target| target.ends_with(&name[1..]))
+                .collect()
+        };
+        let (queue, owned) = MessageQueue::create(&name).expect("MessageQueue::create");
+        let open = descriptors().len();
+        drop(queue);
+        let left = descriptors().len();
+        drop(owned);
+        (open, left)
+    })
+    .judge(|(open, left): (usize, usize), _| {
+        assert_eq!(
+            open, 1,
+            "after MessageQueue::create this process should hold one descriptor of the queue \
+             (/proc/self/fd links to its name)"
+        );
+        assert_eq!(
+            left, 0,
+            "the queue's descriptor is still open after the MessageQueue was dropped: its Drop \
+             must mq_close it"
         );
     });
 }
