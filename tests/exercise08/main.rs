@@ -477,6 +477,37 @@ fn task1_dropping_the_server_stops_listening_and_joins_its_threads() {
 }
 
 #[test]
+fn task1_the_listening_socket_is_close_on_exec() {
+    isolated(SERVER_HINT, || {
+        let server = EchoServer::start(&Endpoint::Tcp(LOOPBACK_ANY_PORT))
+            .expect("EchoServer::start returned an error");
+        checkpoint("started");
+        tcp_addr(&server)
+    })
+    .judge(|addr, seen| {
+        let addr = addr.unwrap_or_else(|wrong| panic!("{wrong}"));
+        let started = seen.at("started");
+        let row = tcp_listener_at(started, addr).unwrap_or_else(|| {
+            panic!("/proc/net/tcp shows no LISTEN socket at {addr}: bind and listen before start() returns")
+        });
+        let (fd, entry) = started
+            .test_process()
+            .fds
+            .iter()
+            .find(|(_, e)| e.target == FdTarget::Socket(row.inode))
+            .unwrap_or_else(|| {
+                panic!("the socket listening at {addr} is not one of this process's descriptors")
+            });
+        assert!(
+            entry.is_cloexec(),
+            "the listening socket (descriptor {fd}) is not close-on-exec: a program this \
+             process starts would inherit it and keep the port open as long as that program \
+             runs, even after the server is dropped. Create it with SOCK_CLOEXEC"
+        );
+    });
+}
+
+#[test]
 fn task1_a_port_in_use_is_a_clear_error() {
     isolated(SERVER_HINT, || {
         let taken = TcpListener::bind(LOOPBACK_ANY_PORT).expect("bind a listener");
@@ -1023,6 +1054,33 @@ fn task3_a_file_in_the_way_is_left_alone() {
             seen.at("before"),
             seen.at("after"),
             "Close the socket when bind fails.",
+        );
+    });
+}
+
+#[test]
+fn task3_a_socket_file_replaced_by_another_file_is_left_alone() {
+    isolated(STOP_HINT, || {
+        let path = scratch_dir().join("echo.sock");
+        let server = EchoServer::start(&Endpoint::UnixPath(path.clone()))
+            .expect("EchoServer::start returned an error");
+        // Somebody else puts a file of their own where the socket file was.
+        let theirs = scratch_dir().join("theirs.txt");
+        fs::write(&theirs, "precious").expect("write a file");
+        fs::rename(&theirs, &path).expect("rename the file over the socket's path");
+        drop(server);
+        checkpoint("dropped");
+        path
+    })
+    .judge(|path, _| {
+        // The judge looks at the test's scratch directory itself.
+        assert_eq!(
+            fs::read_to_string(&path).ok().as_deref(),
+            Some("precious"),
+            "{} was replaced by somebody else's file before the server was dropped, and the \
+             server's Drop removed that file: remove the path only if it is still the socket \
+             the server bound (same device and inode)",
+            path.display()
         );
     });
 }
