@@ -226,6 +226,14 @@ fn tcp_listener_at(seen: &Snapshot, addr: SocketAddrV4) -> Option<&InetSocket> {
         .find(|s| s.state == TCP_LISTEN && s.local == addr)
 }
 
+/// The TCP socket listening on `addr`, or the test fails saying when it must exist.
+#[track_caller]
+fn listening_at(seen: &Snapshot, addr: SocketAddrV4) -> &InetSocket {
+    tcp_listener_at(seen, addr).unwrap_or_else(|| {
+        panic!("/proc/net/tcp shows no LISTEN socket at {addr}: bind and listen before start() returns")
+    })
+}
+
 /// The AF_UNIX socket bound to `path` (`@name` for an abstract name), if any.
 fn unix_socket_bound_to<'a>(seen: &'a Snapshot, path: &str) -> Option<&'a UnixSocket> {
     seen.unix_sockets
@@ -360,9 +368,7 @@ fn task1_reports_the_real_port_the_kernel_listens_on() {
              (getsockname after bind)"
         );
         let started = seen.at("started");
-        let row = tcp_listener_at(started, addr).unwrap_or_else(|| {
-            panic!("/proc/net/tcp shows no LISTEN socket at {addr}: bind and listen before start() returns")
-        });
+        let row = listening_at(started, addr);
         assert!(
             socket_inodes(started).contains(&row.inode),
             "the socket listening at {addr} is not one of this process's descriptors"
@@ -487,9 +493,7 @@ fn task1_the_listening_socket_is_close_on_exec() {
     .judge(|addr, seen| {
         let addr = addr.unwrap_or_else(|wrong| panic!("{wrong}"));
         let started = seen.at("started");
-        let row = tcp_listener_at(started, addr).unwrap_or_else(|| {
-            panic!("/proc/net/tcp shows no LISTEN socket at {addr}: bind and listen before start() returns")
-        });
+        let row = listening_at(started, addr);
         let (fd, entry) = started
             .test_process()
             .fds
