@@ -14,10 +14,12 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::net::UnixListener;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -29,7 +31,7 @@ use ipclab_support::descriptors::assert_no_fd_leaks;
 use ipclab_support::procfs::{self, FdTarget};
 use ipclab_support::{checkpoint, isolated, Snapshot};
 use nix::fcntl::OFlag;
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{kill, sigaction, signal, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, gettid, mkfifo, ForkResult, Pid};
@@ -304,6 +306,19 @@ enum Existing {
     Directory,
     DanglingSymlink,
     Fifo,
+    Socket,
+    /// `/dev/null`: the one device every machine (and the sandbox) has.
+    CharDevice,
+}
+
+impl Existing {
+    /// Where the test puts it (or finds it): `taken` in the scratch directory `scratch`.
+    fn path(self, scratch: &Path) -> PathBuf {
+        match self {
+            Existing::CharDevice => PathBuf::from("/dev/null"),
+            _ => scratch.join("taken"),
+        }
+    }
 }
 
 #[rstest]
@@ -311,18 +326,23 @@ enum Existing {
 #[case::directory(Existing::Directory, FileKind::Directory)]
 #[case::dangling_symlink(Existing::DanglingSymlink, FileKind::Symlink)]
 #[case::fifo(Existing::Fifo, FileKind::Fifo)]
+#[case::socket(Existing::Socket, FileKind::Socket)]
+#[case::character_device(Existing::CharDevice, FileKind::CharDevice)]
 fn task1_existing_path_is_a_clear_error_and_stays_untouched(
     #[case] existing: Existing,
     #[case] kind: FileKind,
 ) {
     let (name, text) = (kind_name(kind), kind_text(kind));
     isolated(CREATE_HINT, || {
-        let path = scratch_path("taken");
+        let path = existing.path(&std::env::temp_dir());
         match existing {
             Existing::RegularFile => fs::write(&path, "precious").unwrap(),
             Existing::Directory => fs::create_dir(&path).unwrap(),
             Existing::DanglingSymlink => std::os::unix::fs::symlink("nowhere", &path).unwrap(),
             Existing::Fifo => mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap(),
+            // The socket file stays when the listener closes.
+            Existing::Socket => drop(UnixListener::bind(&path).unwrap()),
+            Existing::CharDevice => {}
         }
         let before = fs::symlink_metadata(&path).unwrap().ino();
         let result = match create_fifo(&path, 0o600) {
@@ -333,7 +353,7 @@ fn task1_existing_path_is_a_clear_error_and_stays_untouched(
     })
     .judge(
         |(result, before): (std::result::Result<(PathBuf, String), String>, u64), seen| {
-            let path = seen.scratch.join("taken");
+            let path = existing.path(&seen.scratch);
             match result {
                 Ok((p, k)) => {
                     assert_eq!(p, path, "PathExists must name the path");
@@ -354,6 +374,8 @@ fn task1_existing_path_is_a_clear_error_and_stays_untouched(
                 Existing::Directory => after.file_type().is_dir(),
                 Existing::DanglingSymlink => after.file_type().is_symlink(),
                 Existing::Fifo => after.file_type().is_fifo(),
+                Existing::Socket => after.file_type().is_socket(),
+                Existing::CharDevice => after.file_type().is_char_device(),
             };
             assert!(
                 after.ino() == before && same_kind,
@@ -726,17 +748,45 @@ fn task2_blocking_open_waits_for_the_other_end(#[case] side: Side) {
 /// One of the four open helpers.
 type OpenFn = fn(&Path) -> Result<File>;
 
-#[test]
-fn task2_opening_something_else_is_not_a_fifo() {
+/// Something that is not a FIFO, for the open helpers to refuse.
+#[derive(Debug, Clone, Copy)]
+enum NotAFifo {
+    RegularFile,
+    /// `open` refuses a directory for writing (EISDIR) before anything can be checked.
+    Directory,
+    /// `/dev/null`: it opens for reading and for writing, at once.
+    CharDevice,
+}
+
+impl NotAFifo {
+    fn path(self, scratch: &Path) -> PathBuf {
+        match self {
+            NotAFifo::RegularFile => scratch.join("plain.txt"),
+            NotAFifo::Directory => scratch.join("a-directory"),
+            NotAFifo::CharDevice => PathBuf::from("/dev/null"),
+        }
+    }
+}
+
+#[rstest]
+#[case::regular_file(NotAFifo::RegularFile, FileKind::RegularFile)]
+#[case::directory(NotAFifo::Directory, FileKind::Directory)]
+#[case::character_device(NotAFifo::CharDevice, FileKind::CharDevice)]
+fn task2_opening_something_else_is_not_a_fifo(#[case] what: NotAFifo, #[case] kind: FileKind) {
     const OPENS: [&str; 4] = [
         "open_reader",
         "open_writer",
         "try_open_reader",
         "try_open_writer",
     ];
+    let (name, text) = (kind_name(kind), kind_text(kind));
     isolated(OPEN_HINT, || {
-        let file = scratch_path("plain.txt");
-        fs::write(&file, "not a pipe").unwrap();
+        let path = what.path(&std::env::temp_dir());
+        match what {
+            NotAFifo::RegularFile => fs::write(&path, "not a pipe").unwrap(),
+            NotAFifo::Directory => fs::create_dir(&path).unwrap(),
+            NotAFifo::CharDevice => {}
+        }
         checkpoint("before the calls");
         let opens: [OpenFn; 4] = [
             |p| open_reader(p),
@@ -746,7 +796,7 @@ fn task2_opening_something_else_is_not_a_fifo() {
         ];
         opens
             .iter()
-            .map(|open| match open(&file) {
+            .map(|open| match open(&path) {
                 Err(Error::NotAFifo { path, kind }) => Ok((path, kind_name(kind).to_owned())),
                 other => Err(format!("{other:?}")),
             })
@@ -754,22 +804,28 @@ fn task2_opening_something_else_is_not_a_fifo() {
     })
     .judge(
         |results: Vec<std::result::Result<(PathBuf, String), String>>, seen| {
-            let file = seen.scratch.join("plain.txt");
+            let path = what.path(&seen.scratch);
             assert_eq!(results.len(), OPENS.len(), "one result per open helper");
-            for (name, result) in OPENS.iter().zip(results) {
+            for (helper, result) in OPENS.iter().zip(results) {
                 match result {
-                    Ok((path, kind)) => {
-                        assert_eq!(path, file, "{name}: NotAFifo must name the path");
+                    Ok((p, k)) => {
+                        assert_eq!(p, path, "{helper}: NotAFifo must name the path");
                         assert_eq!(
-                            kind,
-                            kind_name(FileKind::RegularFile),
-                            "{name}: NotAFifo must say what it is"
+                            k, name,
+                            "{helper} on {text}: NotAFifo must say what it is (FileKind::{name})"
                         );
                     }
                     Err(other) => panic!(
-                        "{name} on a regular file: expected Err(Error::NotAFifo {{ path, kind: \
-                     FileKind::RegularFile }}), got {other}. After open, fstat says what was \
-                     opened"
+                        "{helper} on {text} ({}): expected Err(Error::NotAFifo {{ path, kind: \
+                         FileKind::{name} }}), got {other}. {}",
+                        path.display(),
+                        match what {
+                            NotAFifo::Directory =>
+                                "open refuses a directory for writing with \
+                                 EISDIR: that, too, is NotAFifo (a directory); for reading it \
+                                 opens, and fstat says what was opened",
+                            _ => "After open, fstat says what was opened",
+                        }
                     ),
                 }
             }
@@ -778,7 +834,9 @@ fn task2_opening_something_else_is_not_a_fifo() {
                 seen.end.test_process(),
                 "A descriptor opened on something that is not a FIFO must be closed again.",
             );
-            assert_eq!(fs::read_to_string(&file).unwrap(), "not a pipe");
+            if let NotAFifo::RegularFile = what {
+                assert_eq!(fs::read_to_string(&path).unwrap(), "not a pipe");
+            }
         },
     );
 }
@@ -952,27 +1010,40 @@ fn task3_partial_and_interrupted_reads_are_continued(#[case] step: usize) {
     });
 }
 
+/// `expected` and `got` count the header too: the record a header of 100 announces is 102 bytes.
 #[rstest]
-#[case::inside_the_header(vec![0x00])]
-#[case::inside_the_body([&100u16.to_be_bytes()[..], &[7u8; 10][..]].concat())]
-fn task3_end_of_file_inside_a_message_is_truncated(#[case] stream: Vec<u8>) {
+#[case::inside_the_header(vec![0x00], 2, 1)]
+#[case::inside_the_body([&100u16.to_be_bytes()[..], &[7u8; 10][..]].concat(), 102, 12)]
+fn task3_end_of_file_inside_a_message_is_truncated(
+    #[case] stream: Vec<u8>,
+    #[case] expected: usize,
+    #[case] got: usize,
+) {
     isolated(NEVER_RETURNED_HINT, || {
         let mut reader = stream.as_slice();
         match receive_message(&mut reader) {
-            Err(Error::TruncatedMessage { .. }) => Ok(()),
+            Err(Error::TruncatedMessage { expected, got }) => Ok((expected, got)),
             other => Err(format!("{other:?}")),
         }
     })
-    .judge(|result: std::result::Result<(), String>, _| {
-        if let Err(other) = result {
-            panic!(
-                "the stream ends inside a message ({} bytes: {stream:?}): expected \
-                 Err(Error::TruncatedMessage {{ .. }}), got {other}. Only end of file before a \
-                 header's first byte is the clean end, Ok(None)",
+    .judge(
+        |result: std::result::Result<(usize, usize), String>, _| match result {
+            Ok(numbers) => assert_eq!(
+                numbers,
+                (expected, got),
+                "the stream ends inside a message ({} bytes: {stream:?}): TruncatedMessage \
+                 {{ expected, got }} should be ({expected}, {got}), counting the 2-byte header in \
+                 both: the record needed {expected} bytes and {got} came",
                 stream.len()
-            );
-        }
-    });
+            ),
+            Err(other) => panic!(
+                "the stream ends inside a message ({} bytes: {stream:?}): expected \
+                 Err(Error::TruncatedMessage {{ expected: {expected}, got: {got} }}), got {other}. \
+                 Only end of file before a header's first byte is the clean end, Ok(None)",
+                stream.len()
+            ),
+        },
+    );
 }
 
 #[test]
@@ -1163,6 +1234,128 @@ fn task4_a_message_is_one_write_header_and_body_together() {
             "the record in the FIFO is not the framed message"
         );
     });
+}
+
+const BROKEN_PIPE_HINT: &str = "send_message hung on a FIFO that no process has open for \
+     reading. The write fails with EPIPE, and that is final (Error::BrokenPipe): only a write \
+     that failed with EINTR, having written nothing, may be tried again.";
+
+#[test]
+fn task4_sending_when_every_reader_has_gone_is_broken_pipe() {
+    isolated(BROKEN_PIPE_HINT, || {
+        let (reader, writer) = fifo_pair();
+        drop(reader);
+        // As in every Rust program: ignored, SIGPIPE does not kill the writer, the write fails
+        // with EPIPE instead.
+        // SAFETY: SIG_IGN installs no handler.
+        unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) }.expect("ignore SIGPIPE");
+        match send_message(&writer, b"anyone there?") {
+            Err(Error::BrokenPipe) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .judge(|result: std::result::Result<(), String>, _| {
+        if let Err(other) = result {
+            panic!(
+                "the only reader of the FIFO has closed it, so the write fails with EPIPE: \
+                 send_message must report that as Err(Error::BrokenPipe), got {other}"
+            );
+        }
+    });
+}
+
+/// How often the interrupting handler of [`task4_a_send_interrupted_while_waiting_for_room_is_tried_again`] ran.
+static INTERRUPTIONS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn count_interruption(_: libc::c_int) {
+    INTERRUPTIONS.fetch_add(1, Ordering::SeqCst);
+}
+
+const INTERRUPTED_SEND_HINT: &str = "send_message or the test's reader hung after a signal \
+     interrupted the send: a write that fails with EINTR has written nothing, so write the \
+     whole record again (the reader then takes it).";
+
+#[test]
+fn task4_a_send_interrupted_while_waiting_for_room_is_tried_again() {
+    let calls = [libc::SYS_write, libc::SYS_writev];
+    isolated(INTERRUPTED_SEND_HINT, || {
+        let (mut reader, writer) = fifo_pair();
+        // One page, nearly full: the 1002-byte record has to wait for room.
+        nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
+        (&writer).write_all(&[b'.'; 4000]).unwrap();
+        // Without SA_RESTART, as a program's own handler may well be: the waiting write is cut
+        // short with EINTR instead of being resumed by the kernel.
+        let action = SigAction::new(
+            SigHandler::Handler(count_interruption),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only increments an atomic, which is async-signal-safe.
+        unsafe { sigaction(Signal::SIGUSR1, &action) }.expect("install the SIGUSR1 handler");
+        let writer = std::sync::Arc::new(writer);
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let sender = {
+            let writer = writer.clone();
+            thread::spawn(move || {
+                tid_tx.send(gettid()).unwrap();
+                obs(send_message(&writer, &[b'm'; 1000]), |()| ())
+            })
+        };
+        let tid = tid_rx.recv().unwrap();
+        if !wait_until_asleep_in(tid, &calls) {
+            let sent = join(sender, "send_message");
+            panic!(
+                "send_message returned ({sent:?}) although the FIFO had room for only 96 more \
+                 bytes: a blocking write must wait for room for the whole record"
+            );
+        }
+        // SAFETY: tgkill with a thread of this process and a signal whose handler is installed.
+        let sent = unsafe {
+            libc::syscall(
+                libc::SYS_tgkill,
+                std::process::id(),
+                tid.as_raw(),
+                libc::SIGUSR1,
+            )
+        };
+        assert_eq!(sent, 0, "tgkill: {}", io::Error::last_os_error());
+        // The signal is delivered at once to a thread asleep in write: wait for its handler.
+        while INTERRUPTIONS.load(Ordering::SeqCst) == 0 {
+            thread::yield_now();
+        }
+        // Asleep in write again (it tried again), or finished (it gave up).
+        let waits_again = wait_until_asleep_in(tid, &calls);
+        checkpoint("after the signal");
+        nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty())).unwrap();
+        let mut drained = vec![0u8; 4000];
+        reader.read_exact(&mut drained).unwrap();
+        let sent = join(sender, "send_message");
+        drop(writer);
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        (tid.as_raw(), waits_again, sent, rest)
+    })
+    .judge(
+        |(tid, waits_again, sent, rest): (i32, bool, Obs<()>, Vec<u8>), seen| {
+            if let Obs::Err(error) = &sent {
+                panic!(
+                    "a signal (its handler installed without SA_RESTART) interrupted send_message \
+                     while it waited for room, and it returned Err({error}). A write that fails \
+                     with EINTR has written nothing: write the whole record again"
+                );
+            }
+            assert!(
+                waits_again && asleep_at(seen.at("after the signal"), tid, &calls),
+                "after the signal, send_message should be waiting in write again for room"
+            );
+            assert!(
+                rest == frame(&[b'm'; 1000]),
+                "after the interrupted send, the FIFO should hold the framed message exactly once; \
+                 it held {} bytes",
+                rest.len()
+            );
+        },
+    );
 }
 
 const WRITERS: usize = 4;
@@ -1736,5 +1929,97 @@ fn task5_client_without_a_server_fails_at_once_with_no_reader() {
             .assert()
             .failure()
             .stderr(predicate::str::contains("no reader"));
+    });
+}
+
+#[test]
+fn task5_the_client_returns_how_many_messages_it_sent() {
+    isolated(SERVER_HINT, || {
+        let path = test_fifo("fifo");
+        // The test is the server: a reader that never waits, and reads once the client is done.
+        let mut reader = raw_open(&path, OFlag::O_RDONLY | OFlag::O_NONBLOCK);
+        let sent = obs(run_client(&path, ["one", "two", "three"]), |n| n);
+        let mut arrived = Vec::new();
+        // Every writer has closed the FIFO: the reads end at end of file, not EAGAIN.
+        reader.read_to_end(&mut arrived).unwrap();
+        (sent, arrived)
+    })
+    .judge(|(sent, arrived): (Obs<usize>, Vec<u8>), _| {
+        let expected: Vec<u8> = ["one", "two", "three"]
+            .iter()
+            .flat_map(|m| frame(m.as_bytes()))
+            .collect();
+        assert!(
+            arrived == expected,
+            "run_client with three messages should send them framed, in order; the FIFO held \
+             {arrived:?}"
+        );
+        assert_eq!(
+            sent,
+            Obs::Ok(3),
+            "run_client sent three messages, so it should return Ok(3)"
+        );
+    });
+}
+
+#[test]
+fn task5_the_server_gives_back_the_signal_mask_it_found() {
+    isolated(SERVER_HINT, || {
+        let tid = gettid();
+        checkpoint("before the server");
+        let path = scratch_path("server-fifo");
+        let mut client = None;
+        let mut transcript = Vec::new();
+        let served = run_server(
+            &path,
+            0o600,
+            |at| {
+                // The server holds the FIFO open for reading by now: this open does not wait.
+                let at = at.to_owned();
+                client = Some(thread::spawn(move || {
+                    let mut writer = raw_open(&at, OFlag::O_WRONLY);
+                    writer.write_all(&frame(b"hello")).unwrap();
+                }));
+            },
+            &mut transcript,
+        );
+        if let Some(client) = client {
+            join(client, "the test's client");
+        }
+        checkpoint("after the server");
+        (tid.as_raw(), obs(served, |s| s.messages))
+    })
+    .judge(|(tid, served): (i32, Obs<usize>), seen| {
+        assert_eq!(
+            served,
+            Obs::Ok(1),
+            "run_server should serve the one message and return at end of file"
+        );
+        let blocked = |label: &str| {
+            seen.at(label)
+                .test_process()
+                .threads
+                .iter()
+                .find(|t| t.tid == tid)
+                .map(|t| t.signals.blocked)
+                .unwrap_or_else(|| panic!("the thread that called run_server is gone at {label:?}"))
+        };
+        let (before, after) = (blocked("before the server"), blocked("after the server"));
+        let left: Vec<&str> = [(Signal::SIGTERM, "SIGTERM"), (Signal::SIGINT, "SIGINT")]
+            .into_iter()
+            .filter(|(s, _)| after.contains(*s) && !before.contains(*s))
+            .map(|(_, name)| name)
+            .collect();
+        assert!(
+            left.is_empty() && after == before,
+            "run_server returned with its caller's signal mask changed ({} still blocked): it \
+             blocks SIGTERM and SIGINT to wait for them, and must give back the mask it found \
+             (pthread_sigmask's old set) before it returns",
+            if left.is_empty() {
+                "other signals".to_owned()
+            } else {
+                left.join(" and ")
+            }
+        );
     });
 }

@@ -69,6 +69,8 @@ pub enum Error {
     #[error("message of {len} bytes is too long: at most {max} bytes fit in one atomic write")]
     MessageTooLong { len: usize, max: usize },
     /// The stream ended inside a message: its writer sent it in pieces or died halfway.
+    /// `expected` is the size of the whole record (the 2-byte header and the body it announces,
+    /// or just the header while it is incomplete); `got` the bytes of it that came.
     #[error("end of file inside a message: got {got} of {expected} bytes")]
     TruncatedMessage { expected: usize, got: usize },
     /// A write delivered only part of a message (the descriptor is not a pipe, or is

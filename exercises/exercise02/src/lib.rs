@@ -30,7 +30,7 @@ use nix::fcntl::{fcntl, open, FcntlArg, OFlag, AT_FDCWD};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::stat::{fchmodat, fstat, FchmodatFlags, Mode, SFlag};
+use nix::sys::stat::{fchmodat, FchmodatFlags, Mode};
 use nix::unistd::mkfifo;
 
 // Given to you in `given.rs`, beside this file (do not change it): the types, errors and constants.

@@ -30,7 +30,7 @@ use nix::fcntl::{fcntl, open, FcntlArg, OFlag, AT_FDCWD};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::stat::{fchmodat, fstat, FchmodatFlags, Mode, SFlag};
+use nix::sys::stat::{fchmodat, FchmodatFlags, Mode};
 use nix::unistd::mkfifo;
 
 // Given to you in `given.rs`, beside this file (do not change it): the types, errors and constants.
@@ -349,15 +349,18 @@ fn open_fifo(path: &Path, flags: OFlag) -> Result<File> {
             },
             errno => path_error("open", path)(errno),
         })?;
-    let stat = fstat(&fd).map_err(path_error("fstat", path))?;
-    let kind = kind_from_mode(stat.st_mode);
+    let file = File::from(fd);
+    let meta = file
+        .metadata()
+        .map_err(|e| path_error("fstat", path)(errno_of(&e)))?;
+    let kind = kind_from(meta.file_type());
     if kind != FileKind::Fifo {
         return Err(Error::NotAFifo {
             path: path.to_owned(),
             kind,
         });
     }
-    Ok(File::from(fd))
+    Ok(file)
 }
 
 /// Clears O_NONBLOCK on the open file description.
@@ -382,42 +385,28 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     Ok(got)
 }
 
+/// What is at `path` itself (a symbolic link is not followed).
 fn kind_of(path: &Path) -> FileKind {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) => {
-            let t = meta.file_type();
-            if t.is_file() {
-                FileKind::RegularFile
-            } else if t.is_dir() {
-                FileKind::Directory
-            } else if t.is_symlink() {
-                FileKind::Symlink
-            } else if t.is_fifo() {
-                FileKind::Fifo
-            } else if t.is_socket() {
-                FileKind::Socket
-            } else if t.is_char_device() {
-                FileKind::CharDevice
-            } else if t.is_block_device() {
-                FileKind::BlockDevice
-            } else {
-                FileKind::Unknown
-            }
-        }
-        Err(_) => FileKind::Unknown,
-    }
+    std::fs::symlink_metadata(path).map_or(FileKind::Unknown, |meta| kind_from(meta.file_type()))
 }
 
-fn kind_from_mode(mode: libc::mode_t) -> FileKind {
-    match SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()) {
-        SFlag::S_IFIFO => FileKind::Fifo,
-        SFlag::S_IFREG => FileKind::RegularFile,
-        SFlag::S_IFDIR => FileKind::Directory,
-        SFlag::S_IFLNK => FileKind::Symlink,
-        SFlag::S_IFSOCK => FileKind::Socket,
-        SFlag::S_IFCHR => FileKind::CharDevice,
-        SFlag::S_IFBLK => FileKind::BlockDevice,
-        _ => FileKind::Unknown,
+fn kind_from(t: std::fs::FileType) -> FileKind {
+    if t.is_fifo() {
+        FileKind::Fifo
+    } else if t.is_file() {
+        FileKind::RegularFile
+    } else if t.is_dir() {
+        FileKind::Directory
+    } else if t.is_symlink() {
+        FileKind::Symlink
+    } else if t.is_socket() {
+        FileKind::Socket
+    } else if t.is_char_device() {
+        FileKind::CharDevice
+    } else if t.is_block_device() {
+        FileKind::BlockDevice
+    } else {
+        FileKind::Unknown
     }
 }
 
