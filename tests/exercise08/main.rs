@@ -16,14 +16,15 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{SocketAddr as UnixSocketAddr, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use exercise08::*;
 use ipclab_support::data::{payload, Received, MIB};
+use ipclab_support::hold::Hold;
 use ipclab_support::netprocfs::{InetSocket, UnixSocket, TCP_LISTEN, UNIX_STREAM};
-use ipclab_support::procfs::FdTarget;
+use ipclab_support::procfs::{self, FdTarget};
 use ipclab_support::{checkpoint, isolated, Snapshot};
 use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrIn, UnixAddr};
 use rstest::rstest;
@@ -480,6 +481,92 @@ fn task1_dropping_the_server_stops_listening_and_joins_its_threads() {
             "Dropping the server closes its listening socket and every connection.",
         );
     });
+}
+
+/// Whether thread `tid` of this process is asleep (state `S`): in `drop`, that is a join.
+fn asleep(tid: nix::unistd::Pid) -> bool {
+    procfs::process(tid)
+        .ok()
+        .flatten()
+        .is_some_and(|p| p.state == 'S')
+}
+
+#[test]
+fn task1_dropping_the_server_waits_until_its_threads_have_ended() {
+    isolated(STOP_HINT, || {
+        let ours = procfs::own_threads();
+        let server = EchoServer::start(&Endpoint::Tcp(LOOPBACK_ANY_PORT))
+            .expect("EchoServer::start returned an error");
+        let mut clients: Vec<TestClient> = (0..2)
+            .map(|_| TestClient::connect(server.endpoint()))
+            .collect();
+        let mut echoes = Vec::new();
+        for c in &mut clients {
+            if !c.ping(b"ping", &mut echoes) {
+                return (echoes, Vec::new(), false);
+            }
+        }
+        // Every thread the server started, held in a signal handler: without a join in drop,
+        // they are certain to outlive it.
+        let theirs: Vec<_> = procfs::own_threads()
+            .into_iter()
+            .filter(|t| !ours.contains(t))
+            .collect();
+        let hold = Hold::threads(&theirs).expect("hold the server's threads");
+        let main = nix::unistd::gettid();
+        let (in_drop, returned) = (AtomicBool::new(false), AtomicBool::new(false));
+        // Released as soon as drop waits (the main thread asleep inside drop), so that a drop
+        // that joins can finish.
+        let released_in_drop = thread::scope(|scope| {
+            let watcher = scope.spawn(|| loop {
+                if returned.load(Ordering::SeqCst) {
+                    return false;
+                }
+                if in_drop.load(Ordering::SeqCst)
+                    && asleep(main)
+                    && !returned.load(Ordering::SeqCst)
+                {
+                    hold.release();
+                    return true;
+                }
+                thread::yield_now();
+            });
+            in_drop.store(true, Ordering::SeqCst);
+            drop(server);
+            returned.store(true, Ordering::SeqCst);
+            watcher.join().expect("the watcher thread")
+        });
+        checkpoint("dropped");
+        hold.release();
+        let held = theirs.iter().map(|t| t.as_raw()).collect();
+        (echoes, held, released_in_drop)
+    })
+    .judge(
+        |(echoes, held, released_in_drop): (Vec<Echo>, Vec<i32>, bool), seen| {
+            assert_echoes(&echoes, &[(b"ping", "a client"), (b"ping", "a client")]);
+            let running: Vec<i32> = seen
+                .at("dropped")
+                .test_process()
+                .threads
+                .iter()
+                .map(|t| t.tid)
+                .filter(|t| held.contains(t))
+                .collect();
+            assert!(
+                running.is_empty(),
+                "dropping the server returned while {} of the {} threads it started still ran \
+             (the test held them up; drop {}): drop must join every thread it started, or \
+             they end whenever they get to, after the server is gone",
+                running.len(),
+                held.len(),
+                if released_in_drop {
+                    "waited for something, but not for them"
+                } else {
+                    "never waited"
+                }
+            );
+        },
+    );
 }
 
 #[test]

@@ -17,6 +17,8 @@
 //! * [`sysvipc`] reads the kernel's tables of System V IPC objects (`/proc/sysvipc/{msg,shm,sem}`),
 //!   so that tests see which queues, segments and semaphore sets exist, what they hold, and that
 //!   they are gone after cleanup.
+//! * [`hold`] holds threads of the code under test still in a signal handler, so that code
+//!   which does not wait for its threads (a drop that does not join) fails every time.
 //! * [`child`] forks a child that runs a closure and ends with `_exit`, and reads its exit code.
 //! * [`data`] names the message sizes where pipes change behaviour and compares payloads.
 //! * [`pty`] drives a program through a pseudo-terminal (keys in, screen out, every read with a
@@ -34,6 +36,7 @@ compile_error!(
 
 pub mod child;
 pub mod data;
+pub mod hold;
 pub mod interrupt;
 pub mod isolate;
 mod keeper;

@@ -371,6 +371,19 @@ pub struct SignalState {
     pub caught: SigSet,
 }
 
+/// The threads of this process, as `/proc/self/task` lists them.
+pub fn own_threads() -> Vec<Pid> {
+    let mut tids: Vec<Pid> = fs::read_dir("/proc/self/task")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .map(Pid::from_raw)
+                .collect()
+        })
+        .unwrap_or_default();
+    tids.sort();
+    tids
+}
+
 /// The signal state of `pid` (for a multi-threaded process, of its main thread).
 pub fn signal_state(pid: Pid) -> io::Result<SignalState> {
     signal_state_from(&format!("/proc/{pid}/status"))
