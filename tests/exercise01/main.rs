@@ -182,42 +182,61 @@ fn waits_for_input(call: &BlockedCall) -> bool {
     .contains(&call.number)
 }
 
-/// Starts a thread that waits until thread `tid` of this process is asleep waiting for input or
-/// for a child,
-/// interrupts it with [`CERTAIN_SIGNAL`], waits until the handler ran, and then opens `gate`
-/// (writes a byte and closes it), whatever happened. Joins to the call it interrupted, by name,
-/// or why it could not.
+/// System calls in which code waiting for input or for a child sleeps.
+fn waits_for_input_or_a_child(call: &BlockedCall) -> bool {
+    waits_for_input(call) || [libc::SYS_wait4, libc::SYS_waitid].contains(&call.number)
+}
+
+/// System calls in which code waiting for room in a pipe sleeps.
+fn waits_for_room(call: &BlockedCall) -> bool {
+    [
+        libc::SYS_write,
+        libc::SYS_writev,
+        libc::SYS_pwrite64,
+        libc::SYS_pwritev,
+    ]
+    .contains(&call.number)
+}
+
+/// System calls in which a writer sleeps: waiting for room, or (done writing) for its child.
+fn waits_for_room_or_a_child(call: &BlockedCall) -> bool {
+    waits_for_room(call) || [libc::SYS_wait4, libc::SYS_waitid].contains(&call.number)
+}
+
+/// Starts a thread that waits until thread `tid` of this process is asleep in a call `asleep_in`
+/// accepts, interrupts it with [`CERTAIN_SIGNAL`], waits until the handler ran, and then opens
+/// `gate` (writes a byte and closes it), whatever happened. Joins to the call it interrupted,
+/// by name, or why it could not.
 fn interrupt_when_blocked(
     tid: Pid,
     mut gate: std::fs::File,
+    asleep_in: fn(&BlockedCall) -> bool,
 ) -> thread::JoinHandle<std::result::Result<String, String>> {
     thread::spawn(move || {
         let before = HANDLED.load(Ordering::SeqCst);
-        let outcome = procfs::wait_until_blocked(tid, Duration::from_secs(5), |c| {
-            waits_for_input(c) || [libc::SYS_wait4, libc::SYS_waitid].contains(&c.number)
-        })
-        .and_then(|call| {
-            // SAFETY: tgkill takes plain integers; `tid` is a thread of this process.
-            let sent = unsafe {
-                libc::syscall(
-                    libc::SYS_tgkill,
-                    getpid().as_raw(),
-                    tid.as_raw(),
-                    CERTAIN_SIGNAL as libc::c_int,
-                )
-            };
-            if sent != 0 {
-                return Err(format!(
-                    "tgkill failed: {}",
-                    std::io::Error::last_os_error()
-                ));
-            }
-            // The handler runs as the interrupted call returns: an event, not a guess.
-            while HANDLED.load(Ordering::SeqCst) == before {
-                thread::yield_now();
-            }
-            Ok(syscall_name(call.number))
-        });
+        let outcome =
+            procfs::wait_until_blocked(tid, Duration::from_secs(5), asleep_in).and_then(|call| {
+                // SAFETY: tgkill takes plain integers; `tid` is a thread of this process.
+                let sent = unsafe {
+                    libc::syscall(
+                        libc::SYS_tgkill,
+                        getpid().as_raw(),
+                        tid.as_raw(),
+                        CERTAIN_SIGNAL as libc::c_int,
+                    )
+                };
+                if sent != 0 {
+                    return Err(format!(
+                        "tgkill failed: {}",
+                        std::io::Error::last_os_error()
+                    ));
+                }
+                // The handler runs as the interrupted call returns: an event, not a guess.
+                while HANDLED.load(Ordering::SeqCst) == before {
+                    thread::yield_now();
+                }
+                Ok(syscall_name(call.number))
+            });
         let _ = gate.write_all(b"go");
         outcome
     })
@@ -374,7 +393,7 @@ fn task2_reads_survive_interrupting_signals() {
         // the gate.
         install_counting_handler();
         let (mut gate_read, gate_write) = file_pipe("a pipe for the gate");
-        let interrupted = interrupt_when_blocked(gettid(), gate_write);
+        let interrupted = interrupt_when_blocked(gettid(), gate_write, waits_for_input_or_a_child);
         let expected = payload(4 * MIB);
         let sent = expected.clone();
         let message = message_from_child(move || {
@@ -1012,30 +1031,59 @@ fn task6_reader_sees_eof_once_every_write_end_is_closed(#[case] len: usize) {
 fn task6_interrupted_partial_writes_are_continued() {
     const LEN: usize = 4 * MIB;
     isolated(FEED_HINT, || {
-        // Signals interrupt the parent's writes, and the child shrinks the pipe to one page so
-        // that the writer blocks often: an interrupted write returns the count written so far.
+        // Made certain: the child shrinks the pipe and then waits on a gate before it reads, so
+        // the parent's write fills the pipe and sleeps with part of its buffer written; a helper
+        // thread sees it asleep in write (the kernel's word), sends a signal whose handler has
+        // no SA_RESTART, waits until the handler ran, and only then opens the gate. A write
+        // cut short that way returns the count it wrote (or fails with EINTR if it had written
+        // nothing yet); both must be carried on from. The periodic interrupter adds more.
+        install_counting_handler();
+        let (mut gate_read, gate_write) = file_pipe("a pipe for the gate");
+        let interrupted = interrupt_when_blocked(gettid(), gate_write, waits_for_room_or_a_child);
         let _noise =
             Interrupter::every(Duration::from_micros(200)).expect("start the interrupting timer");
         let fed = feed_child(&payload(LEN), move |mut pipe| {
             let _ = fcntl(pipe.as_fd(), FcntlArg::F_SETPIPE_SZ(4096));
+            let mut go = [0u8; 1];
+            let _ = gate_read.read_exact(&mut go);
             let mut received = Vec::new();
             match pipe.read_to_end(&mut received) {
                 Ok(_) if received == payload(LEN) => 0,
-                _ => 3,
+                Ok(_) if received.len() < LEN => 3,
+                _ => 4,
             }
         })
-        .expect(
-            "feed_child returned an error while signals kept arriving: a write interrupted before \
-             writing anything fails with EINTR and must be retried",
-        );
-        (fed.written, Exit::from(fed.exit))
+        .map(|fed| (fed.written, Exit::from(fed.exit)))
+        .map_err(|e| format!("{e:?}"));
+        (interrupted.join().expect("the interrupting thread"), fed)
     })
-    .judge(|(written, exit), _| {
+    .judge(|(interrupted, fed), _| {
+        let call = interrupted.unwrap_or_else(|why| {
+            panic!("the test could not interrupt the parent while it waited for room: {why}")
+        });
+        let (written, exit) = fed.unwrap_or_else(|e| {
+            panic!(
+                "feed_child returned {e} after a signal interrupted the parent blocked in {call}: \
+                 a write interrupted before writing anything fails with EINTR and must be retried"
+            )
+        });
+        assert_ne!(
+            exit,
+            Exit::Exited(3),
+            "the child received fewer bytes than were sent{}: a write cut short by a signal \
+             returns the count it wrote so far; write the rest",
+            if call.starts_with("wait") {
+                " (feed_child was waiting for the child while the pipe was still full, the rest \
+                 of the data never written)"
+            } else {
+                ""
+            }
+        );
         assert_eq!(
             exit,
             Exit::Exited(0),
-            "the child did not receive exactly the bytes sent: a write interrupted by a signal may \
-             write only part of the buffer and return that count; write the rest"
+            "the child did not receive exactly the bytes sent (more, or others): after a write \
+             that was cut short, write the rest from where it stopped"
         );
         assert_eq!(written, LEN);
     });
