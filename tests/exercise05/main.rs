@@ -1810,6 +1810,80 @@ fn refusal<T: std::fmt::Debug>(result: &exercise05::Result<T>) -> Refusal {
     }
 }
 
+/// What a call on a number that names no usable signal returned, as the judge gets it.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum Invalid {
+    InvalidSignal { signal: i32 },
+    Other(String),
+}
+
+fn invalid<T: std::fmt::Debug>(result: &exercise05::Result<T>) -> Invalid {
+    match result {
+        Err(Error::InvalidSignal { signal }) => Invalid::InvalidSignal { signal: *signal },
+        other => Invalid::Other(format!("{other:?}")),
+    }
+}
+
+/// Why `signal` is no signal a program can use, for the failure message.
+fn why_invalid(signal: i32) -> &'static str {
+    if signal == 32 || signal == 33 {
+        "the kernel has it, but the C library keeps 32 and 33 for its threads and sigaction \
+         refuses them with EINVAL, which here is not about SIGKILL or SIGSTOP"
+    } else {
+        "Linux numbers its signals 1 to 64"
+    }
+}
+
+#[track_caller]
+fn assert_invalid(what: &str, signal: i32, result: Invalid, seen: &Witness) {
+    assert_eq!(
+        result,
+        Invalid::InvalidSignal { signal },
+        "{what} on {signal}: expected Err(Error::InvalidSignal {{ signal: {signal} }}), because \
+         {}",
+        why_invalid(signal)
+    );
+    let (before, after) = (
+        process_signals(seen.at("before")),
+        process_signals(seen.at("refused")),
+    );
+    assert_eq!(
+        (after.caught, after.ignored),
+        (before.caught, before.ignored),
+        "{what} on {signal} was refused, but the process's dispositions changed (SigCgt, SigIgn)"
+    );
+}
+
+#[rstest]
+#[case::zero(0)]
+#[case::negative(-1)]
+#[case::beyond_64(65)]
+#[case::reserved_32(32)]
+#[case::reserved_33(33)]
+fn task2_a_number_that_names_no_usable_signal_is_invalid(#[case] signal: i32) {
+    isolated("SignalCounter::install hung", || {
+        checkpoint("before");
+        let result = SignalCounter::install(signal).map(drop);
+        checkpoint("refused");
+        invalid(&result)
+    })
+    .judge(|result: Invalid, seen| assert_invalid("SignalCounter::install", signal, result, seen));
+}
+
+#[rstest]
+#[case::zero(0)]
+#[case::beyond_64(65)]
+#[case::reserved_32(32)]
+fn task6_ignoring_a_number_that_names_no_usable_signal_is_invalid(#[case] signal: i32) {
+    isolated("ignore hung", || {
+        checkpoint("before");
+        let result = ignore(signal).map(drop);
+        checkpoint("refused");
+        invalid(&result)
+    })
+    .judge(|result: Invalid, seen| assert_invalid("ignore", signal, result, seen));
+}
+
 #[rstest]
 #[case::catch_sigkill(libc::SIGKILL, false)]
 #[case::ignore_sigkill(libc::SIGKILL, true)]

@@ -16,8 +16,9 @@ pub enum Error {
     /// A system call failed.
     #[error("{call} failed: {errno}")]
     Sys { call: &'static str, errno: Errno },
-    /// Not a signal number this kernel knows (valid numbers are 1 to 64 on Linux).
-    #[error("{signal} is not a signal number (Linux numbers its signals 1 to 64)")]
+    /// Not a signal a program may use: Linux numbers its signals 1 to 64, and the C library
+    /// keeps 32 and 33 for its threads (`sigaction` and `sigaddset` refuse them with EINVAL).
+    #[error("{signal} is not a signal a program can use (Linux numbers its signals 1 to 64; the C library keeps 32 and 33)")]
     InvalidSignal { signal: i32 },
     /// The kernel refused to let the process catch or ignore this signal: SIGKILL and SIGSTOP
     /// always keep their default action, and `sigaction` fails with EINVAL.

@@ -80,6 +80,9 @@ pub struct SignalCounter {
 impl SignalCounter {
     /// Task 2: installs the counting handler for `signal` (standard or real-time), with
     /// `SA_RESTART` so that it does not disturb blocking calls elsewhere in the program.
+    ///
+    /// Errors: [`Error::InvalidSignal`] for a number that is no signal a program can use,
+    /// [`Error::Uncatchable`] for SIGKILL and SIGSTOP.
     pub fn install(signal: i32) -> Result<SignalCounter> {
         todo!("Task 2: sigaction with a handler that increments a static atomic and writes a byte to a self-pipe; keep the old action")
     }
@@ -204,7 +207,8 @@ pub struct Ignored {
 }
 
 /// Task 6: ignores `signal`. SIGKILL and SIGSTOP cannot be ignored: the kernel's EINVAL is
-/// reported as [`Error::Uncatchable`].
+/// reported as [`Error::Uncatchable`]; a number that is no signal a program can use is
+/// [`Error::InvalidSignal`].
 pub fn ignore(signal: i32) -> Result<Ignored> {
     todo!("Task 6: sigaction with SIG_IGN; map the kernel's EINVAL for SIGKILL/SIGSTOP to Error::Uncatchable")
 }

@@ -146,6 +146,9 @@ pub struct SignalCounter {
 impl SignalCounter {
     /// Task 2: installs the counting handler for `signal` (standard or real-time), with
     /// `SA_RESTART` so that it does not disturb blocking calls elsewhere in the program.
+    ///
+    /// Errors: [`Error::InvalidSignal`] for a number that is no signal a program can use,
+    /// [`Error::Uncatchable`] for SIGKILL and SIGSTOP.
     pub fn install(signal: i32) -> Result<SignalCounter> {
         // BEGIN SOLUTION Task 2: sigaction with a handler that increments a static atomic and writes a byte to a self-pipe; keep the old action
         let installed = Installed::new(signal, Handler::Plain(on_signal), libc::SA_RESTART)?;
@@ -351,10 +354,10 @@ pub struct Ignored {
 }
 
 /// Task 6: ignores `signal`. SIGKILL and SIGSTOP cannot be ignored: the kernel's EINVAL is
-/// reported as [`Error::Uncatchable`].
+/// reported as [`Error::Uncatchable`]; a number that is no signal a program can use is
+/// [`Error::InvalidSignal`].
 pub fn ignore(signal: i32) -> Result<Ignored> {
     // BEGIN SOLUTION Task 6: sigaction with SIG_IGN; map the kernel's EINVAL for SIGKILL/SIGSTOP to Error::Uncatchable
-    check_number(signal)?;
     let previous = raw::set_action(signal, &raw::Action::ignore())?;
     Ok(Ignored { signal, previous })
     // END SOLUTION
@@ -750,12 +753,6 @@ fn slot(signal: i32) -> Option<&'static Slot> {
         .and_then(|n| SLOTS.get(n))
 }
 
-fn check_number(signal: i32) -> Result<()> {
-    slot(signal)
-        .map(drop)
-        .ok_or(Error::InvalidSignal { signal })
-}
-
 /// The handler of the counting kinds: count, remember the order, wake the waiter.
 extern "C" fn on_signal(signal: libc::c_int) {
     let saved = Errno::last_raw();
@@ -905,7 +902,7 @@ impl Drop for Installed {
 
 /// The calls `nix` does not cover for real-time signals, each behind a safe function.
 mod raw {
-    use super::{check_number, sys, Error, Handler, Result};
+    use super::{sys, Error, Handler, Result};
     use nix::errno::Errno;
     use std::fmt;
     use std::mem::MaybeUninit;
@@ -933,8 +930,8 @@ mod raw {
         pub fn of(signals: &[i32]) -> Result<Mask> {
             let mut mask = Mask::empty();
             for &signal in signals {
-                check_number(signal)?;
-                // SAFETY: the set is initialised; sigaddset checks the number itself too.
+                // SAFETY: the set is initialised. sigaddset refuses what is no signal a program
+                // may use: outside 1 to 64, and the C library's own 32 and 33.
                 if unsafe { libc::sigaddset(&mut mask.0, signal) } != 0 {
                     return Err(Error::InvalidSignal { signal });
                 }
@@ -1011,9 +1008,9 @@ mod raw {
     }
 
     /// `sigaction(signal, action)`: returns the previous action. The kernel's EINVAL for
-    /// SIGKILL and SIGSTOP becomes [`Error::Uncatchable`].
+    /// SIGKILL and SIGSTOP becomes [`Error::Uncatchable`]; for any other number (outside 1 to
+    /// 64, or the C library's own 32 and 33) it is [`Error::InvalidSignal`].
     pub fn set_action(signal: i32, action: &Action) -> Result<Action> {
-        check_number(signal)?;
         let mut previous = Action::with(libc::SIG_DFL, 0);
         // SAFETY: both structs are valid and owned by us; the handlers installed are
         // async-signal-safe (atomics and write/waitpid only).
