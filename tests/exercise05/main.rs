@@ -827,6 +827,54 @@ fn task2_blocking_reads_elsewhere_go_on_with_sa_restart() {
     });
 }
 
+#[test]
+fn task2_wait_for_sleeps_in_the_kernel_until_the_signal_comes() {
+    isolated(HANDLER_HINT, || {
+        let counter = SignalCounter::install(libc::SIGUSR2).expect("install returned an error");
+        let (tid_send, tid_receive) = mpsc::channel();
+        std::thread::scope(|scope| {
+            let waiting = scope.spawn(|| {
+                tid_send.send(gettid()).expect("hand over the tid");
+                counter.wait_for(1).map_err(|e| format!("{e:?}"))
+            });
+            let tid = tid_receive.recv().expect("the waiting thread's tid");
+            // No signal has come: a wait that blocks is asleep in the kernel by now.
+            let slept = procfs::wait_until_blocked(tid, Duration::from_secs(5), |_| true)
+                .map(|call| call.number);
+            checkpoint("waiting");
+            kill(getpid(), Signal::SIGUSR2).expect("kill");
+            let got = waiting.join().expect("the waiting thread");
+            (tid.as_raw(), slept, got)
+        })
+    })
+    .judge(
+        |(tid, slept, got): (
+            i32,
+            std::result::Result<i64, String>,
+            std::result::Result<usize, String>,
+        ),
+         seen| {
+            assert_eq!(
+                got,
+                Ok(1),
+                "wait_for(1) should return Ok(1) once the one signal has come"
+            );
+            let asleep = seen
+                .at("waiting")
+                .test_process()
+                .threads
+                .iter()
+                .any(|t| t.tid == tid && t.blocked.is_some());
+            assert!(
+                slept.is_ok() && asleep,
+                "wait_for(1) never slept while no signal had come: it kept the CPU busy (a loop \
+                 that checks the count). Block reading the self-pipe, which the handler writes \
+                 to, until the count is reached"
+            );
+        },
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Task 3: SA_SIGINFO, who sent it.
 
@@ -1760,7 +1808,7 @@ fn task6_without_signals_the_worker_runs_until_its_input_ends() {
             .expect("start ex05-worker");
         let mut stdin = child.stdin.take().expect("piped");
         stdin
-            .write_all(b"begin\nend\nbegin\nend\n")
+            .write_all(b"begin\nstep 1\nstep 2\nend\nbegin\nend\n")
             .expect("write to the worker");
         drop(stdin);
         let out = child.wait_with_output().expect("wait for the worker");
@@ -1783,7 +1831,9 @@ fn task6_without_signals_the_worker_runs_until_its_input_ends() {
                 predicate::str::is_match(expected)
                     .expect("a valid regex")
                     .eval(&stdout),
-                "the worker's output {stdout:?} does not match {expected:?}"
+                "the worker's output {stdout:?} does not match {expected:?}. Its input was \
+                 begin, step 1, step 2, end, begin, end: a unit ends only at its `end` line, and \
+                 the lines before it are the unit's work"
             );
             assert!(
                 !seen.scratch.join("worker.pid").exists(),
@@ -2292,6 +2342,38 @@ fn task7_exit_codes_and_deaths_by_signal_are_reported() {
                 .assert_no_zombies("wait_all returns once every child is reaped.");
         },
     );
+}
+
+#[test]
+fn task7_a_childs_exit_does_not_interrupt_reads_elsewhere() {
+    isolated(REAP_HINT, || {
+        in_single_threaded_child("the reaper's SIGCHLD during a read", || {
+            let reaper = Reaper::install().expect("install returned an error");
+            // Only the parked thread lets SIGCHLD in: the child's exit runs the handler there,
+            // while it sleeps in read(2).
+            let parked = Parked::start_unblocking(Some(libc::SIGCHLD));
+            test_block(libc::SIGCHLD, libc::SIG_BLOCK);
+            parked.at.wait_parked();
+            let child = reaper.spawn(|| 0).expect("spawn returned an error");
+            // Once the child is a zombie (or reaped already), its SIGCHLD has been sent.
+            wait_until(|| procfs::process(child).is_ok_and(|p| p.is_none_or(|p| p.is_zombie())));
+            parked.at.wait_handled(libc::SIGCHLD);
+            let reaped = reaper.wait_all().expect("wait_all returned an error");
+            let interrupted = parked.release();
+            test_block(libc::SIGCHLD, libc::SIG_UNBLOCK);
+            format!("{interrupted} {}", reaped.len())
+        })
+    })
+    .judge(|(_, text): (i32, String), _| {
+        let (interrupted, reaped) = text.split_once(' ').expect("the child's report");
+        assert_eq!(reaped, "1", "the one child must be reaped");
+        assert_eq!(
+            interrupted, "0",
+            "a child's exit (its SIGCHLD) interrupted a read another thread was blocked in, and \
+             that read failed with EINTR: install the SIGCHLD handler with SA_RESTART, so that \
+             the program's blocking calls go on when a child exits"
+        );
+    });
 }
 
 #[test]

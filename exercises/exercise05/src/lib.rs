@@ -225,7 +225,8 @@ impl Drop for Ignored {
 ///
 /// It catches SIGTERM and SIGINT, writes its pid (and a newline) to `pid_file`, prints
 /// `ready <pid>`, then runs units of work read from `input`: a line `begin` starts unit N
-/// (printing `working N`), and the unit is complete at the next line `end` (printing `done N`).
+/// (printing `working N`), and the unit is complete at the next line `end` (printing `done N`);
+/// the lines between them are the unit's work and print nothing.
 /// A signal that arrives during a unit lets the unit finish; between units, it stops the worker
 /// at once. Either way, or at the end of the input, the worker removes `pid_file`, prints
 /// `stopped by SIGTERM after N units` (or `input ended after N units`) and returns.
@@ -252,7 +253,8 @@ pub struct Reaper {
 }
 
 impl Reaper {
-    /// Task 7: installs the SIGCHLD handler (`SA_NOCLDSTOP`: only exits matter).
+    /// Task 7: installs the SIGCHLD handler (`SA_RESTART`, so that blocking calls elsewhere go
+    /// on when a child exits; `SA_NOCLDSTOP`: only exits matter).
     pub fn install() -> Result<Reaper> {
         todo!("Task 7: sigaction(SIGCHLD) with a handler that reaps with waitpid(pid, WNOHANG) every child that has exited")
     }
