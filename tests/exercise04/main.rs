@@ -1243,6 +1243,82 @@ fn task4_writer_never_overwrites_unread_bytes() {
 }
 
 #[test]
+fn task4_capacity_is_what_an_empty_ring_takes() {
+    isolated(RING_HINT, || {
+        let segment = Segment::create(PAGE).expect("Segment::create returned an error");
+        let mut for_producer = segment.attach().expect("attach returned an error");
+        let mut for_consumer = segment.attach().expect("attach returned an error");
+        let mut producer =
+            Producer::new(&mut for_producer).expect("Producer::new returned an error");
+        let _consumer = Consumer::new(&mut for_consumer).expect("Consumer::new returned an error");
+        let capacity = producer.capacity();
+        // More than any one-page ring holds: write copies what fits and returns at once.
+        let took = seen(producer.write(&payload(2 * PAGE)), |n| n);
+        (capacity, took)
+    })
+    .judge_all(|(capacity, took), _| {
+        assert!(
+            capacity > 0 && capacity < PAGE,
+            "the ring of a one-page segment holds more than 0 bytes and less than the page (the \
+             indices live in the segment too): capacity() returned {capacity}"
+        );
+        assert_eq!(
+            took,
+            Ok(capacity),
+            "into an empty ring, write copies as much as the ring holds when full, which is what \
+             capacity() reports"
+        );
+    });
+}
+
+/// How much of a long `write_all` the consumer reads before it leaves.
+const READ_BEFORE_LEAVING: usize = 1000;
+
+#[test]
+fn task4_a_write_all_cut_short_by_the_consumer_says_how_much_went() {
+    isolated(CONSUMER_GONE_HINT, || {
+        let segment = Segment::create(PAGE).expect("Segment::create returned an error");
+        let mut attachment = segment.attach().expect("attach returned an error");
+        // The consumer, in a process of its own: it reads a little of the stream, then leaves.
+        let child = spawn_child(|| {
+            let Ok(mut consumer) = Consumer::new(&mut attachment) else {
+                return 2;
+            };
+            let mut buf = [0u8; READ_BEFORE_LEAVING];
+            let mut got = 0;
+            while got < READ_BEFORE_LEAVING {
+                match consumer.read(&mut buf[got..]) {
+                    0 => return 3,
+                    n => got += n,
+                }
+            }
+            0
+        });
+        let mut producer = Producer::new(&mut attachment).expect("Producer::new returned an error");
+        let capacity = producer.capacity();
+        let result = seen(producer.write_all(&payload(4 * PAGE)), |()| ());
+        (capacity, result, exit_code(child, "the consumer"))
+    })
+    .judge_all(|(capacity, result, consumer), _| {
+        assert_eq!(consumer, 0, "the test's consumer could not read its bytes");
+        match result {
+            Err(Failure::ConsumerGone { written }) => assert!(
+                (READ_BEFORE_LEAVING..=READ_BEFORE_LEAVING + capacity).contains(&written),
+                "the consumer read {READ_BEFORE_LEAVING} bytes of write_all's data and left with \
+                 at most capacity() = {capacity} more in the ring, so ConsumerGone {{ written }} \
+                 must count between {READ_BEFORE_LEAVING} and {} bytes; it says {written}: count \
+                 every byte the ring took during this call",
+                READ_BEFORE_LEAVING + capacity
+            ),
+            other => panic!(
+                "the consumer left in the middle of a write_all of 4 pages: expected \
+                 Err(Error::ConsumerGone {{ written }}), got {other:?}"
+            ),
+        }
+    });
+}
+
+#[test]
 fn task4_writer_learns_that_the_consumer_left() {
     // Nothing in this test waits but the producer, so a hang has one cause, named by the hint.
     isolated(CONSUMER_GONE_HINT, || {

@@ -83,6 +83,8 @@ pub enum Error {
     #[error("a message of {len} bytes does not fit the mailbox, which holds {capacity} bytes")]
     MessageTooLong { len: usize, capacity: usize },
     /// The consumer of a ring dropped its end: nobody will ever read what is written.
+    /// `written`: how many bytes of the call's data the ring took before that (`write_all`
+    /// counts them all; `write` fails only when it could copy none, so it says 0).
     #[error("the ring's consumer has gone: {written} bytes were written before it left")]
     ConsumerGone { written: usize },
 }
