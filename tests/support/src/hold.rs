@@ -119,6 +119,13 @@ impl Hold {
         self.held
     }
 
+    /// The descriptor a held thread sleeps on, in `read(2)`: a judge that sees a thread asleep
+    /// there knows it is still held. (A thread that was joined may linger in the process's task
+    /// list for a moment while the kernel finishes its exit; it is not asleep in this read.)
+    pub fn gate_fd(&self) -> i32 {
+        self._gate.as_raw_fd()
+    }
+
     /// Lets every held thread go on; later calls do nothing. Safe to call from any thread.
     pub fn release(&self) {
         let fd = self.release.swap(-1, Ordering::SeqCst);
