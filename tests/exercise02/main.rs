@@ -20,7 +20,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -1117,6 +1117,26 @@ fn fifo_pair() -> (File, File) {
     (reader, writer)
 }
 
+/// A FIFO shrunk to one page with 4000 bytes in it, and a thread that sends a 1000-byte message
+/// into it: the 1002-byte record does not fit, so `send_message` has to wait for room. Returns
+/// the test's reader, the writer (the sender holds a clone), the sender's tid and its thread.
+fn send_into_a_nearly_full_fifo() -> (File, Arc<File>, Pid, JoinHandle<Result<()>>) {
+    let (reader, writer) = fifo_pair();
+    nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
+    (&writer).write_all(&[b'.'; 4000]).unwrap();
+    let writer = Arc::new(writer);
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let sender = {
+        let writer = writer.clone();
+        thread::spawn(move || {
+            tid_tx.send(gettid()).unwrap();
+            send_message(&writer, &[b'm'; 1000])
+        })
+    };
+    let tid = tid_rx.recv().unwrap();
+    (reader, writer, tid, sender)
+}
+
 #[test]
 fn task4_longest_message_fills_exactly_pipe_buf() {
     isolated(ATOMIC_HINT, || {
@@ -1174,21 +1194,7 @@ fn task4_too_long_message_is_refused_and_nothing_is_written() {
 fn task4_a_message_is_one_write_header_and_body_together() {
     let calls = [libc::SYS_write, libc::SYS_writev];
     isolated(ATOMIC_HINT, || {
-        let (mut reader, writer) = fifo_pair();
-        // Shrink the FIFO to one page and fill most of it: a 1002-byte record no longer fits.
-        nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
-        let filler = vec![b'.'; 4000];
-        (&writer).write_all(&filler).unwrap();
-        let writer = std::sync::Arc::new(writer);
-        let (tid_tx, tid_rx) = mpsc::channel();
-        let sender = {
-            let writer = writer.clone();
-            thread::spawn(move || {
-                tid_tx.send(gettid()).unwrap();
-                send_message(&writer, &[b'm'; 1000])
-            })
-        };
-        let tid = tid_rx.recv().unwrap();
+        let (mut reader, _writer, tid, sender) = send_into_a_nearly_full_fifo();
         let asleep = wait_until_asleep_in(tid, &calls);
         if !asleep {
             let sent = join(sender, "send_message");
@@ -1279,10 +1285,6 @@ const INTERRUPTED_SEND_HINT: &str = "send_message or the test's reader hung afte
 fn task4_a_send_interrupted_while_waiting_for_room_is_tried_again() {
     let calls = [libc::SYS_write, libc::SYS_writev];
     isolated(INTERRUPTED_SEND_HINT, || {
-        let (mut reader, writer) = fifo_pair();
-        // One page, nearly full: the 1002-byte record has to wait for room.
-        nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
-        (&writer).write_all(&[b'.'; 4000]).unwrap();
         // Without SA_RESTART, as a program's own handler may well be: the waiting write is cut
         // short with EINTR instead of being resumed by the kernel.
         let action = SigAction::new(
@@ -1292,16 +1294,7 @@ fn task4_a_send_interrupted_while_waiting_for_room_is_tried_again() {
         );
         // SAFETY: the handler only increments an atomic, which is async-signal-safe.
         unsafe { sigaction(Signal::SIGUSR1, &action) }.expect("install the SIGUSR1 handler");
-        let writer = std::sync::Arc::new(writer);
-        let (tid_tx, tid_rx) = mpsc::channel();
-        let sender = {
-            let writer = writer.clone();
-            thread::spawn(move || {
-                tid_tx.send(gettid()).unwrap();
-                obs(send_message(&writer, &[b'm'; 1000]), |()| ())
-            })
-        };
-        let tid = tid_rx.recv().unwrap();
+        let (mut reader, writer, tid, sender) = send_into_a_nearly_full_fifo();
         if !wait_until_asleep_in(tid, &calls) {
             let sent = join(sender, "send_message");
             panic!(
@@ -1329,7 +1322,7 @@ fn task4_a_send_interrupted_while_waiting_for_room_is_tried_again() {
         nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty())).unwrap();
         let mut drained = vec![0u8; 4000];
         reader.read_exact(&mut drained).unwrap();
-        let sent = join(sender, "send_message");
+        let sent = obs(join(sender, "send_message"), |()| ());
         drop(writer);
         let mut rest = Vec::new();
         reader.read_to_end(&mut rest).unwrap();

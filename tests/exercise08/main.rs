@@ -418,6 +418,21 @@ enum Rest {
     Failed(String),
 }
 
+/// Two clients connected to `server`, each having sent "ping" and read its echo, and the echoes
+/// for the judge; no clients if an echo was not right (the body stops there: the judge reports it).
+fn two_clients_pinged(server: &EchoServer) -> (Vec<TestClient>, Vec<Echo>) {
+    let mut clients: Vec<TestClient> = (0..2)
+        .map(|_| TestClient::connect(server.endpoint()))
+        .collect();
+    let mut echoes = Vec::new();
+    for c in &mut clients {
+        if !c.ping(b"ping", &mut echoes) {
+            return (Vec::new(), echoes);
+        }
+    }
+    (clients, echoes)
+}
+
 #[test]
 fn task1_dropping_the_server_stops_listening_and_joins_its_threads() {
     isolated(STOP_HINT, || {
@@ -425,14 +440,9 @@ fn task1_dropping_the_server_stops_listening_and_joins_its_threads() {
         let server = EchoServer::start(&Endpoint::Tcp(LOOPBACK_ANY_PORT))
             .expect("EchoServer::start returned an error");
         let addr = tcp_addr(&server).unwrap_or_else(|wrong| panic!("{wrong}"));
-        let mut clients: Vec<TestClient> = (0..2)
-            .map(|_| TestClient::connect(server.endpoint()))
-            .collect();
-        let mut echoes = Vec::new();
-        for c in &mut clients {
-            if !c.ping(b"ping", &mut echoes) {
-                return (addr, echoes, Vec::new());
-            }
+        let (mut clients, echoes) = two_clients_pinged(&server);
+        if clients.is_empty() {
+            return (addr, echoes, Vec::new());
         }
         drop(server);
         checkpoint("dropped");
@@ -497,14 +507,9 @@ fn task1_dropping_the_server_waits_until_its_threads_have_ended() {
         let ours = procfs::own_threads();
         let server = EchoServer::start(&Endpoint::Tcp(LOOPBACK_ANY_PORT))
             .expect("EchoServer::start returned an error");
-        let mut clients: Vec<TestClient> = (0..2)
-            .map(|_| TestClient::connect(server.endpoint()))
-            .collect();
-        let mut echoes = Vec::new();
-        for c in &mut clients {
-            if !c.ping(b"ping", &mut echoes) {
-                return (echoes, Vec::new(), -1, false);
-            }
+        let (clients, echoes) = two_clients_pinged(&server);
+        if clients.is_empty() {
+            return (echoes, Vec::new(), -1, false);
         }
         // Every thread the server started, held in a signal handler: without a join in drop,
         // they are certain to outlive it.
