@@ -695,16 +695,14 @@ fn task4_child_reads_survive_interrupting_signals() {
 
 /// True when every thread of `pid` is stopped (state `T`).
 fn every_thread_stopped(pid: Pid) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return false;
-    };
-    tasks.filter_map(|t| t.ok()).all(|t| {
-        t.file_name()
-            .to_str()
-            .and_then(|tid| tid.parse().ok())
-            .and_then(|tid| procfs::process(Pid::from_raw(tid)).ok().flatten())
-            .is_some_and(|p| p.is_stopped())
-    })
+    let tids = procfs::threads(pid);
+    !tids.is_empty()
+        && tids.into_iter().all(|tid| {
+            procfs::process(tid)
+                .ok()
+                .flatten()
+                .is_some_and(|p| p.is_stopped())
+        })
 }
 
 /// The monitor of the test above, in a process of its own: learns the child's pid, waits until

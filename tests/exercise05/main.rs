@@ -1573,13 +1573,7 @@ fn signal_arrived(pid: Pid, signal: Signal) -> bool {
     let Ok(process) = procfs::signal_state(pid) else {
         return true; // gone: the judge says what became of it
     };
-    let tids: Vec<Pid> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|dir| {
-            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .map(Pid::from_raw)
-                .collect()
-        })
-        .unwrap_or_default();
+    let tids = procfs::threads(pid);
     let threads: Vec<SignalState> = tids
         .iter()
         .filter_map(|tid| procfs::thread_signal_state(pid, *tid).ok())
@@ -1701,10 +1695,8 @@ fn signal_just_before_the_wait(pid: Pid, signal: Signal) -> Vec<i64> {
         -514, // ERESTARTNOHAND
         -516, // ERESTART_RESTARTBLOCK
     ];
-    let tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .expect("the worker's threads")
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+    let tids: Vec<i32> = procfs::threads(pid).iter().map(|t| t.as_raw()).collect();
+    assert!(!tids.is_empty(), "the worker's threads: it is gone");
     // SAFETY (every ptrace and waitpid call below): plain integers and a regs struct we own.
     for (k, &tid) in tids.iter().enumerate() {
         let rc = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid, 0, 0) };

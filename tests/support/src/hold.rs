@@ -56,7 +56,8 @@ extern "C" fn wait_at_gate(_: libc::c_int) {
 pub struct Hold {
     /// The gate's write end; closing it releases every held thread. -1 once released.
     release: AtomicI32,
-    _gate: OwnedFd,
+    /// The gate's read end, where held threads sleep.
+    gate: OwnedFd,
     held: usize,
 }
 
@@ -83,7 +84,7 @@ impl Hold {
         }
         let mut hold = Hold {
             release: AtomicI32::new(std::os::fd::IntoRawFd::into_raw_fd(release)),
-            _gate: gate,
+            gate,
             held: 0,
         };
         let pid = getpid();
@@ -123,7 +124,7 @@ impl Hold {
     /// there knows it is still held. (A thread that was joined may linger in the process's task
     /// list for a moment while the kernel finishes its exit; it is not asleep in this read.)
     pub fn gate_fd(&self) -> i32 {
-        self._gate.as_raw_fd()
+        self.gate.as_raw_fd()
     }
 
     /// Lets every held thread go on; later calls do nothing. Safe to call from any thread.

@@ -371,9 +371,9 @@ pub struct SignalState {
     pub caught: SigSet,
 }
 
-/// The threads of this process, as `/proc/self/task` lists them.
-pub fn own_threads() -> Vec<Pid> {
-    let mut tids: Vec<Pid> = fs::read_dir("/proc/self/task")
+/// The threads of process `pid`, as `/proc/<pid>/task` lists them (none if it is gone).
+pub fn threads(pid: Pid) -> Vec<Pid> {
+    let mut tids: Vec<Pid> = fs::read_dir(format!("/proc/{pid}/task"))
         .map(|dir| {
             dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
                 .map(Pid::from_raw)
@@ -382,6 +382,11 @@ pub fn own_threads() -> Vec<Pid> {
         .unwrap_or_default();
     tids.sort();
     tids
+}
+
+/// The threads of this process.
+pub fn own_threads() -> Vec<Pid> {
+    threads(nix::unistd::getpid())
 }
 
 /// The signal state of `pid` (for a multi-threaded process, of its main thread).
