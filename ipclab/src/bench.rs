@@ -67,6 +67,47 @@ pub struct Syscalls {
     pub per_message: Vec<(String, f64)>,
     pub total_per_message: f64,
     pub error: Option<String>,
+    /// What the kernel accounted to the same run without strace, per message.
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+/// Per message of a run on one CPU, from `getrusage`: times a side went to sleep waiting for the
+/// other, and the CPU time in user code and in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct Usage {
+    pub sleeps: f64,
+    pub user_us: f64,
+    pub kernel_us: f64,
+}
+
+/// What the student's run does more of per message than the reference's, where the accounting
+/// can tell (differences under a fifth or under 0.2 µs are within the scheduler tick's grain).
+fn more_work(student: &Syscalls, reference: &Syscalls) -> Vec<String> {
+    let (Some(s), Some(r)) = (student.usage, reference.usage) else {
+        return Vec::new();
+    };
+    let clearly_more = |s: f64, r: f64| s - r >= 0.2 && s >= 1.2 * r;
+    let mut more = Vec::new();
+    if clearly_more(s.user_us, r.user_us) {
+        more.push(format!(
+            "{:.1} µs more of user-space CPU time (copies, allocation, checks)",
+            s.user_us - r.user_us
+        ));
+    }
+    if clearly_more(s.kernel_us, r.kernel_us) {
+        more.push(format!(
+            "{:.1} µs more of kernel time (larger copies, more waking)",
+            s.kernel_us - r.kernel_us
+        ));
+    }
+    if s.sleeps - r.sleeps >= 0.1 {
+        more.push(format!(
+            "{:.1} more sleeps (a side waiting for the other, then woken)",
+            s.sleeps - r.sleeps
+        ));
+    }
+    more
 }
 
 /// An `ipclab-bench --only` run.
@@ -259,17 +300,23 @@ pub fn verdict(
             )
         }
         (r, _, _) if r >= 1.05 => format!("{head}: faster than the reference"),
-        (_, None, Some((s, _))) => {
-            let (s, each) = calls(s);
+        (_, None, Some((mine, theirs))) => {
+            let (s, each) = calls(mine);
             let calls = if s == "1" {
                 "system call"
             } else {
                 "system calls"
             };
-            format!(
-                "{head}: the same {s} {calls} per {per} ({each}), so the time goes between \
-                 them (copies, buffer sizes, wake-ups)"
-            )
+            match more_work(mine, theirs) {
+                more if more.is_empty() => format!(
+                    "{head}: the same {s} {calls} per {per} ({each}), so the time goes between \
+                     them (copies, buffer sizes, wake-ups)"
+                ),
+                more => format!(
+                    "{head}: the same {s} {calls} per {per} ({each}), but per {per} yours takes {}",
+                    more.join(", ")
+                ),
+            }
         }
         _ => format!("{head}: slower"),
     };
@@ -736,6 +783,7 @@ mod tests {
             per_message: each.iter().map(|(n, c)| (n.to_string(), *c)).collect(),
             total_per_message: total,
             error: None,
+            usage: None,
         }
     }
 
@@ -787,6 +835,43 @@ mod tests {
             verdict("x", "message", 0.5, "", None, None, 1.0),
             "your x is 0.50 of the reference: slower"
         );
+    }
+
+    #[test]
+    fn with_the_same_calls_the_verdict_names_the_work_the_kernel_accounted() {
+        let with = |user_us, kernel_us, sleeps| Syscalls {
+            usage: Some(Usage {
+                sleeps,
+                user_us,
+                kernel_us,
+            }),
+            ..calls(2.0, &[("msgsnd", 1.0), ("msgrcv", 1.0)])
+        };
+        assert_eq!(
+            verdict(
+                "x",
+                "message",
+                0.6,
+                "",
+                Some(&with(2.5, 4.0, 1.0)),
+                Some(&with(0.5, 4.1, 0.8)),
+                1.0
+            ),
+            "your x is 0.60 of the reference: the same 2 system calls per message (1 msgsnd, \
+             1 msgrcv), but per message yours takes 2.0 µs more of user-space CPU time (copies, \
+             allocation, checks), 0.2 more sleeps (a side waiting for the other, then woken)"
+        );
+        // Differences within the accounting's grain say nothing.
+        assert!(verdict(
+            "x",
+            "message",
+            0.6,
+            "",
+            Some(&with(0.6, 4.0, 0.8)),
+            Some(&with(0.5, 3.9, 0.75)),
+            1.0
+        )
+        .ends_with("so the time goes between them (copies, buffer sizes, wake-ups)"));
     }
 
     #[test]

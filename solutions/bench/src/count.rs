@@ -12,10 +12,14 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::time::TimeVal;
 
 use crate::lab::{self, Fds, Pattern};
 use crate::proc::{Error, Result};
-use crate::results::Syscalls;
+use crate::results::{Syscalls, Usage};
 use crate::ring::{self, Wait};
 use crate::suite::{ring_name, RING_CAPACITY};
 use crate::{cbase, more, raw, solutions};
@@ -260,6 +264,82 @@ fn parse(text: &str) -> Vec<(String, usize)> {
         .collect()
 }
 
+/// The `--count` run of a row as it is, without strace: what the kernel accounted to it and to
+/// the sides it forked and waited for (`RUSAGE_CHILDREN` of this process, before and after).
+fn accounted(kind: &str, name: &str, size: usize, messages: usize) -> Result<[f64; 4]> {
+    let usage = || {
+        getrusage(UsageWho::RUSAGE_CHILDREN).map_err(|errno| Error::Sys {
+            call: "getrusage",
+            errno,
+        })
+    };
+    let exe = std::env::current_exe().map_err(|e| Error::Solution {
+        exercise: "getrusage",
+        message: e.to_string(),
+    })?;
+    let before = usage()?;
+    let status = Command::new(exe)
+        .args([
+            "--count",
+            kind,
+            name,
+            &size.to_string(),
+            &messages.to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| Error::Solution {
+            exercise: "getrusage",
+            message: format!("cannot start the counted run: {e}"),
+        })?;
+    let after = usage()?;
+    if !status.success() {
+        return Err(Error::Solution {
+            exercise: "getrusage",
+            message: format!("the counted run failed ({status})"),
+        });
+    }
+    let micros = |t: TimeVal| t.tv_sec() as f64 * 1e6 + t.tv_usec() as f64;
+    Ok([
+        (after.voluntary_context_switches() - before.voluntary_context_switches()) as f64,
+        (after.involuntary_context_switches() - before.involuntary_context_switches()) as f64,
+        micros(after.user_time()) - micros(before.user_time()),
+        micros(after.system_time()) - micros(before.system_time()),
+    ])
+}
+
+/// How long an accounted run should last at least. CPU time is split between user code and the
+/// kernel by the scheduler's tick, so a run must see a few hundred ticks for the split to mean
+/// something; without strace a run of the strace runs' length is over in milliseconds.
+const ACCOUNTED_RUN: Duration = Duration::from_millis(200);
+
+/// The accounted cost per message: runs of M and 2M messages apart, as for the calls, with M
+/// first grown until a run lasts `ACCOUNTED_RUN`.
+fn usage(kind: &str, name: &str, size: usize, messages: usize) -> Result<Usage> {
+    let mut messages = messages;
+    let small = loop {
+        let started = Instant::now();
+        let small = accounted(kind, name, size, messages)?;
+        let took = started.elapsed();
+        if took >= ACCOUNTED_RUN || messages >= 1 << 24 {
+            break small;
+        }
+        // Never more than 16 times at once: the setup can dominate a short run.
+        let grow = (ACCOUNTED_RUN.as_secs_f64() / took.as_secs_f64().max(1e-3)).ceil();
+        messages *= (grow as usize).clamp(2, 16);
+    };
+    let large = accounted(kind, name, size, 2 * messages)?;
+    let extra = (made(kind, 2 * messages) - made(kind, messages)) as f64;
+    let per = |i: usize| ((large[i] - small[i]) / extra).max(0.0);
+    Ok(Usage {
+        sleeps: per(0),
+        preemptions: per(1),
+        user_us: per(2),
+        kernel_us: per(3),
+    })
+}
+
 /// Counts one row: per message, M and 2M messages apart.
 pub fn count(kind: &str, name: &str, size: usize, messages: usize) -> Syscalls {
     let result = (|| {
@@ -286,6 +366,11 @@ pub fn count(kind: &str, name: &str, size: usize, messages: usize) -> Syscalls {
         messages,
         total_per_message: per_message.iter().map(|(_, n)| n).sum(),
         per_message,
+        // Without the calls, the accounting says little; a failure here is not the calls'.
+        usage: error
+            .is_none()
+            .then(|| usage(kind, name, size, messages).ok())
+            .flatten(),
         error,
     }
 }

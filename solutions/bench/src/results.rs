@@ -112,6 +112,22 @@ pub struct Syscalls {
     pub per_message: Vec<(String, f64)>,
     pub total_per_message: f64,
     pub error: Option<String>,
+    /// What the kernel accounted to the same run without strace, per message.
+    #[serde(default)]
+    pub usage: Option<Usage>,
+}
+
+/// Per message, from `getrusage(RUSAGE_CHILDREN)` around a run of the row without strace (both
+/// sides on one CPU), with the setup taken out as for the calls: how often a side went to sleep
+/// waiting for the other (voluntary context switches), how often the scheduler took the CPU
+/// from a side that could have gone on, and the CPU time spent in user code and in the kernel.
+/// The explanation of a ratio whose two sides make the same calls.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub sleeps: f64,
+    pub preemptions: f64,
+    pub user_us: f64,
+    pub kernel_us: f64,
 }
 
 fn first_line(path: &str, key: &str) -> Option<String> {
@@ -640,13 +656,53 @@ fn per_message(s: &Syscalls) -> String {
         .take(4)
         .map(|(call, n)| format!("{call} {n:.1}"))
         .collect();
-    if top.is_empty() {
-        return "0".into();
+    let calls = if top.is_empty() {
+        "0".into()
+    } else {
+        format!("{:.1} ({})", s.total_per_message, top.join(", "))
+    };
+    match s.usage {
+        Some(u) => format!(
+            "{calls}, {:.2} sleeps, {:.2} µs user, {:.2} µs kernel",
+            u.sleeps, u.user_us, u.kernel_us
+        ),
+        None => calls,
     }
-    format!("{:.1} ({})", s.total_per_message, top.join(", "))
 }
 
-/// The why of a miss: both sides' system calls per message, and what their difference says.
+/// What the accounted runs of `a` and `b` say `a` does more of per message: the measured part
+/// of a miss's why. Empty if nothing differs by enough to tell from the accounting's grain.
+fn more_work(a: &Syscalls, b: &Syscalls) -> Vec<String> {
+    let (Some(x), Some(y)) = (a.usage, b.usage) else {
+        return Vec::new();
+    };
+    // CPU time is accounted in scheduler ticks, spread over the run: differences under a
+    // fifth, or under 0.2 µs, are within its grain.
+    let clearly_more = |x: f64, y: f64| x - y >= 0.2 && x >= 1.2 * y;
+    let mut more = Vec::new();
+    if clearly_more(x.user_us, y.user_us) {
+        more.push(format!(
+            "{:.2} µs more in user code (copies, allocation, checks)",
+            x.user_us - y.user_us
+        ));
+    }
+    if clearly_more(x.kernel_us, y.kernel_us) {
+        more.push(format!(
+            "{:.2} µs more in the kernel (copies in and out, sleeping and waking)",
+            x.kernel_us - y.kernel_us
+        ));
+    }
+    if x.sleeps - y.sleeps >= 0.1 {
+        more.push(format!(
+            "{:.2} more sleeps (a side waiting for the other, then woken)",
+            x.sleeps - y.sleeps
+        ));
+    }
+    more
+}
+
+/// The why of a miss: both sides' system calls and accounted work per message, and what their
+/// difference says.
 fn miss_why(
     run: &Run,
     kind: &str,
@@ -665,23 +721,30 @@ fn miss_why(
         String::new()
     } else {
         let d = x.total_per_message - y.total_per_message;
-        if d >= 0.5 {
-            format!("; {d:.1} more calls per message")
+        let calls = if d >= 0.5 {
+            format!("{d:.1} more calls")
         } else if d <= -0.5 {
-            format!(
-                "; {:.1} fewer calls per message: the time goes elsewhere (copies, waiting)",
-                -d
-            )
-        } else if kind == "latency" {
-            // A round trip with the same calls can still wait longer: one side woken for
-            // nothing (one socket pair used both ways), or a wake-up that crosses CPUs.
-            "; the same calls: the gap is in wake-ups (a side woken for nothing, a switch to \
-             another CPU) or the machine's noise"
-                .into()
+            format!("{:.1} fewer calls", -d)
         } else {
-            "; the same calls: the gap is in user space (copies, allocation), in where the bytes \
-             come from (cache or memory), or the machine's noise"
-                .into()
+            "the same calls".into()
+        };
+        let more = more_work(x, y);
+        if !more.is_empty() {
+            format!(
+                "; per message, on one CPU, {}: {calls}, {}",
+                short(a),
+                more.join(", ")
+            )
+        } else if x.usage.is_some() && y.usage.is_some() {
+            format!(
+                "; per message, on one CPU, {}: {calls}, and no more work or sleeps than {}: \
+                 the gap is in where the sides run (a wake-up that crosses CPUs, bytes that \
+                 cross caches) or the machine's noise",
+                short(a),
+                short(b)
+            )
+        } else {
+            format!("; {calls} per message (the work per message was not accounted)")
         }
     };
     format!(

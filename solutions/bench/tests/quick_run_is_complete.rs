@@ -265,5 +265,14 @@ fn only_one_exercise_is_measured_when_asked() {
         );
         assert!(counted[0]["error"].is_null(), "{:?}", counted[0]);
         assert!(counted[0]["total_per_message"].as_f64().unwrap() > 0.0);
+        // And the work per message the kernel accounted to a run without strace.
+        for field in ["sleeps", "preemptions", "user_us", "kernel_us"] {
+            let value = counted[0]["usage"][field].as_f64();
+            assert!(
+                value.is_some_and(|v| v >= 0.0),
+                "usage.{field} is {value:?} in {:?}",
+                counted[0]
+            );
+        }
     }
 }
