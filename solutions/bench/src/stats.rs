@@ -41,6 +41,39 @@ pub fn trials(n: usize, mut trial: impl FnMut() -> Result<f64>) -> Result<Sample
     Ok(Sample::of(&values).expect("n > 0 trials of finite values"))
 }
 
+/// Trials of two measurements taken in turns (a b, b a, a b, …), each after one untimed
+/// warm-up: whatever else the machine does meanwhile weighs on both alike, which is what a
+/// ratio of the two needs. A failure of one stops its trials and leaves the other's going.
+pub fn paired_trials(
+    n: usize,
+    mut a: impl FnMut() -> Result<f64>,
+    mut b: impl FnMut() -> Result<f64>,
+) -> (Result<Sample>, Result<Sample>) {
+    let mut values = [Ok(Vec::new()), Ok(Vec::new())];
+    let mut take = |which: usize, trial: &mut dyn FnMut() -> Result<f64>, keep: bool| {
+        if let Ok(list) = &mut values[which] {
+            match trial() {
+                Ok(v) if keep => list.push(v),
+                Ok(_) => {}
+                Err(e) => values[which] = Err(e),
+            }
+        }
+    };
+    take(0, &mut a, false);
+    take(1, &mut b, false);
+    for i in 0..n {
+        if i % 2 == 0 {
+            take(0, &mut a, true);
+            take(1, &mut b, true);
+        } else {
+            take(1, &mut b, true);
+            take(0, &mut a, true);
+        }
+    }
+    let [a, b] = values.map(|v| v.map(|v| Sample::of(&v).expect("n > 0 trials of finite values")));
+    (a, b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +82,32 @@ mod tests {
     fn median_of_odd_and_even_counts() {
         assert_eq!(Sample::of(&[3.0, 1.0, 2.0]).unwrap().median, 2.0);
         assert_eq!(Sample::of(&[4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
+    }
+
+    #[test]
+    fn paired_trials_take_turns_and_keep_one_side_going_when_the_other_fails() {
+        let order = std::cell::RefCell::new(String::new());
+        let (a, b) = paired_trials(
+            3,
+            || {
+                order.borrow_mut().push('a');
+                Ok(1.0)
+            },
+            || {
+                order.borrow_mut().push('b');
+                Ok(2.0)
+            },
+        );
+        // The warm-ups, then the trials in turns.
+        assert_eq!(order.borrow().as_str(), "ababbaab");
+        assert_eq!((a.unwrap().median, b.unwrap().median), (1.0, 2.0));
+        let (a, b) = paired_trials(
+            3,
+            || Err(crate::proc::Error::BadEcho { what: "a" }),
+            || Ok(2.0),
+        );
+        assert!(a.is_err());
+        assert_eq!(b.unwrap().median, 2.0);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::lab::{self, Fds, Pattern};
 use crate::proc::{Pinned, Placement, Result};
 use crate::results::{Cell, Latency, Run, Throughput};
 use crate::ring::{self, Wait};
-use crate::stats::{trials, Sample};
+use crate::stats::{paired_trials, trials, Sample};
 use crate::{progress, wanted, LatencyRow, Row};
 
 pub const SIZES: [usize; 4] = [64, 4096, 64 * 1024, 1 << 20];
@@ -86,6 +86,77 @@ fn both_throughput(
         .map(|p| on(p, cpus, &mut |cpu| trials(n, || trial(cpu))).map(cell))
 }
 
+/// A throughput row and, where it has one, its C twin, one CPU and two. With a twin, the two
+/// take turns trial by trial (the ratio of the two is what the twin is for).
+fn with_twin(
+    cpus: &[usize],
+    n: usize,
+    rust: &dyn Fn(usize) -> Result<f64>,
+    twin: Option<&dyn Fn(usize) -> Result<f64>>,
+) -> (Cells, Option<Cells>) {
+    let Some(twin) = twin else {
+        return (both_throughput(cpus, n, rust), None);
+    };
+    let [one, two] = [Placement::SameCpu, Placement::CrossCpu].map(|p| {
+        on(p, cpus, &mut |cpu| {
+            Ok(paired_trials(n, || rust(cpu), || twin(cpu)))
+        })
+        .map(|r| match r {
+            Ok((a, b)) => (cell(a), cell(b)),
+            // Pinning failed: neither was measured.
+            Err(e) => (Cell::failed(&e), Cell::failed(e)),
+        })
+    });
+    let split = |c: Option<(Cell, Cell)>| c.map_or((None, None), |(a, b)| (Some(a), Some(b)));
+    let ((r1, c1), (r2, c2)) = (split(one), split(two));
+    ([r1, r2], Some([c1, c2]))
+}
+
+/// A latency measurement: `(rounds, child CPU)` to the times of its round trips.
+type Rounds<'a> = &'a dyn Fn(usize, usize) -> Result<Vec<f64>>;
+
+/// How many turns a latency row and its C twin take, each with its share of the rounds.
+const LATENCY_TURNS: usize = 4;
+
+/// A latency row and, where it has one, its C twin, one CPU and two. With a twin, the rounds
+/// are run in `LATENCY_TURNS` turns of each, taken alternately.
+fn latency_with_twin(
+    cpus: &[usize],
+    rounds: usize,
+    rust: Rounds,
+    twin: Option<Rounds>,
+) -> (Cells, Option<Cells>) {
+    let Some(twin) = twin else {
+        return (both_latency(cpus, &|cpu| rust(rounds, cpu)), None);
+    };
+    let share = rounds.div_ceil(LATENCY_TURNS);
+    let [one, two] = [Placement::SameCpu, Placement::CrossCpu].map(|p| {
+        on(p, cpus, &mut |cpu| {
+            let (mut a, mut b) = (Ok(Vec::new()), Ok(Vec::new()));
+            for turn in 0..LATENCY_TURNS {
+                let sides: [(&mut Result<Vec<f64>>, Rounds); 2] = if turn % 2 == 0 {
+                    [(&mut a, rust), (&mut b, twin)]
+                } else {
+                    [(&mut b, twin), (&mut a, rust)]
+                };
+                for (times, side) in sides {
+                    if let Ok(list) = times {
+                        match side(share, cpu) {
+                            Ok(t) => list.extend(t),
+                            Err(e) => *times = Err(e),
+                        }
+                    }
+                }
+            }
+            Ok((latency_cell(a), latency_cell(b)))
+        })
+        .map(|r: Result<(Cell, Cell)>| r.unwrap_or_else(|e| (Cell::failed(&e), Cell::failed(e))))
+    });
+    let split = |c: Option<(Cell, Cell)>| c.map_or((None, None), |(a, b)| (Some(a), Some(b)));
+    let ((r1, c1), (r2, c2)) = (split(one), split(two));
+    ([r1, r2], Some([c1, c2]))
+}
+
 fn both_latency(cpus: &[usize], f: &dyn Fn(usize) -> Result<Vec<f64>>) -> [Option<Cell>; 2] {
     [Placement::SameCpu, Placement::CrossCpu]
         .map(|p| on(p, cpus, &mut |cpu| f(cpu)).map(latency_cell))
@@ -107,8 +178,8 @@ fn queue_sizes() -> Vec<usize> {
     sizes
 }
 
-/// One throughput row of the lab, by name and size, in Rust and (where it has a twin) in C:
-/// `None` for a name the lab does not measure.
+/// One throughput row of the lab, by name and size, in Rust and, if `twins` and it has one, in
+/// C: `None` for a name the lab does not measure.
 fn lab_throughput(
     name: &str,
     size: usize,
@@ -116,18 +187,18 @@ fn lab_throughput(
     n: usize,
     cpus: &[usize],
     pattern: &Pattern,
+    twins: bool,
 ) -> Option<(Cells, Option<Cells>)> {
     let bytes = trial_bytes(quick, size);
     if let Some(fds) = Fds::ALL.into_iter().find(|f| f.name() == name) {
-        let rust = both_throughput(cpus, n, &|cpu| {
-            lab::throughput(fds, size, bytes, pattern, cpu)
-        });
-        let c = cbase::kind(fds).map(|kind| {
-            both_throughput(cpus, n, &|cpu| {
-                cbase::fd_throughput(kind, size, bytes, pattern, cpu)
-            })
-        });
-        return Some((rust, c));
+        let kind = cbase::kind(fds).filter(|_| twins);
+        let c = kind.map(|kind| move |cpu| cbase::fd_throughput(kind, size, bytes, pattern, cpu));
+        return Some(with_twin(
+            cpus,
+            n,
+            &|cpu| lab::throughput(fds, size, bytes, pattern, cpu),
+            c.as_ref().map(|c| c as &dyn Fn(usize) -> Result<f64>),
+        ));
     }
     if let Some(wait) = [Wait::Spin, Wait::Futex]
         .into_iter()
@@ -136,22 +207,22 @@ fn lab_throughput(
         // More bytes than the other rows: the ring is fast, and a trial must outlast a time
         // slice or two to say anything.
         let total = bytes.max(if quick { 16 << 20 } else { 512 << 20 }.min(size * 20_000));
-        let rust = both_throughput(cpus, n, &|cpu| {
-            ring::throughput(wait, size, RING_CAPACITY, total, pattern, cpu)
-        });
-        let c = both_throughput(cpus, n, &|cpu| {
-            cbase::ring_throughput(wait, size, RING_CAPACITY, total, pattern, cpu)
-        });
-        return Some((rust, Some(c)));
+        let c = |cpu| cbase::ring_throughput(wait, size, RING_CAPACITY, total, pattern, cpu);
+        return Some(with_twin(
+            cpus,
+            n,
+            &|cpu| ring::throughput(wait, size, RING_CAPACITY, total, pattern, cpu),
+            twins.then_some(&c as &dyn Fn(usize) -> Result<f64>),
+        ));
     }
     if name == QUEUE {
-        let rust = both_throughput(cpus, n, &|cpu| {
-            lab::queue_throughput(size, bytes, pattern, cpu)
-        });
-        let c = both_throughput(cpus, n, &|cpu| {
-            cbase::queue_throughput(size, bytes, pattern, cpu)
-        });
-        return Some((rust, Some(c)));
+        let c = |cpu| cbase::queue_throughput(size, bytes, pattern, cpu);
+        return Some(with_twin(
+            cpus,
+            n,
+            &|cpu| lab::queue_throughput(size, bytes, pattern, cpu),
+            twins.then_some(&c as &dyn Fn(usize) -> Result<f64>),
+        ));
     }
     None
 }
@@ -168,33 +239,44 @@ const LATENCY_ONLY: [&str; 5] = [
     "eventfd",
 ];
 
-/// One latency row of the lab, by name, in Rust and (where it has a twin) in C: `None` for a
-/// name the lab does not measure.
-fn lab_latency(name: &str, rounds: usize, cpus: &[usize]) -> Option<(Cells, Option<Cells>)> {
+/// One latency row of the lab, by name, in Rust and, if `twins` and it has one, in C: `None`
+/// for a name the lab does not measure. Each side is given the rounds it makes.
+fn lab_latency(
+    name: &str,
+    rounds: usize,
+    cpus: &[usize],
+    twins: bool,
+) -> Option<(Cells, Option<Cells>)> {
     if let Some(fds) = Fds::ALL.into_iter().find(|f| f.name() == name) {
-        let rust = both_latency(cpus, &|cpu| lab::fd_latency(fds, rounds, cpu));
-        let c = cbase::kind(fds)
-            .map(|kind| both_latency(cpus, &|cpu| cbase::fd_latency(kind, rounds, cpu)));
-        return Some((rust, c));
+        let kind = cbase::kind(fds).filter(|_| twins);
+        let c = kind.map(|kind| move |rounds, cpu| cbase::fd_latency(kind, rounds, cpu));
+        return Some(latency_with_twin(
+            cpus,
+            rounds,
+            &|rounds, cpu| lab::fd_latency(fds, rounds, cpu),
+            c.as_ref().map(|c| c as Rounds),
+        ));
     }
-    let rust = match name {
-        QUEUE => both_latency(cpus, &|cpu| lab::queue_latency(rounds, cpu)),
-        "System V semaphores" => both_latency(cpus, &|cpu| lab::semaphore_latency(rounds, cpu)),
-        "System V shared memory (spin, then yield)" => {
-            both_latency(cpus, &|cpu| lab::shm_latency(rounds, cpu))
-        }
-        "signals (kill + sigwaitinfo)" => {
-            both_latency(cpus, &|cpu| lab::signal_latency(rounds, cpu))
-        }
-        "eventfd" => both_latency(cpus, &|cpu| lab::eventfd_latency(rounds, cpu)),
+    let rust: Rounds = match name {
+        QUEUE => &lab::queue_latency,
+        "System V semaphores" => &lab::semaphore_latency,
+        "System V shared memory (spin, then yield)" => &lab::shm_latency,
+        "signals (kill + sigwaitinfo)" => &lab::signal_latency,
+        "eventfd" => &lab::eventfd_latency,
         _ => return None,
     };
-    let c = if name == QUEUE {
-        Some(both_latency(cpus, &|cpu| cbase::queue_latency(rounds, cpu)))
+    let wake_up = cbase::wake_up_latency(name);
+    let twin: Option<Rounds> = if name == QUEUE {
+        Some(&cbase::queue_latency)
     } else {
-        cbase::wake_up_latency(name).map(|twin| both_latency(cpus, &|cpu| twin(rounds, cpu)))
+        wake_up.as_ref().map(|twin| twin as Rounds)
     };
-    Some((rust, c))
+    Some(latency_with_twin(
+        cpus,
+        rounds,
+        rust,
+        twin.filter(|_| twins),
+    ))
 }
 
 fn throughput_row(name: &str, size: usize, [one, two]: [Option<Cell>; 2]) -> Throughput {
@@ -237,7 +319,7 @@ pub fn raw_rows(
         {
             continue;
         }
-        if let Some((cells, _)) = lab_throughput(raw, r.size, quick, n, cpus, &pattern) {
+        if let Some((cells, _)) = lab_throughput(raw, r.size, quick, n, cpus, &pattern, false) {
             progress(&format!("the raw mechanism: {raw}"));
             throughput.push(throughput_row(raw, r.size, cells));
         }
@@ -248,7 +330,7 @@ pub fn raw_rows(
         if lat.iter().any(|l| &l.mechanism == raw) {
             continue;
         }
-        if let Some((cells, _)) = lab_latency(raw, rounds, cpus) {
+        if let Some((cells, _)) = lab_latency(raw, rounds, cpus, false) {
             progress(&format!("the raw mechanism: {raw}"));
             lat.push(latency_row(raw, cells));
         }
@@ -303,7 +385,7 @@ pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
             progress(name);
             last = name;
         }
-        let (rust, c) = lab_throughput(name, size, quick, n, cpus, &pattern)
+        let (rust, c) = lab_throughput(name, size, quick, n, cpus, &pattern, true)
             .expect("the lab measures its own rows");
         throughput.push(throughput_row(name, size, rust));
         if let Some(c) = c {
@@ -316,7 +398,8 @@ pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
     let mut c_latency = Vec::new();
     let names = Fds::ALL.map(Fds::name).into_iter().chain(LATENCY_ONLY);
     for name in names {
-        let (rust, c) = lab_latency(name, rounds, cpus).expect("the lab measures its own rows");
+        let (rust, c) =
+            lab_latency(name, rounds, cpus, true).expect("the lab measures its own rows");
         latency.push(latency_row(name, rust));
         if let Some(c) = c {
             c_latency.push(latency_row(name, c));
