@@ -486,6 +486,8 @@ int ipclab_c_queue_latency(size_t rounds, int cpu, double *times) {
 /* The shared-memory ring (ring.rs has the design): a System V segment of one header page and
  * `capacity` bytes; head and tail count bytes, each written by one side only. The producer
  * copies the pattern in; the consumer checks every byte in place (one pass, no copy out).
+ * Each side reads the other's index only when its last reading says it must wait, and the
+ * consumer takes all that is there, up to STEP or a write's size.
  * Waiting: mode 0 spins, then yields the CPU after 2000 spins; mode 1 sleeps on a futex at
  * once, and the other side wakes it. */
 
@@ -500,6 +502,7 @@ struct ring {
 };
 
 #define HEADER 4096
+#define STEP (64 * 1024)
 
 static long futex(uint32_t *addr, int op, uint32_t val) {
     return syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
@@ -560,10 +563,9 @@ int ipclab_c_ring_throughput(int mode, size_t size, size_t capacity, size_t tota
     pid_t pid = spawn(cpu);
     if (pid < 0) return errno;
     if (pid == 0) {
-        uint64_t head = 0;
+        uint64_t head = 0, tail = 0;
         while (head < total) {
-            uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
-            if (capacity - (head - tail) < size) wait_for(r, mode, 0, head, capacity, size);
+            if (capacity - (head - tail) < size) tail = wait_for(r, mode, 0, head, capacity, size);
             size_t at = head % capacity, first = capacity - at < size ? capacity - at : size;
             memcpy(data + at, pattern_at(pattern, head), first);
             memcpy(data, pattern_at(pattern, head) + first, size - first);
@@ -572,11 +574,12 @@ int ipclab_c_ring_throughput(int mode, size_t size, size_t capacity, size_t tota
         }
         _exit(0);
     }
-    uint64_t tail = 0;
+    uint64_t head = 0, tail = 0;
+    size_t step = size > STEP ? size : STEP;
     int rc = 0;
     while (tail < total) {
-        uint64_t head = wait_for(r, mode, 1, tail, capacity, 1);
-        size_t n = head - tail < size ? head - tail : size;
+        if (head == tail) head = wait_for(r, mode, 1, tail, capacity, 1);
+        size_t n = head - tail < step ? head - tail : step;
         size_t at = tail % capacity, first = capacity - at < n ? capacity - at : n;
         if (memcmp(data + at, pattern_at(pattern, tail), first) != 0 ||
             memcmp(data, pattern_at(pattern, tail + first), n - first) != 0) {

@@ -178,6 +178,7 @@ mod tests {
             one_cpu: cell(two),
             two_cpus: cell(two),
             raw: None,
+            raw_in_turns: None,
         }
     }
 
@@ -208,6 +209,7 @@ mod tests {
                 one_cpu: cell(4e-6),
                 two_cpus: None,
                 raw: None,
+                raw_in_turns: None,
             }],
             solutions: Vec::new(),
             solution_latency: Vec::new(),

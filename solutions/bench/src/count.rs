@@ -21,7 +21,7 @@ use crate::lab::{self, Fds, Pattern};
 use crate::proc::{Error, Result};
 use crate::results::{Syscalls, Usage};
 use crate::ring::{self, Wait};
-use crate::suite::{ring_name, RING_CAPACITY};
+use crate::suite::{ring_name, RING_CAPACITY, RING_INTO_BUFFER};
 use crate::{cbase, more, raw, solutions};
 
 /// Which rows can be counted, and how: runs `messages` of them on `cpu`.
@@ -68,6 +68,7 @@ pub fn run(kind: &str, name: &str, size: usize, messages: usize, cpu: usize) -> 
             } else {
                 done(ring::throughput(
                     wait,
+                    ring::Read::InPlace,
                     size,
                     RING_CAPACITY,
                     total,
@@ -76,6 +77,15 @@ pub fn run(kind: &str, name: &str, size: usize, messages: usize, cpu: usize) -> 
                 ))
             }
         }
+        ("throughput", RING_INTO_BUFFER) => done(ring::throughput(
+            Wait::Spin,
+            ring::Read::IntoBuffer,
+            size,
+            RING_CAPACITY,
+            total,
+            &pattern,
+            cpu,
+        )),
         ("throughput", "System V message queue") => {
             done(lab::queue_throughput(size, total, &pattern, cpu))
         }

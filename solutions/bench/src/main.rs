@@ -72,7 +72,12 @@ pub(crate) struct Row {
     pub(crate) two: Option<Result<Sample>>,
     /// The raw mechanism this one is built on (the name of its row).
     pub(crate) raw: Option<&'static str>,
+    /// That raw mechanism measured in turns with this row, one CPU and two.
+    pub(crate) raw_in_turns: Option<Placed>,
 }
+
+/// Trials on one CPU and on two (`None` where that placement cannot be arranged).
+pub(crate) type Placed = (Option<Result<Sample>>, Option<Result<Sample>>);
 
 /// One line of the latency table: round-trip seconds with both processes on one CPU, and on two.
 pub(crate) struct LatencyRow {
@@ -81,6 +86,8 @@ pub(crate) struct LatencyRow {
     pub(crate) raw: Option<&'static str>,
     pub(crate) same: Option<Result<Sample>>,
     pub(crate) cross: Option<Result<Sample>>,
+    /// That raw mechanism measured in turns with this row, one CPU and two.
+    pub(crate) raw_in_turns: Option<Placed>,
 }
 
 const USAGE: &str = "\
@@ -250,11 +257,7 @@ fn main() -> ExitCode {
             .map(suite::solution_row)
             .chain(more_throughput)
             .collect(),
-        solution_latency: latency
-            .into_iter()
-            .map(suite::solution_latency)
-            .chain(more_latency)
-            .collect(),
+        solution_latency: latency.into_iter().chain(more_latency).collect(),
         c_throughput: lab.c_throughput,
         c_latency: lab.c_latency,
         syscalls: Vec::new(),
@@ -343,7 +346,6 @@ fn only(exercise: &str, quick: bool, count: bool, out: &std::path::Path) -> Exit
         .partition(|r| mine(&r.mechanism));
     let (solution_latency, raw_latency): (Vec<_>, Vec<_>) = latency(effort, &cpus)
         .into_iter()
-        .map(suite::solution_latency)
         .chain(more_latency)
         .partition(|r| mine(&r.mechanism));
     // Every other raw row the exercise's rows name comes from the lab, measured here alone.
@@ -448,6 +450,28 @@ fn placed(
     })
 }
 
+/// As [`placed`], for a solution's `trial` and its raw mechanism's `raw`, taken in turns:
+/// (the solution's trials, the raw mechanism's).
+fn placed_in_turns(
+    placement: Placement,
+    cpus: &[usize],
+    n: usize,
+    trial: &dyn Fn(usize) -> Result<f64>,
+    raw: &dyn Fn(usize) -> Result<f64>,
+) -> (Option<Result<Sample>>, Option<Result<Sample>>) {
+    let Some((ours, theirs)) = placement.cpus(cpus) else {
+        return (None, None);
+    };
+    match Pinned::to(ours) {
+        Ok(_pinned) => {
+            let (a, b) = stats::paired_trials(n, || trial(theirs), || raw(theirs));
+            (Some(a), Some(b))
+        }
+        // The raw mechanism then goes unmeasured too: the table falls back on its lab row.
+        Err(e) => (Some(Err(e)), None),
+    }
+}
+
 fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
     use raw::{one_way, Channel, Sink};
     use Placement::{CrossCpu, SameCpu};
@@ -458,12 +482,19 @@ fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
             placed(CrossCpu, cpus, n, trial),
         )
     };
-    let row = |mechanism: &str, size, (one, two), raw| Row {
+    // A solution's trials and its raw mechanism's, in turns: (the solution's, the raw's).
+    let beside = |trial: &dyn Fn(usize) -> Result<f64>, raw: &dyn Fn(usize) -> Result<f64>| {
+        let [(one, raw_one), (two, raw_two)] =
+            [SameCpu, CrossCpu].map(|p| placed_in_turns(p, cpus, n, trial, raw));
+        ((one, two), Some((raw_one, raw_two)))
+    };
+    let row = |mechanism: &str, size, ((one, two), raw_in_turns): (Placed, _), raw| Row {
         mechanism: mechanism.into(),
         size,
         one,
         two,
         raw,
+        raw_in_turns,
     };
 
     // The raw mechanisms the lab (suite.rs) has no row for: how the solutions that return a
@@ -486,18 +517,20 @@ fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
             if wanted(of) {
                 let cells =
                     both(&|cpu| one_way(channel, 64 * KIB, input.len(), Sink::FreshMemory, cpu));
-                rows.push(row(name, 64 * KIB, cells, None));
+                rows.push(row(name, 64 * KIB, (cells, None), None));
             }
         }
         if wanted("exercise01") {
             let cells = both(&|cpu| raw::pipe_echo(&input, cpu));
-            rows.push(row(ECHO, 64 * KIB, cells, None));
+            rows.push(row(ECHO, 64 * KIB, (cells, None), None));
         }
     }
 
     if wanted("exercise01") {
         progress("exercise01");
-        let cells = both(&|cpu| solutions::ex01_stream(&input, cpu));
+        let cells = beside(&|cpu| solutions::ex01_stream(&input, cpu), &|cpu| {
+            raw::pipe_echo(&input, cpu)
+        });
         rows.push(row(
             "exercise01 stream_through_child",
             64 * KIB,
@@ -506,11 +539,25 @@ fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
         ));
         // round_trip's child is forked by the solution and does its work before any code of ours
         // runs in it: it can only be placed on the CPU it inherits, ours.
-        let one = placed(SameCpu, cpus, n, |_| solutions::ex01_round_trip(&input));
+        let (one, raw_one) = placed_in_turns(
+            SameCpu,
+            cpus,
+            n,
+            &|_| solutions::ex01_round_trip(&input),
+            &|cpu| {
+                one_way(
+                    Channel::Pipe(None),
+                    64 * KIB,
+                    input.len(),
+                    Sink::FreshMemory,
+                    cpu,
+                )
+            },
+        );
         rows.push(row(
             "exercise01 round_trip (one way)",
             64 * KIB,
-            (one, None),
+            ((one, None), Some((raw_one, None))),
             Some(PIPE_MEMORY),
         ));
     }
@@ -518,7 +565,11 @@ fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
     #[cfg(feature = "exercise03")]
     if wanted("exercise03") {
         progress("exercise03");
-        let cells = both(&|cpu| solutions::ex03::stream(8 * KIB, queue_bytes, cpu));
+        let pattern = lab::Pattern::new(8 * KIB);
+        let cells = beside(
+            &|cpu| solutions::ex03::stream(8 * KIB, queue_bytes, cpu),
+            &|cpu| lab::queue_throughput(8 * KIB, queue_bytes, &pattern, cpu),
+        );
         rows.push(row(
             "exercise03 MessageQueue send/receive",
             8 * KIB,
@@ -535,12 +586,27 @@ fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
         // as long as both run.
         for (size, bytes) in [(64 * KIB, 512 * MIB), (MIB, 2048 * MIB)] {
             let bytes = effort.bytes(bytes);
-            let cells = both(&|cpu| solutions::ex04::ring(size, 4 * MIB, bytes, cpu));
+            let pattern = lab::Pattern::new(size);
+            let cells = beside(
+                &|cpu| solutions::ex04::ring(size, 4 * MIB, bytes, cpu),
+                &|cpu| {
+                    use ring::{Read, Wait};
+                    ring::throughput(
+                        Wait::Spin,
+                        Read::IntoBuffer,
+                        size,
+                        4 * MIB,
+                        bytes,
+                        &pattern,
+                        cpu,
+                    )
+                },
+            );
             rows.push(row(
                 "exercise04 shared-memory ring (4 MiB)",
                 size,
                 cells,
-                Some(suite::ring_name(ring::Wait::Spin)),
+                Some(suite::RING_INTO_BUFFER),
             ));
         }
     }
@@ -548,11 +614,25 @@ fn throughput(effort: Effort, cpus: &[usize]) -> Vec<Row> {
     if wanted("exercise06") {
         progress("exercise06");
         // As for round_trip: the solution forks, so the child stays on our CPU.
-        let one = placed(SameCpu, cpus, n, |_| solutions::ex06_half_close(&input));
+        let (one, raw_one) = placed_in_turns(
+            SameCpu,
+            cpus,
+            n,
+            &|_| solutions::ex06_half_close(&input),
+            &|cpu| {
+                one_way(
+                    Channel::SocketPair,
+                    64 * KIB,
+                    input.len(),
+                    Sink::FreshMemory,
+                    cpu,
+                )
+            },
+        );
         rows.push(row(
             "exercise06 half_close_round_trip (one way)",
             64 * KIB,
-            (one, None),
+            ((one, None), Some((raw_one, None))),
             Some(SOCKET_MEMORY),
         ));
     }
@@ -575,7 +655,8 @@ fn round_trips(
     }
 }
 
-fn latency(effort: Effort, cpus: &[usize]) -> Vec<LatencyRow> {
+/// The solutions' round trips, each beside its raw mechanism where the two can take turns.
+fn latency(effort: Effort, cpus: &[usize]) -> Vec<results::Latency> {
     progress("latency (one-byte ping-pong), same CPU and different CPUs");
     let rounds = effort.rounds;
     // Each measurement gets (parent CPU, child CPU); the parent pins itself for its duration.
@@ -588,37 +669,59 @@ fn latency(effort: Effort, cpus: &[usize]) -> Vec<LatencyRow> {
         };
         (run(Placement::SameCpu), run(Placement::CrossCpu))
     };
-    let row = |mechanism: &str, raw, (same, cross)| LatencyRow {
-        mechanism: mechanism.into(),
-        raw: Some(raw),
-        same,
-        cross,
+    // Round trips timed one by one, in turns with the raw mechanism's.
+    let in_turns = |mechanism: &str, raw: &'static str, solution: suite::Rounds, of_raw| {
+        let ([one, two], raw_in_turns) =
+            suite::latency_in_turns(cpus, rounds, solution, Some(of_raw));
+        results::Latency {
+            mechanism: mechanism.into(),
+            one_cpu: one,
+            two_cpus: two,
+            raw: Some(raw.into()),
+            raw_in_turns,
+        }
     };
     let mut rows = Vec::new();
     #[cfg(feature = "exercise03")]
     if wanted("exercise03") {
-        rows.push(row(
+        rows.push(in_turns(
             "exercise03 call / serve",
             "System V message queue",
-            each(&|cpu| solutions::ex03::ping_pong(cpu, round_trips(effort, rounds))),
+            &|rounds, cpu| {
+                solutions::ex03::ping_pong(cpu, |exchange| {
+                    lab::time_rounds(rounds, &mut |_| exchange())
+                })
+            },
+            &lab::queue_latency,
         ));
     }
     #[cfg(feature = "exercise04")]
     if wanted("exercise04") {
-        rows.push(row(
+        rows.push(in_turns(
             "exercise04 Mailbox (spins, then yields)",
             "System V shared memory (spin, then yield)",
-            each(&|cpu| solutions::ex04::ping_pong(cpu, round_trips(effort, rounds))),
+            &|rounds, cpu| {
+                solutions::ex04::ping_pong(cpu, |exchange| {
+                    lab::time_rounds(rounds, &mut |_| exchange())
+                })
+            },
+            &lab::shm_latency,
         ));
     }
     #[cfg(feature = "exercise06")]
     if wanted("exercise06") {
+        // ask_child takes every request at once: only their average time can be measured, in
+        // trials of its own.
         let requests = vec!["x"; rounds];
-        rows.push(row(
-            "exercise06 ask_child (one line each way)",
-            "socketpair stream",
-            each(&|cpu| trials(effort.trials, || solutions::ex06_ask_child(&requests, cpu))),
-        ));
+        let (same, cross) =
+            each(&|cpu| trials(effort.trials, || solutions::ex06_ask_child(&requests, cpu)));
+        rows.push(suite::solution_latency(LatencyRow {
+            mechanism: "exercise06 ask_child (one line each way)".into(),
+            raw: Some("socketpair stream"),
+            same,
+            cross,
+            raw_in_turns: None,
+        }));
     }
     // A process per request: fork, one exchange, wait. The child starts on our CPU.
     if !wanted("exercise01") {
@@ -629,12 +732,13 @@ fn latency(effort: Effort, cpus: &[usize]) -> Vec<LatencyRow> {
         let calls = (rounds / 10).max(10);
         round_trips(effort, calls)(&mut solutions::ex01_round_trip_call)
     });
-    rows.push(LatencyRow {
+    rows.push(suite::solution_latency(LatencyRow {
         mechanism: "exercise01 round_trip of 1 byte (fork, exchange, wait)".into(),
         raw: None,
         same,
         cross: None,
-    });
+        raw_in_turns: None,
+    }));
     rows
 }
 

@@ -44,6 +44,11 @@ pub struct Throughput {
     pub two_cpus: Option<Cell>,
     /// The raw mechanism a reference solution is compared with.
     pub raw: Option<String>,
+    /// The raw mechanism (`raw`) measured again in turns with this row, trial by trial, one CPU
+    /// and two: what its ÷ raw ratio divides by, so that the machine's other work weighs on both
+    /// alike. Absent from rows without a raw mechanism, and from older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_in_turns: Option<[Option<Cell>; 2]>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +60,11 @@ pub struct Latency {
     /// The raw mechanism a reference solution is compared with (a row of `latency`).
     #[serde(default)]
     pub raw: Option<String>,
+    /// The raw mechanism (`raw`) measured again in turns with this row, trial by trial, one CPU
+    /// and two: what its ÷ raw ratio divides by, so that the machine's other work weighs on both
+    /// alike. Absent from rows without a raw mechanism, and from older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_in_turns: Option<[Option<Cell>; 2]>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -484,32 +494,18 @@ pub fn markdown(run: &Run) -> String {
          |---|---:|---:|---:|---|---|"
     );
     for r in &run.solutions {
-        let raw = r.raw.as_ref().and_then(|name| {
-            find(&run.throughput, name, r.size).or(find(&run.solutions, name, r.size))
-        });
         if r.raw.is_none() {
             continue;
         }
-        let (vs, why) = raw.map_or((String::new(), String::new()), |raw| {
-            let one = speed(median(&r.one_cpu), median(&raw.one_cpu));
-            let two = speed(median(&r.two_cpus), median(&raw.two_cpus));
-            (
-                format!(
-                    "{} / {} ({})",
-                    fmt_ratio(one),
-                    fmt_ratio(two),
-                    raw.mechanism
-                ),
-                miss_why(
-                    run,
-                    "throughput",
-                    &r.mechanism,
-                    &raw.mechanism,
-                    r.size,
-                    [one, two],
-                ),
-            )
-        });
+        let (vs, why) = throughput_vs_raw(run, r).map_or(
+            (String::new(), String::new()),
+            |(raw, [one, two])| {
+                (
+                    format!("{} / {} ({raw})", fmt_ratio(one), fmt_ratio(two)),
+                    miss_why(run, "throughput", &r.mechanism, raw, r.size, [one, two]),
+                )
+            },
+        );
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {vs} | {why} |",
@@ -528,25 +524,13 @@ pub fn markdown(run: &Run) -> String {
          |---|---:|---:|---|---|"
     );
     for r in &run.solution_latency {
-        let raw = r.raw.as_ref().and_then(|name| {
-            run.latency
-                .iter()
-                .chain(&run.solution_latency)
-                .find(|x| &x.mechanism == name)
-        });
-        let (vs, why) = raw.map_or((String::new(), String::new()), |raw| {
-            let one = speed(median(&raw.one_cpu), median(&r.one_cpu));
-            let two = speed(median(&raw.two_cpus), median(&r.two_cpus));
-            (
-                format!(
-                    "{} / {} ({})",
-                    fmt_ratio(one),
-                    fmt_ratio(two),
-                    raw.mechanism
-                ),
-                miss_why(run, "latency", &r.mechanism, &raw.mechanism, 0, [one, two]),
-            )
-        });
+        let (vs, why) =
+            latency_vs_raw(run, r).map_or((String::new(), String::new()), |(raw, [one, two])| {
+                (
+                    format!("{} / {} ({raw})", fmt_ratio(one), fmt_ratio(two)),
+                    miss_why(run, "latency", &r.mechanism, raw, 0, [one, two]),
+                )
+            });
         let _ = writeln!(
             out,
             "| {} | {} | {} | {vs} | {why} |",
@@ -577,6 +561,48 @@ fn fmt_ratio(r: Option<f64>) -> String {
 pub const TARGET: f64 = 0.95;
 
 /// Every (kind, row, size) whose ratio misses the target, both sides of each comparison.
+/// A solution row's ÷ raw ratios, one CPU and two, with the raw row's name: against its raw
+/// mechanism as measured in turns with it where the run has that, else against the raw row
+/// measured on its own. `None` for a row without a raw mechanism in this run.
+fn throughput_vs_raw<'a>(run: &'a Run, r: &'a Throughput) -> Option<(&'a str, [Option<f64>; 2])> {
+    let name = r.raw.as_deref()?;
+    let alone = find(&run.throughput, name, r.size).or(find(&run.solutions, name, r.size));
+    let [one, two] = match (&r.raw_in_turns, alone) {
+        (Some([one, two]), _) => [one, two],
+        (None, Some(raw)) => [&raw.one_cpu, &raw.two_cpus],
+        (None, None) => return None,
+    };
+    Some((
+        name,
+        [
+            speed(median(&r.one_cpu), median(one)),
+            speed(median(&r.two_cpus), median(two)),
+        ],
+    ))
+}
+
+/// As [`throughput_vs_raw`], for round trips: the raw round trip's time ÷ the solution's.
+fn latency_vs_raw<'a>(run: &'a Run, r: &'a Latency) -> Option<(&'a str, [Option<f64>; 2])> {
+    let name = r.raw.as_deref()?;
+    let alone = run
+        .latency
+        .iter()
+        .chain(&run.solution_latency)
+        .find(|x| x.mechanism == name);
+    let [one, two] = match (&r.raw_in_turns, alone) {
+        (Some([one, two]), _) => [one, two],
+        (None, Some(raw)) => [&raw.one_cpu, &raw.two_cpus],
+        (None, None) => return None,
+    };
+    Some((
+        name,
+        [
+            speed(median(one), median(&r.one_cpu)),
+            speed(median(two), median(&r.two_cpus)),
+        ],
+    ))
+}
+
 pub fn misses(run: &Run) -> Vec<(&'static str, String, usize)> {
     let mut out = Vec::new();
     let missed = |a: Option<f64>, b: Option<f64>| [a, b].iter().flatten().any(|r| *r < TARGET);
@@ -603,35 +629,19 @@ pub fn misses(run: &Run) -> Vec<(&'static str, String, usize)> {
         }
     }
     for r in &run.solutions {
-        let Some(name) = &r.raw else { continue };
-        let Some(raw) = find(&run.throughput, name, r.size).or(find(&run.solutions, name, r.size))
-        else {
-            continue;
-        };
-        if missed(
-            speed(median(&r.one_cpu), median(&raw.one_cpu)),
-            speed(median(&r.two_cpus), median(&raw.two_cpus)),
-        ) {
-            out.push(("throughput", r.mechanism.clone(), r.size));
-            out.push(("throughput", name.clone(), r.size));
+        if let Some((name, [one, two])) = throughput_vs_raw(run, r) {
+            if missed(one, two) {
+                out.push(("throughput", r.mechanism.clone(), r.size));
+                out.push(("throughput", name.to_owned(), r.size));
+            }
         }
     }
     for r in &run.solution_latency {
-        let Some(name) = &r.raw else { continue };
-        let Some(raw) = run
-            .latency
-            .iter()
-            .chain(&run.solution_latency)
-            .find(|x| &x.mechanism == name)
-        else {
-            continue;
-        };
-        if missed(
-            speed(median(&raw.one_cpu), median(&r.one_cpu)),
-            speed(median(&raw.two_cpus), median(&r.two_cpus)),
-        ) {
-            out.push(("latency", r.mechanism.clone(), 0));
-            out.push(("latency", name.clone(), 0));
+        if let Some((name, [one, two])) = latency_vs_raw(run, r) {
+            if missed(one, two) {
+                out.push(("latency", r.mechanism.clone(), 0));
+                out.push(("latency", name.to_owned(), 0));
+            }
         }
     }
     out
@@ -817,6 +827,15 @@ fn limits(run: &Run) -> String {
         1 << 20,
         true,
     );
+    // The raw ring that copies into a buffer as exercise04's consumer does, measured in turns
+    // with it.
+    let into_buffer = find(
+        &run.solutions,
+        "exercise04 shared-memory ring (4 MiB)",
+        1 << 20,
+    )
+    .and_then(|r| r.raw_in_turns.as_ref())
+    .and_then(|[_, two]| median(two));
     let r = |a: Option<f64>, b: Option<f64>| fmt_ratio(speed(a, b));
     let l2_small = cache("2")
         .and_then(|s| kib(&s))
@@ -827,7 +846,8 @@ fn limits(run: &Run) -> String {
          cache-resident memcpy, {} of memcpy from memory), {} with a futex wake-up; exercise04's \
          ring {} ({} of cache-resident memcpy, target 0.8; {} of the raw spinning ring, whose \
          consumer checks the bytes where they lie, while exercise04's copies them out and the \
-         benchmark then checks the copy).{}",
+         benchmark then checks the copy; {} of the raw ring whose consumer does the same, {} in \
+         the same minutes).{}",
         gb(spin),
         r(spin, cached),
         r(spin, from_memory),
@@ -835,6 +855,8 @@ fn limits(run: &Run) -> String {
         gb(ex04),
         r(ex04, cached),
         r(ex04, spin),
+        r(ex04, into_buffer),
+        gb(into_buffer),
         if l2_small {
             " The 4 MiB ring is larger than one CPU's L2: what the producer writes leaves its L2 \
              and the consumer fetches it from the shared L3 or from memory, a copy between two \
@@ -1018,4 +1040,51 @@ pub fn latency_chart(run: &Run, path: &Path) -> Plot {
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(median: f64) -> serde_json::Value {
+        serde_json::json!({"median": median, "min": median, "max": median, "p99": null,
+                           "verified": true, "error": null})
+    }
+
+    /// A run with the raw FIFO at 2 GB/s on its own, and a solution beside it.
+    fn run(raw_in_turns: serde_json::Value) -> Run {
+        serde_json::from_value(serde_json::json!({
+            "quick": true,
+            "machine": {"cpu_model": "", "caches": [], "cores": 2, "allowed_cpus": [0, 1],
+                        "kernel": "", "msgmax": 8192, "load_average_start": "",
+                        "load_average_end": "", "seconds": 0.0, "note": ""},
+            "memcpy": [], "syscall_seconds": 1e-7, "latency": [], "solution_latency": [],
+            "throughput": [{"mechanism": "FIFO", "size": 4096, "one_cpu": cell(2e9),
+                            "two_cpus": cell(2e9), "raw": null}],
+            "solutions": [{"mechanism": "exercise02 x", "size": 4096, "one_cpu": cell(1e9),
+                           "two_cpus": cell(1e9), "raw": "FIFO",
+                           "raw_in_turns": raw_in_turns}],
+        }))
+        .expect("a run")
+    }
+
+    #[test]
+    fn a_solution_is_divided_by_its_raw_mechanism_measured_in_turns_where_there_is_one() {
+        let alone = run(serde_json::Value::Null);
+        let r = &alone.solutions[0];
+        assert_eq!(
+            throughput_vs_raw(&alone, r),
+            Some(("FIFO", [Some(0.5), Some(0.5)]))
+        );
+        let in_turns = run(serde_json::json!([cell(1e9), cell(4e9)]));
+        let r = &in_turns.solutions[0];
+        assert_eq!(
+            throughput_vs_raw(&in_turns, r),
+            Some(("FIFO", [Some(1.0), Some(0.25)]))
+        );
+        // Older runs have no such field, and a run written without one leaves it out.
+        assert!(!serde_json::to_string(&alone)
+            .unwrap()
+            .contains("raw_in_turns"));
+    }
 }

@@ -3,6 +3,11 @@
 //! the producer copies the pattern in, the consumer checks every byte where it lies (one pass,
 //! no copy out: the point of shared memory is that the reader can use the bytes in place).
 //!
+//! Each side reads the other's index only when its last reading says it must wait (the ring
+//! full, or empty), and the consumer takes all that is there, up to [`STEP`] or a write's size:
+//! a cache line that both sides write to would otherwise travel from one core to the other on
+//! every write, which at 64 B per write costs more than the copy.
+//!
 //! Waiting comes in two kinds, the two ends of the trade-off:
 //! - [`Wait::Spin`]: watch the other side's index, yielding the CPU after 2000 spins (so that
 //!   both processes on one CPU still progress);
@@ -26,6 +31,17 @@ pub enum Wait {
     Futex,
 }
 
+/// How the consumer takes the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Checks them where they lie, in steps of up to [`STEP`] or a write's size: the most a
+    /// ring allows.
+    InPlace,
+    /// Copies up to one write's size into a buffer, releases them, then checks the copy: what an
+    /// API of `read(&mut buf)` costs, as exercise04's `Consumer::read` is.
+    IntoBuffer,
+}
+
 /// The header page, each side's words on their own cache line (the C struct is the same).
 #[repr(C)]
 struct Header {
@@ -41,6 +57,9 @@ struct Header {
 }
 
 const HEADER: usize = 4096;
+
+/// The most the consumer checks before it publishes its index, unless a write is larger.
+pub const STEP: usize = 64 * 1024;
 
 fn futex(word: &AtomicU32, op: libc::c_int, val: u32) {
     // SAFETY: a valid, aligned 32-bit word in a shared mapping; no timeout, no second word.
@@ -161,10 +180,11 @@ impl Drop for Segment {
     }
 }
 
-/// One way through the ring: a child produces `total` bytes in writes of `size`, we check them
-/// in place in steps of up to `size`. Bytes per second.
+/// One way through the ring: a child produces `total` bytes in writes of `size`, we take them
+/// as `read` says. Bytes per second.
 pub fn throughput(
     wait: Wait,
+    read: Read,
     size: usize,
     capacity: usize,
     total: usize,
@@ -181,11 +201,10 @@ pub fn throughput(
     let started = Instant::now();
     let child = Child::spawn("ring producer", Some(cpu), &[], move || {
         let (heads, tails) = (header.side(true), header.side(false));
-        let mut head = 0u64;
+        let (mut head, mut tail) = (0u64, 0u64);
         while head < total {
-            let tail = tails.index.load(Ordering::Acquire);
             if cap - (head - tail) < size64 {
-                tails.wait(wait, size64, |tail| cap - (head - tail));
+                tail = tails.wait(wait, size64, |tail| cap - (head - tail));
             }
             let at = (head % cap) as usize;
             let first = (capacity - at).min(size);
@@ -202,11 +221,18 @@ pub fn throughput(
         0
     })?;
     let (heads, tails) = (header.side(true), header.side(false));
-    let mut tail = 0u64;
+    let (mut head, mut tail) = (0u64, 0u64);
+    let step = match read {
+        Read::InPlace => size.max(STEP),
+        Read::IntoBuffer => size,
+    } as u64;
+    let mut buf = vec![0u8; if read == Read::IntoBuffer { size } else { 0 }];
     let mut bad = false;
     while tail < total {
-        let head = heads.wait(wait, 1, |head| head - tail);
-        let n = (head - tail).min(size64) as usize;
+        if head == tail {
+            head = heads.wait(wait, 1, |head| head - tail);
+        }
+        let n = (head - tail).min(step) as usize;
         let at = (tail % cap) as usize;
         let first = (capacity - at).min(n);
         // SAFETY: the producer published these bytes (Acquire above) and waits before reusing them.
@@ -216,14 +242,24 @@ pub fn throughput(
                 std::slice::from_raw_parts(data, n - first),
             )
         };
-        if a != pattern.at(tail as usize, first)
-            || b != pattern.at(tail as usize + first, n - first)
-        {
-            bad = true;
-            break;
+        let at = tail as usize;
+        if read == Read::IntoBuffer {
+            buf[..first].copy_from_slice(a);
+            buf[first..n].copy_from_slice(b);
+            tail += n as u64;
+            tails.publish(wait, tail);
+            if buf[..n] != *pattern.at(at, n) {
+                bad = true;
+                break;
+            }
+        } else {
+            if a != pattern.at(at, first) || b != pattern.at(at + first, n - first) {
+                bad = true;
+                break;
+            }
+            tail += n as u64;
+            tails.publish(wait, tail);
         }
-        tail += n as u64;
-        tails.publish(wait, tail);
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
     if bad {

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use crate::cbase;
 use crate::lab::{self, Fds, Pattern};
-use crate::proc::{Pinned, Placement, Result};
+use crate::proc::{allowed_cpus, Pinned, Placement, Result};
 use crate::results::{Cell, Latency, Run, Throughput};
-use crate::ring::{self, Wait};
+use crate::ring::{self, Read, Wait};
 use crate::stats::{paired_trials, trials, Sample};
 use crate::{progress, wanted, LatencyRow, Row};
 
@@ -21,6 +21,9 @@ pub struct Lab {
     pub c_throughput: Vec<Throughput>,
     pub c_latency: Vec<Latency>,
 }
+
+/// The raw spinning ring whose consumer copies into a buffer: exercise04's ring's raw mechanism.
+pub const RING_INTO_BUFFER: &str = "shared-memory ring, read into a buffer (spin, then yield)";
 
 /// The capacity of the raw ring, as exercise04's ring is measured with.
 pub const RING_CAPACITY: usize = 4 << 20;
@@ -86,9 +89,10 @@ fn both_throughput(
         .map(|p| on(p, cpus, &mut |cpu| trials(n, || trial(cpu))).map(cell))
 }
 
-/// A throughput row and, where it has one, its C twin, one CPU and two. With a twin, the two
-/// take turns trial by trial (the ratio of the two is what the twin is for).
-fn with_twin(
+/// A throughput measurement and, where there is one, what it is compared with (a raw row's C
+/// twin, a solution's raw mechanism), one CPU and two. With a second, the two take turns trial
+/// by trial, so that the machine's other work weighs on both sides of their ratio alike.
+pub(crate) fn throughput_in_turns(
     cpus: &[usize],
     n: usize,
     rust: &dyn Fn(usize) -> Result<f64>,
@@ -113,14 +117,14 @@ fn with_twin(
 }
 
 /// A latency measurement: `(rounds, child CPU)` to the times of its round trips.
-type Rounds<'a> = &'a dyn Fn(usize, usize) -> Result<Vec<f64>>;
+pub(crate) type Rounds<'a> = &'a dyn Fn(usize, usize) -> Result<Vec<f64>>;
 
 /// How many turns a latency row and its C twin take, each with its share of the rounds.
 const LATENCY_TURNS: usize = 4;
 
-/// A latency row and, where it has one, its C twin, one CPU and two. With a twin, the rounds
-/// are run in `LATENCY_TURNS` turns of each, taken alternately.
-fn latency_with_twin(
+/// As [`throughput_in_turns`], for round trips: with a second measurement, the rounds are run
+/// in `LATENCY_TURNS` turns of each, taken alternately.
+pub(crate) fn latency_in_turns(
     cpus: &[usize],
     rounds: usize,
     rust: Rounds,
@@ -170,6 +174,12 @@ fn trial_bytes(quick: bool, size: usize) -> usize {
     (size * writes).min(cap).max(size * 4)
 }
 
+/// Bytes per trial of a ring row: more than the other rows, because the ring is fast and a
+/// trial must outlast a time slice or two to say anything.
+fn ring_bytes(quick: bool, size: usize) -> usize {
+    trial_bytes(quick, size).max(if quick { 16 << 20 } else { 512 << 20 }.min(size * 20_000))
+}
+
 /// The sizes the System V message queue is measured at: the lab's sizes below msgmax, and msgmax.
 fn queue_sizes() -> Vec<usize> {
     let msgmax = lab::msgmax();
@@ -193,7 +203,7 @@ fn lab_throughput(
     if let Some(fds) = Fds::ALL.into_iter().find(|f| f.name() == name) {
         let kind = cbase::kind(fds).filter(|_| twins);
         let c = kind.map(|kind| move |cpu| cbase::fd_throughput(kind, size, bytes, pattern, cpu));
-        return Some(with_twin(
+        return Some(throughput_in_turns(
             cpus,
             n,
             &|cpu| lab::throughput(fds, size, bytes, pattern, cpu),
@@ -204,20 +214,43 @@ fn lab_throughput(
         .into_iter()
         .find(|&w| ring_name(w) == name)
     {
-        // More bytes than the other rows: the ring is fast, and a trial must outlast a time
-        // slice or two to say anything.
-        let total = bytes.max(if quick { 16 << 20 } else { 512 << 20 }.min(size * 20_000));
+        let total = ring_bytes(quick, size);
         let c = |cpu| cbase::ring_throughput(wait, size, RING_CAPACITY, total, pattern, cpu);
-        return Some(with_twin(
+        return Some(throughput_in_turns(
             cpus,
             n,
-            &|cpu| ring::throughput(wait, size, RING_CAPACITY, total, pattern, cpu),
+            &|cpu| {
+                ring::throughput(
+                    wait,
+                    Read::InPlace,
+                    size,
+                    RING_CAPACITY,
+                    total,
+                    pattern,
+                    cpu,
+                )
+            },
             twins.then_some(&c as &dyn Fn(usize) -> Result<f64>),
         ));
     }
+    if name == RING_INTO_BUFFER {
+        let total = ring_bytes(quick, size);
+        let raw = |cpu| {
+            ring::throughput(
+                Wait::Spin,
+                Read::IntoBuffer,
+                size,
+                RING_CAPACITY,
+                total,
+                pattern,
+                cpu,
+            )
+        };
+        return Some(throughput_in_turns(cpus, n, &raw, None));
+    }
     if name == QUEUE {
         let c = |cpu| cbase::queue_throughput(size, bytes, pattern, cpu);
-        return Some(with_twin(
+        return Some(throughput_in_turns(
             cpus,
             n,
             &|cpu| lab::queue_throughput(size, bytes, pattern, cpu),
@@ -250,7 +283,7 @@ fn lab_latency(
     if let Some(fds) = Fds::ALL.into_iter().find(|f| f.name() == name) {
         let kind = cbase::kind(fds).filter(|_| twins);
         let c = kind.map(|kind| move |rounds, cpu| cbase::fd_latency(kind, rounds, cpu));
-        return Some(latency_with_twin(
+        return Some(latency_in_turns(
             cpus,
             rounds,
             &|rounds, cpu| lab::fd_latency(fds, rounds, cpu),
@@ -271,12 +304,7 @@ fn lab_latency(
     } else {
         wake_up.as_ref().map(|twin| twin as Rounds)
     };
-    Some(latency_with_twin(
-        cpus,
-        rounds,
-        rust,
-        twin.filter(|_| twins),
-    ))
+    Some(latency_in_turns(cpus, rounds, rust, twin.filter(|_| twins)))
 }
 
 fn throughput_row(name: &str, size: usize, [one, two]: [Option<Cell>; 2]) -> Throughput {
@@ -286,6 +314,7 @@ fn throughput_row(name: &str, size: usize, [one, two]: [Option<Cell>; 2]) -> Thr
         one_cpu: one,
         two_cpus: two,
         raw: None,
+        raw_in_turns: None,
     }
 }
 
@@ -295,6 +324,7 @@ fn latency_row(name: &str, [one, two]: [Option<Cell>; 2]) -> Latency {
         one_cpu: one,
         two_cpus: two,
         raw: None,
+        raw_in_turns: None,
     }
 }
 
@@ -362,6 +392,7 @@ pub fn run(quick: bool, n: usize, rounds: usize, cpus: &[usize]) -> Lab {
                 one_cpu: one,
                 two_cpus: None,
                 raw: None,
+                raw_in_turns: None,
             });
         }
     }
@@ -422,6 +453,9 @@ pub fn solution_row(r: Row) -> Throughput {
         one_cpu: r.one.map(cell),
         two_cpus: r.two.map(cell),
         raw: r.raw.map(str::to_owned),
+        raw_in_turns: r
+            .raw_in_turns
+            .map(|(one, two)| [one.map(cell), two.map(cell)]),
     }
 }
 
@@ -432,6 +466,7 @@ pub fn solution_latency(r: LatencyRow) -> Latency {
         one_cpu: secs(r.same),
         two_cpus: secs(r.cross),
         raw: r.raw.map(str::to_owned),
+        raw_in_turns: r.raw_in_turns.map(|(one, two)| [secs(one), secs(two)]),
     }
 }
 
@@ -448,23 +483,30 @@ pub fn more_solutions(
     let mut throughput = Vec::new();
     if wanted("exercise02") {
         progress("exercise02 send_message / receive_message");
-        let [one, two] = both_throughput(cpus, n, &|cpu| more::ex02_fifo(total, &pattern, cpu));
+        let ([one, two], raw) = throughput_in_turns(
+            cpus,
+            n,
+            &|cpu| more::ex02_fifo(total, &pattern, cpu),
+            Some(&|cpu| lab::throughput(Fds::Fifo, 4096, total, &pattern, cpu)),
+        );
         throughput.push(Throughput {
             mechanism: "exercise02 send_message / receive_message".into(),
             size: 4096,
             one_cpu: one,
             two_cpus: two,
             raw: Some(Fds::Fifo.name().into()),
+            raw_in_turns: raw,
         });
     }
     let mut latency = Vec::new();
-    let mut add = |name: &str, raw: &str, cells: [Option<Cell>; 2]| {
+    let mut add = |name: &str, raw: &str, (cells, raw_in_turns): (Cells, Option<Cells>)| {
         let [one, two] = cells;
         latency.push(Latency {
             mechanism: name.into(),
             one_cpu: one,
             two_cpus: two,
             raw: Some(raw.into()),
+            raw_in_turns,
         });
     };
     if wanted("exercise05") {
@@ -472,7 +514,12 @@ pub fn more_solutions(
         add(
             "exercise05 SignalCounter (handler + self-pipe)",
             "signals (kill + sigwaitinfo)",
-            both_latency(cpus, &|cpu| more::ex05_signals(rounds, cpu)),
+            latency_in_turns(
+                cpus,
+                rounds,
+                &more::ex05_signals,
+                Some(&lab::signal_latency),
+            ),
         );
     }
     if wanted("exercise07") {
@@ -480,15 +527,20 @@ pub fn more_solutions(
         add(
             "exercise07 Semaphore post / wait",
             "System V semaphores",
-            both_latency(cpus, &|cpu| more::ex07_semaphores(rounds, cpu)),
+            latency_in_turns(
+                cpus,
+                rounds,
+                &more::ex07_semaphores,
+                Some(&lab::semaphore_latency),
+            ),
         );
     }
     if wanted("exercise08") {
         progress("exercise08 EchoServer / Client::echo");
-        for (name, raw, endpoint) in [
+        for (name, fds, endpoint) in [
             (
                 "exercise08 Client::echo (AF_UNIX)",
-                Fds::UnixStream.name(),
+                Fds::UnixStream,
                 exercise08::Endpoint::UnixAbstract(format!(
                     "ipclab-bench-ex08-{}",
                     std::process::id()
@@ -496,23 +548,24 @@ pub fn more_solutions(
             ),
             (
                 "exercise08 Client::echo (TCP)",
-                Fds::Tcp.name(),
+                Fds::Tcp,
                 exercise08::Endpoint::Tcp(std::net::SocketAddrV4::new(
                     std::net::Ipv4Addr::LOCALHOST,
                     0,
                 )),
             ),
         ] {
-            let cells = [Placement::SameCpu, Placement::CrossCpu].map(|p| {
-                p.cpus(cpus).map(|(ours, theirs)| {
-                    let old = Pinned::to(ours);
-                    let times = old.and_then(|_pinned| {
-                        more::ex08_echo(endpoint.clone(), rounds, ours, theirs)
-                    });
-                    latency_cell(times)
-                })
-            });
-            add(name, raw, cells);
+            // The client's threads are placed too: on the CPU this process is pinned to.
+            let echo = |rounds, theirs| {
+                let ours = allowed_cpus()?.first().copied().unwrap_or(theirs);
+                more::ex08_echo(endpoint.clone(), rounds, ours, theirs)
+            };
+            let raw = |rounds, cpu| lab::fd_latency(fds, rounds, cpu);
+            add(
+                name,
+                fds.name(),
+                latency_in_turns(cpus, rounds, &echo, Some(&raw)),
+            );
         }
     }
     if !wanted("exercise09") {
@@ -521,26 +574,37 @@ pub fn more_solutions(
     progress("exercise09 run_pipeline and sh -c");
     let pipelines = if quick { 5 } else { 40 };
     let sh = "sh -c, a pipeline of two /bin/true";
-    for (name, through_sh) in [
-        (sh, true),
-        (
-            "exercise09 run_pipeline, a pipeline of two /bin/true",
-            false,
-        ),
-    ] {
-        let one = on(Placement::SameCpu, cpus, &mut |_| {
-            (0..pipelines)
-                .map(|_| more::ex09_pipeline(through_sh))
-                .collect()
-        })
-        .map(latency_cell);
-        latency.push(Latency {
-            mechanism: name.into(),
-            one_cpu: one,
-            two_cpus: None,
-            raw: (!through_sh).then(|| sh.into()),
-        });
-    }
+    let ex09 = "exercise09 run_pipeline, a pipeline of two /bin/true";
+    // One pipeline of each in turns (sh -c first, then run_pipeline, then the other way round).
+    let times = on(Placement::SameCpu, cpus, &mut |_| {
+        let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+        for i in 0..pipelines {
+            for through_sh in [i % 2 == 0, i % 2 != 0] {
+                let time = more::ex09_pipeline(through_sh)?;
+                if through_sh { &mut theirs } else { &mut ours }.push(time);
+            }
+        }
+        Ok((theirs, ours))
+    });
+    let (sh_cell, ex09_cell) = match times {
+        Some(Ok((theirs, ours))) => (Some(latency_cell(Ok(theirs))), Some(latency_cell(Ok(ours)))),
+        Some(Err(e)) => (Some(Cell::failed(&e)), Some(Cell::failed(e))),
+        None => (None, None),
+    };
+    latency.push(Latency {
+        mechanism: sh.into(),
+        one_cpu: sh_cell.clone(),
+        two_cpus: None,
+        raw: None,
+        raw_in_turns: None,
+    });
+    latency.push(Latency {
+        mechanism: ex09.into(),
+        one_cpu: ex09_cell,
+        two_cpus: None,
+        raw: Some(sh.into()),
+        raw_in_turns: Some([sh_cell, None]),
+    });
     (throughput, latency)
 }
 
