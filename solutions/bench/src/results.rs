@@ -101,7 +101,7 @@ pub struct Run {
     /// The reference solutions beside their raw mechanisms.
     pub solutions: Vec<Throughput>,
     pub solution_latency: Vec<Latency>,
-    /// The same raw loops written in C (c/raw.c), built and run in the same run; each row has
+    /// The same raw loops written in C (c/raw.c), built and run in turns with them; each row has
     /// the name and size of its Rust twin in `throughput` / `latency`.
     #[serde(default)]
     pub c_throughput: Vec<Throughput>,
@@ -431,9 +431,11 @@ pub fn markdown(run: &Run) -> String {
         let _ = writeln!(
             out,
             "\nRust with nix ÷ the same loop in C (c/raw.c, built by the cc crate in the same \
-             build, run in the same run; speed ratios, 1.00 is as fast, the target is at least \
-             0.95). Why: system calls per message of each side, counted with `strace -c -f`.\n\n\
-             | mechanism | bytes per write | one CPU | two CPUs | why (calls per message) |\n\
+             build, run in turns with the Rust loop; speed ratios, 1.00 is as fast, the target is \
+             at least 0.95). Why, for a ratio below it: system calls per message of each side \
+             (`strace -c -f`), then sleeps and CPU time per message (`getrusage`), both sides on \
+             one CPU.\n\n\
+             | mechanism | bytes per write | one CPU | two CPUs | why (per message) |\n\
              |---|---:|---:|---:|---|"
         );
         for c in &run.c_throughput {
@@ -489,8 +491,9 @@ pub fn markdown(run: &Run) -> String {
     let _ = writeln!(
         out,
         "\nReference solutions beside the raw mechanism they use, GB/s (÷ raw: the solution's \
-         speed divided by the raw mechanism's, placed the same way; the target is at least 0.95):\n\n\
-         | solution | bytes per write | one CPU | two CPUs | ÷ raw (one / two CPUs) | why (calls per message) |\n\
+         speed divided by the raw mechanism's, placed the same way and measured in turns with \
+         it; the target is at least 0.95):\n\n\
+         | solution | bytes per write | one CPU | two CPUs | ÷ raw (one / two CPUs) | why (per message) |\n\
          |---|---:|---:|---:|---|---|"
     );
     for r in &run.solutions {
@@ -519,8 +522,8 @@ pub fn markdown(run: &Run) -> String {
         out,
         "\nReference solutions' round trips beside the raw mechanism, µs: median (99th \
          percentile) (÷ raw: the raw round trip's time divided by the solution's, so that 1.00 \
-         is as fast and less is slower):\n\n\
-         | solution | one CPU | two CPUs | ÷ raw (one / two CPUs) | why (calls per message) |\n\
+         is as fast and less is slower; measured in turns with it):\n\n\
+         | solution | one CPU | two CPUs | ÷ raw (one / two CPUs) | why (per message) |\n\
          |---|---:|---:|---|---|"
     );
     for r in &run.solution_latency {
