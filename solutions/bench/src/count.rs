@@ -21,7 +21,7 @@ use crate::lab::{self, Fds, Pattern};
 use crate::proc::{Error, Result};
 use crate::results::{Syscalls, Usage};
 use crate::ring::{self, Wait};
-use crate::suite::{ring_name, RING_CAPACITY, RING_INTO_BUFFER};
+use crate::suite::{ring_name, EX02, EX02_BUFFERED, RING_CAPACITY, RING_INTO_BUFFER};
 use crate::{cbase, more, raw, solutions};
 
 /// Which rows can be counted, and how: runs `messages` of them on `cpu`.
@@ -125,10 +125,11 @@ pub fn run(kind: &str, name: &str, size: usize, messages: usize, cpu: usize) -> 
         ("throughput", "exercise04 shared-memory ring (4 MiB)") => {
             done(solutions::ex04::ring(size, 4 << 20, total, cpu))
         }
-        ("throughput", "exercise02 send_message / receive_message") => done(more::ex02_fifo(
+        ("throughput", EX02 | EX02_BUFFERED) => done(more::ex02_fifo(
             exercise02::MAX_MESSAGE * messages,
             &pattern,
             cpu,
+            name == EX02_BUFFERED,
         )),
         ("latency", _) if fds.is_some() => {
             let fds = fds?;

@@ -10,8 +10,10 @@ use crate::proc::{pin, ready_pipe, say_ready, solution, wait_ready, Child, Error
 
 /// exercise02: `send_message` in a child, `receive_message` here, over a FIFO: messages of
 /// `MAX_MESSAGE` bytes (a 2-byte header, so each write is PIPE_BUF bytes, as the raw FIFO's 4 KiB
-/// writes). Payload bytes per second.
-pub fn ex02_fifo(total: usize, pattern: &Pattern, cpu: usize) -> Result<f64> {
+/// writes). `buffered`: the reader is wrapped in a `BufReader` of PIPE_BUF bytes, the raw loop's
+/// read size, so that one `read` serves a header and a body instead of one each. Payload bytes
+/// per second.
+pub fn ex02_fifo(total: usize, pattern: &Pattern, cpu: usize, buffered: bool) -> Result<f64> {
     use exercise02::{create_fifo, open_reader, receive_message, send_message, MAX_MESSAGE};
     let path = std::env::temp_dir().join(format!("ipclab-bench-ex02-{}.fifo", std::process::id()));
     let _ = std::fs::remove_file(&path);
@@ -29,7 +31,12 @@ pub fn ex02_fifo(total: usize, pattern: &Pattern, cpu: usize) -> Result<f64> {
         }
         0
     })?;
-    let mut reader = open_reader(fifo.path()).map_err(solution("exercise02"))?;
+    let file = open_reader(fifo.path()).map_err(solution("exercise02"))?;
+    let mut reader: Box<dyn std::io::Read> = if buffered {
+        Box::new(std::io::BufReader::with_capacity(libc::PIPE_BUF, file))
+    } else {
+        Box::new(file)
+    };
     for i in 0..count {
         match receive_message(&mut reader).map_err(solution("exercise02"))? {
             Some(m) if m == pattern.at(i * MAX_MESSAGE, MAX_MESSAGE) => {}

@@ -470,6 +470,11 @@ pub fn solution_latency(r: LatencyRow) -> Latency {
     }
 }
 
+/// exercise02's messages read from the FIFO as it is, and through a `BufReader`.
+pub const EX02: &str = "exercise02 send_message / receive_message";
+pub const EX02_BUFFERED: &str =
+    "exercise02 send_message / receive_message (through a BufReader of PIPE_BUF bytes)";
+
 /// Exercises 02, 05, 07, 08 and 09 beside their raw mechanisms: (throughput, latency) rows.
 pub fn more_solutions(
     quick: bool,
@@ -483,20 +488,22 @@ pub fn more_solutions(
     let mut throughput = Vec::new();
     if wanted("exercise02") {
         progress("exercise02 send_message / receive_message");
-        let ([one, two], raw) = throughput_in_turns(
-            cpus,
-            n,
-            &|cpu| more::ex02_fifo(total, &pattern, cpu),
-            Some(&|cpu| lab::throughput(Fds::Fifo, 4096, total, &pattern, cpu)),
-        );
-        throughput.push(Throughput {
-            mechanism: "exercise02 send_message / receive_message".into(),
-            size: 4096,
-            one_cpu: one,
-            two_cpus: two,
-            raw: Some(Fds::Fifo.name().into()),
-            raw_in_turns: raw,
-        });
+        for (name, buffered) in [(EX02, false), (EX02_BUFFERED, true)] {
+            let ([one, two], raw) = throughput_in_turns(
+                cpus,
+                n,
+                &|cpu| more::ex02_fifo(total, &pattern, cpu, buffered),
+                Some(&|cpu| lab::throughput(Fds::Fifo, 4096, total, &pattern, cpu)),
+            );
+            throughput.push(Throughput {
+                mechanism: name.into(),
+                size: 4096,
+                one_cpu: one,
+                two_cpus: two,
+                raw: Some(Fds::Fifo.name().into()),
+                raw_in_turns: raw,
+            });
+        }
     }
     let mut latency = Vec::new();
     let mut add = |name: &str, raw: &str, (cells, raw_in_turns): (Cells, Option<Cells>)| {

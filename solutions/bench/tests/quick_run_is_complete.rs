@@ -147,6 +147,10 @@ fn a_quick_run_has_every_cell_verified() {
     for (key, mechanism) in [
         ("solutions", "exercise01 stream_through_child"),
         ("solutions", "exercise02 send_message / receive_message"),
+        (
+            "solutions",
+            "exercise02 send_message / receive_message (through a BufReader of PIPE_BUF bytes)",
+        ),
         ("solutions", "exercise03 MessageQueue send/receive"),
         ("solutions", "exercise04 shared-memory ring (4 MiB)"),
         ("solutions", "exercise06 half_close_round_trip (one way)"),
