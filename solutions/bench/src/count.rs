@@ -219,6 +219,17 @@ pub fn key(kind: &str, name: &str, size: usize) -> String {
     }
 }
 
+/// The arguments of this program's `--count` run of a row.
+fn count_args(kind: &str, name: &str, size: usize, messages: usize) -> [String; 5] {
+    [
+        "--count".into(),
+        kind.into(),
+        name.into(),
+        size.to_string(),
+        messages.to_string(),
+    ]
+}
+
 /// Runs `--count` under `strace -c -f` and reads its summary: calls by name.
 fn strace(kind: &str, name: &str, size: usize, messages: usize) -> Result<Vec<(String, usize)>> {
     let out = std::env::temp_dir().join(format!(
@@ -236,13 +247,7 @@ fn strace(kind: &str, name: &str, size: usize, messages: usize) -> Result<Vec<(S
         .arg(&out)
         .arg("--")
         .arg(exe)
-        .args([
-            "--count",
-            kind,
-            name,
-            &size.to_string(),
-            &messages.to_string(),
-        ])
+        .args(count_args(kind, name, size, messages))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
@@ -290,13 +295,7 @@ fn accounted(kind: &str, name: &str, size: usize, messages: usize) -> Result<[f6
     })?;
     let before = usage()?;
     let status = Command::new(exe)
-        .args([
-            "--count",
-            kind,
-            name,
-            &size.to_string(),
-            &messages.to_string(),
-        ])
+        .args(count_args(kind, name, size, messages))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()

@@ -570,17 +570,11 @@ pub const TARGET: f64 = 0.95;
 fn throughput_vs_raw<'a>(run: &'a Run, r: &'a Throughput) -> Option<(&'a str, [Option<f64>; 2])> {
     let name = r.raw.as_deref()?;
     let alone = find(&run.throughput, name, r.size).or(find(&run.solutions, name, r.size));
-    let [one, two] = match (&r.raw_in_turns, alone) {
-        (Some([one, two]), _) => [one, two],
-        (None, Some(raw)) => [&raw.one_cpu, &raw.two_cpus],
-        (None, None) => return None,
-    };
+    let raw = raw_cells(&r.raw_in_turns, alone.map(|a| [&a.one_cpu, &a.two_cpus]))?;
+    let cells = [&r.one_cpu, &r.two_cpus];
     Some((
         name,
-        [
-            speed(median(&r.one_cpu), median(one)),
-            speed(median(&r.two_cpus), median(two)),
-        ],
+        [0, 1].map(|i| speed(median(cells[i]), median(raw[i]))),
     ))
 }
 
@@ -592,18 +586,24 @@ fn latency_vs_raw<'a>(run: &'a Run, r: &'a Latency) -> Option<(&'a str, [Option<
         .iter()
         .chain(&run.solution_latency)
         .find(|x| x.mechanism == name);
-    let [one, two] = match (&r.raw_in_turns, alone) {
-        (Some([one, two]), _) => [one, two],
-        (None, Some(raw)) => [&raw.one_cpu, &raw.two_cpus],
-        (None, None) => return None,
-    };
+    let raw = raw_cells(&r.raw_in_turns, alone.map(|a| [&a.one_cpu, &a.two_cpus]))?;
+    let cells = [&r.one_cpu, &r.two_cpus];
     Some((
         name,
-        [
-            speed(median(one), median(&r.one_cpu)),
-            speed(median(two), median(&r.two_cpus)),
-        ],
+        [0, 1].map(|i| speed(median(raw[i]), median(cells[i]))),
     ))
+}
+
+/// The raw mechanism's cells a solution is divided by: those measured in turns with it, else
+/// those of its row measured alone.
+fn raw_cells<'a>(
+    in_turns: &'a Option<[Option<Cell>; 2]>,
+    alone: Option<[&'a Option<Cell>; 2]>,
+) -> Option<[&'a Option<Cell>; 2]> {
+    match in_turns {
+        Some([one, two]) => Some([one, two]),
+        None => alone,
+    }
 }
 
 pub fn misses(run: &Run) -> Vec<(&'static str, String, usize)> {
