@@ -89,37 +89,42 @@ fn both_throughput(
         .map(|p| on(p, cpus, &mut |cpu| trials(n, || trial(cpu))).map(cell))
 }
 
+/// Runs `pair(child CPU)` pinned on one CPU and on two: the cells of two measurements taken in
+/// turns, as (the first's, the second's). Pinning that fails marks both cells failed.
+fn pair_on(
+    cpus: &[usize],
+    pair: &mut dyn FnMut(usize) -> Result<(Cell, Cell)>,
+) -> (Cells, Option<Cells>) {
+    let [one, two] = [Placement::SameCpu, Placement::CrossCpu].map(|p| {
+        on(p, cpus, pair)
+            .map(|r| r.unwrap_or_else(|e| (Cell::failed(&e), Cell::failed(e))))
+            .map_or((None, None), |(a, b)| (Some(a), Some(b)))
+    });
+    ([one.0, two.0], Some([one.1, two.1]))
+}
+
 /// A throughput measurement and, where there is one, what it is compared with (a raw row's C
 /// twin, a solution's raw mechanism), one CPU and two. With a second, the two take turns trial
 /// by trial, so that the machine's other work weighs on both sides of their ratio alike.
 pub(crate) fn throughput_in_turns(
     cpus: &[usize],
     n: usize,
-    rust: &dyn Fn(usize) -> Result<f64>,
-    twin: Option<&dyn Fn(usize) -> Result<f64>>,
+    first: &dyn Fn(usize) -> Result<f64>,
+    second: Option<&dyn Fn(usize) -> Result<f64>>,
 ) -> (Cells, Option<Cells>) {
-    let Some(twin) = twin else {
-        return (both_throughput(cpus, n, rust), None);
+    let Some(second) = second else {
+        return (both_throughput(cpus, n, first), None);
     };
-    let [one, two] = [Placement::SameCpu, Placement::CrossCpu].map(|p| {
-        on(p, cpus, &mut |cpu| {
-            Ok(paired_trials(n, || rust(cpu), || twin(cpu)))
-        })
-        .map(|r| match r {
-            Ok((a, b)) => (cell(a), cell(b)),
-            // Pinning failed: neither was measured.
-            Err(e) => (Cell::failed(&e), Cell::failed(e)),
-        })
-    });
-    let split = |c: Option<(Cell, Cell)>| c.map_or((None, None), |(a, b)| (Some(a), Some(b)));
-    let ((r1, c1), (r2, c2)) = (split(one), split(two));
-    ([r1, r2], Some([c1, c2]))
+    pair_on(cpus, &mut |cpu| {
+        let (a, b) = paired_trials(n, || first(cpu), || second(cpu));
+        Ok((cell(a), cell(b)))
+    })
 }
 
 /// A latency measurement: `(rounds, child CPU)` to the times of its round trips.
 pub(crate) type Rounds<'a> = &'a dyn Fn(usize, usize) -> Result<Vec<f64>>;
 
-/// How many turns a latency row and its C twin take, each with its share of the rounds.
+/// How many turns each of two latency measurements takes, each with its share of the rounds.
 const LATENCY_TURNS: usize = 4;
 
 /// As [`throughput_in_turns`], for round trips: with a second measurement, the rounds are run
@@ -127,38 +132,32 @@ const LATENCY_TURNS: usize = 4;
 pub(crate) fn latency_in_turns(
     cpus: &[usize],
     rounds: usize,
-    rust: Rounds,
-    twin: Option<Rounds>,
+    first: Rounds,
+    second: Option<Rounds>,
 ) -> (Cells, Option<Cells>) {
-    let Some(twin) = twin else {
-        return (both_latency(cpus, &|cpu| rust(rounds, cpu)), None);
+    let Some(second) = second else {
+        return (both_latency(cpus, &|cpu| first(rounds, cpu)), None);
     };
     let share = rounds.div_ceil(LATENCY_TURNS);
-    let [one, two] = [Placement::SameCpu, Placement::CrossCpu].map(|p| {
-        on(p, cpus, &mut |cpu| {
-            let (mut a, mut b) = (Ok(Vec::new()), Ok(Vec::new()));
-            for turn in 0..LATENCY_TURNS {
-                let sides: [(&mut Result<Vec<f64>>, Rounds); 2] = if turn % 2 == 0 {
-                    [(&mut a, rust), (&mut b, twin)]
-                } else {
-                    [(&mut b, twin), (&mut a, rust)]
-                };
-                for (times, side) in sides {
-                    if let Ok(list) = times {
-                        match side(share, cpu) {
-                            Ok(t) => list.extend(t),
-                            Err(e) => *times = Err(e),
-                        }
+    pair_on(cpus, &mut |cpu| {
+        let (mut a, mut b) = (Ok(Vec::new()), Ok(Vec::new()));
+        for turn in 0..LATENCY_TURNS {
+            let sides: [(&mut Result<Vec<f64>>, Rounds); 2] = if turn % 2 == 0 {
+                [(&mut a, first), (&mut b, second)]
+            } else {
+                [(&mut b, second), (&mut a, first)]
+            };
+            for (times, side) in sides {
+                if let Ok(list) = times {
+                    match side(share, cpu) {
+                        Ok(t) => list.extend(t),
+                        Err(e) => *times = Err(e),
                     }
                 }
             }
-            Ok((latency_cell(a), latency_cell(b)))
-        })
-        .map(|r: Result<(Cell, Cell)>| r.unwrap_or_else(|e| (Cell::failed(&e), Cell::failed(e))))
-    });
-    let split = |c: Option<(Cell, Cell)>| c.map_or((None, None), |(a, b)| (Some(a), Some(b)));
-    let ((r1, c1), (r2, c2)) = (split(one), split(two));
-    ([r1, r2], Some([c1, c2]))
+        }
+        Ok((latency_cell(a), latency_cell(b)))
+    })
 }
 
 fn both_latency(cpus: &[usize], f: &dyn Fn(usize) -> Result<Vec<f64>>) -> [Option<Cell>; 2] {
